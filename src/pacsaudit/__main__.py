@@ -1,0 +1,3 @@
+from pacsaudit.cli import main
+
+main()

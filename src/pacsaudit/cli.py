@@ -1,0 +1,179 @@
+"""The ``pacsaudit`` command: subcommands that build options and call the library; no logic."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pacsaudit import __version__
+from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.engine.stream import DialOptions
+from pacsaudit.errors import UsageError
+from pacsaudit.probes.dicom.probe import (
+    DEFAULT_CALLING_AE,
+    DICOM_PORTS,
+    DICOM_TLS_PORTS,
+    DicomOptions,
+)
+from pacsaudit.targets.spec import parse_ports
+
+app = typer.Typer(
+    name="pacsaudit",
+    help="Find medical-imaging systems that expose patient data, measure the exposure "
+    "without keeping PHI, and help fix it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+lab_app = typer.Typer(help="The built-in local lab: real DICOM servers with synthetic patients.")
+app.add_typer(lab_app, name="lab")
+
+err_console = Console(stderr=True)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _ports(text: str) -> tuple[int, ...]:
+    try:
+        return parse_ports(text)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def scan(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Addresses, CIDR blocks, ranges (a.b.c.d-e), host names; - reads stdin."
+        ),
+    ] = None,
+    input_file: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="File of targets, one or more per line (- for stdin)."),
+    ] = None,
+    ports: Annotated[
+        str, typer.Option("--ports", "-p", help="Ports and ranges, e.g. 104,4242,11112.")
+    ] = ",".join(map(str, DICOM_PORTS)),
+    tls_ports: Annotated[str, typer.Option(help="Ports where DICOM runs over TLS.")] = ",".join(
+        map(str, DICOM_TLS_PORTS)
+    ),
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", "-x", help="File of addresses/CIDRs never to contact."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSON Lines output (default stdout).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Targets probed at once.")] = 512,
+    connect_timeout: Annotated[float, typer.Option(help="Seconds for a TCP handshake.")] = 3.0,
+    read_timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 5.0,
+    host_timeout: Annotated[
+        float, typer.Option(help="Budget in seconds for all of one ip:port's exchanges.")
+    ] = 30.0,
+    calling_ae: Annotated[
+        str, typer.Option(help="Our calling AE title, so operators can identify the scan.")
+    ] = DEFAULT_CALLING_AE,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level on stderr.")] = "WARNING",
+) -> None:
+    """Probe targets for DICOM services and record how open each one is."""
+    from pacsaudit.scan import execute, make_plan, summarise
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
+    dicom = DicomOptions(
+        calling_ae=calling_ae,
+        tls_ports=frozenset(_ports(tls_ports)),
+        read_timeout=read_timeout,
+        dial=DialOptions(connect_timeout=connect_timeout, tls_handshake_timeout=read_timeout),
+    )
+    try:
+        plan = make_plan(
+            targets=targets or [],
+            input_files=input_file or [],
+            exclude_files=exclude or [],
+            ports=_ports(ports),
+            engine=EngineOptions(concurrency=concurrency, host_timeout=host_timeout),
+            dicom=dicom,
+            output=output,
+        )
+    except (UsageError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if not quiet and plan.excluded:
+        err_console.print(f"{plan.excluded} addresses excluded before scanning")
+    outcome = execute(plan, None if quiet else err_console)
+    if not quiet:
+        summarise(outcome, err_console)
+        if output is not None:
+            err_console.print(f"findings written to {output}")
+    if outcome.interrupted:
+        err_console.print("[yellow]interrupted[/]: findings so far are complete JSON lines")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@lab_app.command("up")
+def lab_up(
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where the lab keeps configs, data and pids.")
+    ] = None,
+    port_base: Annotated[
+        int, typer.Option(help="0: the usual DICOM ports; else ports from this number up.")
+    ] = 0,
+) -> None:
+    """Start the lab's servers on loopback, loaded with synthetic patients."""
+    from pacsaudit.lab.manager import LabError, default_state_dir
+    from pacsaudit.lab.manager import lab_up as up
+
+    try:
+        info = up(state_dir or default_state_dir(), port_base=port_base, console=err_console)
+    except LabError as exc:
+        raise _fail(str(exc)) from None
+    info.print(Console())
+
+
+@lab_app.command("down")
+def lab_down(
+    state_dir: Annotated[Path | None, typer.Option(help="The lab's state folder.")] = None,
+) -> None:
+    """Stop every lab server and remove the lab's temporary files."""
+    from pacsaudit.lab.manager import default_state_dir
+    from pacsaudit.lab.manager import lab_down as down
+
+    down(state_dir or default_state_dir(), console=err_console)
+
+
+@lab_app.command("status")
+def lab_status(
+    state_dir: Annotated[Path | None, typer.Option(help="The lab's state folder.")] = None,
+) -> None:
+    """Show what the lab runs and where."""
+    from pacsaudit.lab.manager import LabError, default_state_dir, load_info
+
+    try:
+        info = load_info(state_dir or default_state_dir())
+    except LabError as exc:
+        raise _fail(str(exc)) from None
+    info.print(Console())
+
+
+@app.command()
+def version() -> None:
+    """Print pacsaudit's version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()

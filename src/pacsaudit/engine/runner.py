@@ -1,0 +1,143 @@
+"""The scan engine: a bounded pool of workers pulling targets lazily, one time budget each.
+
+Why a pool and not a task per target: targets are consumed from an iterator as workers free
+up, so memory stays flat whatever the size of the target space, and the event loop never holds
+more than ``concurrency`` probe coroutines. The engine never raises for a single target: any
+exception a probe lets escape becomes an ``error`` finding, so one bad peer cannot stop a scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pacsaudit.errors import classify
+from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status, utc_timestamp
+from pacsaudit.probes.base import Probe
+from pacsaudit.targets.spec import Target
+
+log = logging.getLogger(__name__)
+
+FD_RESERVE = 64
+"""File descriptors kept free for output files, logs and the lab's subprocess pipes."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    concurrency: int = 512
+    host_timeout: float = 30.0
+    """Budget for probing one ip:port, all attempts included."""
+
+    def validate(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.host_timeout <= 0:
+            raise ValueError("host timeout must be positive")
+
+
+@dataclass(slots=True)
+class ScanStats:
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    finished: float | None = None
+
+    @property
+    def found(self) -> int:
+        return self.by_status[Status.DICOM] + self.by_status[Status.OPEN_NOT_DICOM]
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft open-file limit towards the hard one; return how many probes fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + FD_RESERVE)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return max(1, min(wanted, soft - FD_RESERVE))
+
+
+async def run_scan(
+    targets: Iterable[Target],
+    probe: Probe,
+    options: EngineOptions,
+    on_finding: Callable[[Finding], None],
+    stats: ScanStats | None = None,
+) -> ScanStats:
+    """Probe every target once; ``on_finding`` receives each finding as soon as it is made."""
+    stats = stats or ScanStats()
+    iterator = iter(targets)
+    budget = options.host_timeout
+
+    async def worker() -> None:
+        for target in iterator:
+            try:
+                async with asyncio.timeout(budget):
+                    finding = await probe.scan(target)
+            except TimeoutError:
+                finding = _error_finding(
+                    probe, target, ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
+                )
+            except Exception as exc:  # a probe bug must not end the scan
+                log.debug(
+                    "probe %s failed on %s:%d: %s",
+                    probe.name,
+                    target.ip,
+                    target.port,
+                    type(exc).__name__,
+                )
+                classified = classify(exc)
+                finding = _error_finding(probe, target, classified.error, classified.status)
+            stats.done += 1
+            stats.by_status[finding.status] += 1
+            on_finding(finding)
+
+    workers = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        stats.finished = time.monotonic()
+    return stats
+
+
+def _error_finding(
+    probe: Probe, target: Target, error: ErrorInfo | None, status: Status = Status.ERROR
+) -> Finding:
+    return Finding(
+        ip=target.ip,
+        port=target.port,
+        protocol=probe.name,
+        status=status,
+        timestamp=utc_timestamp(),
+        error=error,
+        host=target.host,
+    )
+
+
+def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when installed (several times faster per connection), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory

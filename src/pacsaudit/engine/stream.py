@@ -1,0 +1,241 @@
+"""Connections for probes: a TCP (optionally TLS) byte stream with deadline-bound reads.
+
+Why not ``asyncio.open_connection``: streams cost a task-safe reader, a writer and their
+locks per connection, and ``wait_for`` costs a task per read. A scanner holds thousands of
+short connections at once; one small Protocol per connection whose ``read`` waits on a single
+future is several times cheaper (``bench/bench_dicom_sweep.py`` measures the whole path).
+
+The socket is created and connected here with ``connect_ex``, so that refused, unreachable and
+timed-out connections are told apart by errno, and so that every connection goes through
+``socket.socket.connect_ex`` — the one call the test suite's network guard watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import cast
+
+from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, TlsFailure
+
+READ_CHUNK_LIMIT = 1 << 20
+"""Pause reading when this much is buffered and unread: a fast peer cannot fill our memory."""
+
+
+class Connection(asyncio.Protocol):
+    """One connection's receive buffer and the single reader waiting on it."""
+
+    __slots__ = ("_chunks", "_eof", "_exc", "_loop", "_paused", "_size", "_waiter", "transport")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._eof = False
+        self._exc: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > READ_CHUNK_LIMIT and self.transport is not None and not self._paused:
+            self.transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self._exc = exc
+        self._eof = True
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    # -- for probes ------------------------------------------------------------------------
+
+    async def read(self, timeout: float) -> bytes:
+        """Whatever has arrived (at least one byte), or ``b""`` at EOF.
+
+        Raises :class:`ReadTimeout` when nothing arrives in time, and the transport's error
+        (e.g. ``ConnectionResetError``) when the connection broke.
+        """
+        if not self._chunks and not self._eof:
+            waiter = self._loop.create_future()
+            self._waiter = waiter
+            handle = self._loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                handle.cancel()
+                self._waiter = None
+        if self._chunks:
+            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks.clear()
+            self._size = 0
+            if self._paused and self.transport is not None:
+                self.transport.resume_reading()
+                self._paused = False
+            return data
+        if self._exc is not None:
+            raise self._exc
+        return b""
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise PeerClosed("connection already closed")
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close at once, with a RST and without waiting for buffered data to drain."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def tls_session(self) -> ssl.SSLObject | None:
+        if self.transport is None:
+            return None
+        obj = self.transport.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(ReadTimeout("read timed out"))
+
+
+@dataclass(frozen=True, slots=True)
+class DialOptions:
+    connect_timeout: float = 3.0
+    tls_handshake_timeout: float = 5.0
+
+
+async def _connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        err = sock.connect_ex((ip, port))
+        if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            fut: asyncio.Future[None] = loop.create_future()
+            fd = sock.fileno()
+            loop.add_writer(fd, _set_done, fut)
+            handle = loop.call_later(timeout, _connect_expire, fut)
+            try:
+                await fut
+            finally:
+                handle.cancel()
+                loop.remove_writer(fd)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, errno.errorcode.get(err, str(err)))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _set_done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _connect_expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(ConnectTimeout("connect timed out"))
+
+
+def _refused(err: int) -> OSError:
+    if err == errno.ECONNREFUSED:
+        return ConnectionRefusedError(err, "connection refused")
+    return OSError(err, errno.errorcode.get(err, str(err)))
+
+
+async def open_connection(
+    ip: str,
+    port: int,
+    options: DialOptions,
+    *,
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> Connection:
+    """Connect to ``ip:port`` (and shake hands with TLS when ``tls`` is given)."""
+    loop = asyncio.get_running_loop()
+    try:
+        sock = await _connect_socket(ip, port, options.connect_timeout)
+    except OSError as exc:
+        if type(exc) is OSError and exc.errno is not None:
+            raise _refused(exc.errno) from None
+        raise
+    conn = Connection(loop)
+    try:
+        if tls is None:
+            await loop.create_connection(lambda: conn, sock=sock)
+        else:
+            try:
+                await loop.create_connection(
+                    lambda: conn,
+                    sock=sock,
+                    ssl=tls,
+                    server_hostname=server_hostname or "",
+                    ssl_handshake_timeout=options.tls_handshake_timeout,
+                )
+            except (OSError, ssl.SSLError, TimeoutError) as exc:
+                raise TlsFailure(_tls_reason(exc)) from None
+    except BaseException:
+        sock.close()
+        raise
+    return conn
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc.__class__.__name__).lower().replace("_", "-")
+    if isinstance(exc, TimeoutError) or "longer than" in str(exc):
+        return "handshake-timeout"
+    if isinstance(exc, ConnectionResetError):
+        return "reset-during-handshake"
+    if isinstance(exc, ConnectionError | EOFError):
+        return "closed-during-handshake"
+    return exc.__class__.__name__
+
+
+def scanner_tls_context() -> ssl.SSLContext:
+    """A client context that completes handshakes with any certificate.
+
+    An audit must see the certificate a server presents, valid or not; judging it is the
+    probe's job (``pacsaudit.engine.tlsinfo``), refusing it would hide exactly the servers
+    with broken TLS that the audit is for.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with contextlib.suppress(ssl.SSLError):  # depends on the OpenSSL build
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx

@@ -1,0 +1,125 @@
+"""The one place where OS, asyncio and TLS exceptions become statuses and error kinds.
+
+Probes catch exceptions at exactly one level and call :func:`classify`; nothing else in the
+code base maps errors, so "refused", "reset", "timeout" and "EOF" stay distinct everywhere.
+Messages built here never include peer-supplied text: they are safe to log at any level.
+"""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from dataclasses import dataclass
+
+from pacsaudit.model import ErrorInfo, ErrorKind, Status
+
+
+class PacsauditError(Exception):
+    """Base of the project's own exceptions."""
+
+
+class UsageError(PacsauditError):
+    """Bad user input (targets, ports, files); reported as one line before any scanning."""
+
+
+class ProtocolError(PacsauditError):
+    """A peer broke its protocol or one of our limits; ``code`` is a short stable name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TlsFailure(PacsauditError):
+    """The TLS handshake failed; ``reason`` is a short word from OpenSSL or the transport."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"TLS handshake failed: {reason}")
+        self.reason = reason
+
+
+class ConnectTimeout(TimeoutError):
+    """The TCP handshake did not complete in time: the port is filtered (or the host down)."""
+
+
+class ReadTimeout(TimeoutError):
+    """Connected, but the peer did not send what we waited for in time."""
+
+
+class PeerClosed(ConnectionError):
+    """The peer closed the connection (EOF) while we waited for data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    status: Status
+    error: ErrorInfo | None
+
+
+_ERRNO_KINDS = {
+    errno.ECONNRESET: ErrorKind.RESET,
+    errno.EPIPE: ErrorKind.RESET,
+    errno.EHOSTUNREACH: ErrorKind.HOST_UNREACHABLE,
+    errno.EHOSTDOWN: ErrorKind.HOST_UNREACHABLE,
+    errno.ENETUNREACH: ErrorKind.NETWORK_UNREACHABLE,
+    errno.ENETDOWN: ErrorKind.NETWORK_UNREACHABLE,
+}
+
+
+def classify(exc: BaseException) -> Classified:
+    """Map an exception raised while probing one target to its status and error."""
+    if isinstance(exc, ConnectionRefusedError):
+        return Classified(Status.CLOSED, None)
+    if isinstance(exc, ConnectTimeout):
+        return Classified(Status.FILTERED, None)
+    if isinstance(exc, ReadTimeout):
+        return _error(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
+    if isinstance(exc, TimeoutError):
+        return _error(ErrorKind.BUDGET_EXCEEDED, "the probe ran past its time budget")
+    if isinstance(exc, PeerClosed):
+        return _error(ErrorKind.EOF, "the peer closed the connection without answering")
+    if isinstance(exc, ProtocolError):
+        return _error(ErrorKind.PROTOCOL_VIOLATION, exc.message, exc.code)
+    if isinstance(exc, TlsFailure):
+        return _error(ErrorKind.TLS_FAILURE, str(exc), exc.reason)
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        return _error(ErrorKind.TLS_FAILURE, f"TLS handshake failed: {reason}")
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return _error(ErrorKind.RESET, "the peer reset the connection")
+    if isinstance(exc, OSError):
+        code = exc.errno
+        if code == errno.ECONNREFUSED:
+            return Classified(Status.CLOSED, None)
+        if code == errno.ETIMEDOUT:
+            return Classified(Status.FILTERED, None)
+        name = errno.errorcode.get(code, str(code)) if code is not None else type(exc).__name__
+        kind = (
+            _ERRNO_KINDS.get(code, ErrorKind.OS_ERROR) if code is not None else ErrorKind.OS_ERROR
+        )
+        return _error(kind, f"operating system error {name}")
+    return _error(ErrorKind.OS_ERROR, f"unexpected {type(exc).__name__}")
+
+
+def _error(kind: ErrorKind, message: str, detail: str | None = None) -> Classified:
+    return Classified(Status.ERROR, ErrorInfo(kind=kind, message=message, detail=detail))
+
+
+def printable_sample(data: bytes, limit: int = 64) -> str:
+    """A short, printable rendering of a peer's first bytes (for ``open-not-dicom``).
+
+    Non-printable bytes become ``\\xNN`` escapes, so a banner can neither break a terminal nor
+    a JSON consumer; the length is bounded whatever the peer sent.
+    """
+    out: list[str] = []
+    for b in data[:limit]:
+        if 0x20 <= b < 0x7F and b != 0x5C:
+            out.append(chr(b))
+        elif b == 0x0A:
+            out.append("\\n")
+        elif b == 0x0D:
+            out.append("\\r")
+        else:
+            out.append(f"\\x{b:02x}")
+    return "".join(out)

@@ -1,0 +1,221 @@
+"""The result model: one envelope per ip/port/protocol, a typed result per protocol.
+
+The envelope follows ZGrab2's (``ip``, ``port``, ``protocol``, ``status``, ``timestamp``,
+``result``, ``error``) so that tools reading ZGrab2 output read ours with little change. Every
+type here is a :class:`msgspec.Struct`: encoding a finding costs microseconds, and
+``schemas/finding.schema.json`` is generated from these classes (``tools/gen_schema.py``), so
+the schema cannot drift from the code without a test failing.
+
+Privacy: nothing in these types may hold a value read from a patient record. Later probes add
+counts and keyed hashes, never identifiers.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+
+class Status(enum.StrEnum):
+    """What a target turned out to be; a closed vocabulary, one meaning each."""
+
+    CLOSED = "closed"
+    """The port refused the connection (TCP RST to our SYN)."""
+    FILTERED = "filtered"
+    """No answer to the connection attempt within the connect timeout."""
+    OPEN_NOT_DICOM = "open-not-dicom"
+    """The port accepted a connection but answered with bytes that are not DICOM."""
+    DICOM = "dicom"
+    """A DICOM Upper Layer peer answered (accepting, rejecting or aborting our association)."""
+    ERROR = "error"
+    """The port accepted a connection, then something failed; ``error.kind`` says what."""
+
+
+class ErrorKind(enum.StrEnum):
+    """Why a finding has status ``error`` (or why a DICOM exchange stopped early)."""
+
+    RESET = "reset"
+    """The peer reset the connection."""
+    EOF = "eof"
+    """The peer closed the connection without answering."""
+    READ_TIMEOUT = "read-timeout"
+    """Connected, but the peer sent nothing in time (a tarpit, or a very slow server)."""
+    BUDGET_EXCEEDED = "budget-exceeded"
+    """The whole probe of this target ran past its time budget."""
+    PROTOCOL_VIOLATION = "protocol-violation"
+    """The peer spoke DICOM but broke the standard or one of our limits."""
+    TLS_FAILURE = "tls-failure"
+    """The TLS handshake failed."""
+    HOST_UNREACHABLE = "host-unreachable"
+    NETWORK_UNREACHABLE = "network-unreachable"
+    RESOLUTION_FAILED = "resolution-failed"
+    OS_ERROR = "os-error"
+    """Any other operating-system error; the message carries its errno name."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    kind: ErrorKind
+    message: str
+    detail: str | None = None
+    """A short machine-readable code from the protocol layer, e.g. ``oversized-pdu``."""
+
+
+class Certificate(msgspec.Struct, frozen=True, omit_defaults=True):
+    subject: str
+    issuer: str
+    self_signed: bool
+    not_before: str
+    not_after: str
+    expired: bool
+    sha256: str
+    serial: str
+    key_type: str | None = None
+    key_bits: int | None = None
+    signature_algorithm: str | None = None
+    subject_alt_names: list[str] = msgspec.field(default_factory=list)
+
+
+class TlsInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    version: str | None
+    cipher: str | None
+    certificate: Certificate | None = None
+    client_certificate_requested: bool | None = None
+
+
+class ContextOutcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One proposed presentation context and what the peer answered for it."""
+
+    abstract_syntax: str
+    """The SOP class keyword from pydicom's UID dictionary, e.g. ``Verification``."""
+    accepted: bool
+    result: str
+    """``acceptance`` or the rejection reason in words (PS3.8 Table 9-18)."""
+    transfer_syntax: str | None = None
+
+
+class RejectInfo(msgspec.Struct, frozen=True):
+    result: str
+    """``rejected-permanent`` or ``rejected-transient``."""
+    source: str
+    reason: str
+    """The reason in words, e.g. ``called-ae-title-not-recognized``."""
+    result_code: int
+    source_code: int
+    reason_code: int
+
+
+class AbortInfo(msgspec.Struct, frozen=True):
+    source: str
+    reason: str
+    source_code: int
+    reason_code: int
+
+
+class AssociationOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    ABORTED = "aborted"
+    FAILED = "failed"
+    """The exchange broke off (timeout, reset, protocol violation); see ``error``."""
+
+
+class AssociationAttempt(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One A-ASSOCIATE-RQ we sent and everything that followed on that connection."""
+
+    called_ae: str
+    calling_ae: str
+    outcome: AssociationOutcome
+    reject: RejectInfo | None = None
+    abort: AbortInfo | None = None
+    contexts: list[ContextOutcome] = msgspec.field(default_factory=list)
+    max_pdu_length: int | None = None
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    echo_status: int | None = None
+    """Status of our C-ECHO (0 = success), when Verification was accepted."""
+    released: bool | None = None
+    """True when the peer answered our A-RELEASE-RQ with A-RELEASE-RP."""
+    error: ErrorInfo | None = None
+    elapsed_ms: float | None = None
+
+
+class AePolicy(enum.StrEnum):
+    """How the service decides who may associate, as far as our attempts could tell."""
+
+    ANY_CALLED_AE = "any-called-ae"
+    """A random called AE title was accepted: anyone reaching the port can associate."""
+    CALLED_AE_KNOWN_DEFAULT = "called-ae-known-default"
+    """A random title was refused but a well-known default (``ANY-SCP``) was accepted."""
+    CALLED_AE_ENFORCED = "called-ae-enforced"
+    """Every called AE title we tried was refused as not recognised."""
+    CALLING_AE_ENFORCED = "calling-ae-enforced"
+    """The called AE title was accepted, our calling AE title was refused."""
+    REJECTS_ALL = "rejects-all"
+    """Every attempt was rejected for another reason (congestion, no reason given)."""
+    UNKNOWN = "unknown"
+
+
+class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", tag_field="kind"):
+    """What the DICOM probe learned about one ip/port."""
+
+    tls: TlsInfo | None = None
+    ae_policy: AePolicy = AePolicy.UNKNOWN
+    accepted_called_ae: str | None = None
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    toolkit: str | None = None
+    """The DICOM toolkit named by the implementation identifiers (DCMTK, pynetdicom, ...)."""
+    toolkit_version: str | None = None
+    accepted_contexts: list[str] = msgspec.field(default_factory=list)
+    echo_status: int | None = None
+    attempts: list[AssociationAttempt] = msgspec.field(default_factory=list)
+    banner: str | None = None
+    """For ``open-not-dicom``: a short printable sample of what the peer sent."""
+
+
+Result = DicomResult
+
+
+class Finding(msgspec.Struct, frozen=True, omit_defaults=False):
+    """The envelope written as one JSON line per ip/port/protocol."""
+
+    ip: str
+    port: int
+    protocol: str
+    status: Status
+    timestamp: str
+    result: Result | None = None
+    error: ErrorInfo | None = None
+    host: str | None = None
+    """The host name the user gave, when the target was named rather than numbered."""
+    duration_ms: float | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Finding)
+
+
+def encode_finding(finding: Finding) -> bytes:
+    """One JSON line, newline included."""
+    return _encoder.encode(finding) + b"\n"
+
+
+def decode_finding(line: bytes | str) -> Finding:
+    return _decoder.decode(line)
+
+
+def finding_schema() -> dict[str, object]:
+    schema: dict[str, object] = msgspec.json.schema(Finding)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://pacsaudit.invalid/schemas/finding.schema.json"
+    schema["title"] = "pacsaudit finding (one JSON line)"
+    return schema

@@ -1,0 +1,1 @@
+"""One package per protocol probe; the registry lists them explicitly."""

@@ -1,0 +1,310 @@
+"""Sans-IO association requestor: bytes in, events out, no sockets (after h11's design).
+
+The driver feeds whatever the transport delivered to :meth:`RequestorConnection.receive_data`
+and calls :meth:`next_event` until it returns :data:`NEED_DATA`; it sends the bytes that the
+``request``/``send_dimse``/``release``/``abort`` methods return. All state checks live in
+``_ALLOWED`` below, the requestor's slice of the PS3.8 state table: a PDU that is not allowed
+in the current state is a protocol violation, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from pacsaudit.probes.dicom import pdu
+from pacsaudit.probes.dicom.dimse import CommandSet, decode_command_set
+from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
+
+DEFAULT_MAX_PDU_RECEIVE = 1 << 20
+"""Largest PDU we accept from a peer; we advertise a smaller maximum (see ``probe``)."""
+DEFAULT_MAX_MESSAGE = 16 << 20
+"""Largest reassembled DIMSE message (command + dataset) we keep in memory."""
+
+
+class State(enum.Enum):
+    IDLE = "Sta1"
+    AWAITING_AC = "Sta5"
+    ESTABLISHED = "Sta6"
+    AWAITING_RELEASE_RP = "Sta7"
+    CLOSED = "closed"
+
+
+class Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA = Sentinel("NEED_DATA")
+"""No complete event is buffered; feed more bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationAccepted:
+    accept: pdu.AssociateAccept
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationRejected:
+    reject: pdu.AssociateReject
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationAborted:
+    abort: pdu.Abort
+
+
+@dataclass(frozen=True, slots=True)
+class DimseMessage:
+    context_id: int
+    command: CommandSet
+    dataset: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRequested:
+    """The peer asked to release; answer with :meth:`RequestorConnection.release_reply`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The transport reported EOF; ``clean`` when it came after a release or an abort."""
+
+    clean: bool
+
+
+Event = (
+    AssociationAccepted
+    | AssociationRejected
+    | AssociationAborted
+    | DimseMessage
+    | Released
+    | ReleaseRequested
+    | ConnectionClosed
+)
+
+_ALLOWED: dict[State, frozenset[int]] = {
+    State.IDLE: frozenset(),
+    State.AWAITING_AC: frozenset(
+        {pdu.PduType.ASSOCIATE_AC, pdu.PduType.ASSOCIATE_RJ, pdu.PduType.ABORT}
+    ),
+    State.ESTABLISHED: frozenset(
+        {pdu.PduType.P_DATA_TF, pdu.PduType.RELEASE_RQ, pdu.PduType.ABORT}
+    ),
+    State.AWAITING_RELEASE_RP: frozenset(
+        {pdu.PduType.P_DATA_TF, pdu.PduType.RELEASE_RP, pdu.PduType.RELEASE_RQ, pdu.PduType.ABORT}
+    ),
+    State.CLOSED: frozenset(),
+}
+
+_FIRST_PDU_TYPES = frozenset(
+    {pdu.PduType.ASSOCIATE_AC, pdu.PduType.ASSOCIATE_RJ, pdu.PduType.ABORT}
+)
+
+
+class _Assembler:
+    """Reassembles P-DATA-TF fragments into DIMSE messages, with a size cap."""
+
+    __slots__ = ("_command", "_context_id", "_dataset", "_decoded", "_max", "_size")
+
+    def __init__(self, max_message: int) -> None:
+        self._max = max_message
+        self._reset()
+
+    def _reset(self) -> None:
+        self._context_id: int | None = None
+        self._command: list[bytes] = []
+        self._decoded: CommandSet | None = None
+        self._dataset: list[bytes] = []
+        self._size = 0
+
+    def feed(self, pdv: pdu.Pdv) -> DimseMessage | None:
+        if self._context_id is None:
+            self._context_id = pdv.context_id
+        elif pdv.context_id != self._context_id:
+            raise DicomProtocolError(
+                "interleaved-message", "PDV for another context before the message ended"
+            )
+        self._size += len(pdv.data)
+        if self._size > self._max:
+            raise DicomProtocolError(
+                "oversized-message", f"DIMSE message exceeds the limit of {self._max} bytes"
+            )
+        if pdv.is_command:
+            if self._decoded is not None:
+                raise DicomProtocolError("invalid-pdv", "command fragment after the command ended")
+            self._command.append(pdv.data)
+            if not pdv.is_last:
+                return None
+            self._decoded = decode_command_set(b"".join(self._command))
+            if self._decoded.has_dataset:
+                return None
+            return self._finish(None)
+        if self._decoded is None:
+            raise DicomProtocolError("invalid-pdv", "dataset fragment before its command")
+        self._dataset.append(pdv.data)
+        if not pdv.is_last:
+            return None
+        return self._finish(b"".join(self._dataset))
+
+    def _finish(self, dataset: bytes | None) -> DimseMessage:
+        assert self._decoded is not None
+        assert self._context_id is not None
+        msg = DimseMessage(self._context_id, self._decoded, dataset)
+        self._reset()
+        return msg
+
+
+class RequestorConnection:
+    """The association requestor's side of one TCP connection."""
+
+    def __init__(
+        self,
+        *,
+        max_pdu_receive: int = DEFAULT_MAX_PDU_RECEIVE,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+    ) -> None:
+        self.state = State.IDLE
+        self._buffer = bytearray()
+        self._eof = False
+        self._max_pdu = max_pdu_receive
+        self._received_any_pdu = False
+        self._assembler = _Assembler(max_message)
+        self._pending: list[Event] = []
+        self.peer_max_pdu: int = 0
+        """The peer's maximum PDU length (0 = unlimited), once the association is accepted."""
+        self.accepted_contexts: dict[int, str | None] = {}
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def request(self, associate_rq: bytes) -> bytes:
+        """Start the association with an encoded A-ASSOCIATE-RQ (see :mod:`.pdu`)."""
+        self._expect_state(State.IDLE, "send A-ASSOCIATE-RQ")
+        self.state = State.AWAITING_AC
+        return associate_rq
+
+    def send_dimse(self, context_id: int, command: bytes, dataset: bytes | None = None) -> bytes:
+        """Encode a DIMSE message as P-DATA-TF PDUs within the peer's maximum PDU length."""
+        self._expect_state(State.ESTABLISHED, "send P-DATA-TF")
+        if context_id not in self.accepted_contexts:
+            raise ValueError(f"presentation context {context_id} was not accepted")
+        # A PDV item costs 6 bytes in the PDU body (length, context id, control header).
+        room = (self.peer_max_pdu - 6) if self.peer_max_pdu else 1 << 20
+        room = max(room, 1)
+        out: list[bytes] = []
+        for is_command, payload in ((True, command), (False, dataset)):
+            if payload is None:
+                continue
+            chunks = [payload[i : i + room] for i in range(0, len(payload), room)] or [b""]
+            for n, chunk in enumerate(chunks):
+                mch = (0x01 if is_command else 0x00) | (0x02 if n == len(chunks) - 1 else 0x00)
+                out.append(pdu.encode_p_data([(context_id, mch, chunk)]))
+        return b"".join(out)
+
+    def release(self) -> bytes:
+        self._expect_state(State.ESTABLISHED, "send A-RELEASE-RQ")
+        self.state = State.AWAITING_RELEASE_RP
+        return pdu.RELEASE_RQ
+
+    def release_reply(self) -> bytes:
+        """Answer a peer's A-RELEASE-RQ; the association is over afterwards."""
+        self.state = State.CLOSED
+        return pdu.RELEASE_RP
+
+    def abort(self) -> bytes:
+        self.state = State.CLOSED
+        return pdu.encode_abort()
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the transport; ``b""`` means the peer closed the connection."""
+        if not data:
+            self._eof = True
+            return
+        self._buffer += data
+
+    def next_event(self) -> Event | Sentinel:
+        if self._pending:
+            return self._pending.pop(0)
+        while True:
+            if not self._received_any_pdu:
+                self._check_first_bytes()
+            header = pdu.parse_header(self._buffer, self._max_pdu)
+            if header is None or len(self._buffer) < pdu.PDU_HEADER_LENGTH + header[1]:
+                if self._eof:
+                    clean = self.state is State.CLOSED and not self._buffer
+                    return ConnectionClosed(clean=clean)
+                return NEED_DATA
+            pdu_type, length = header
+            body = bytes(self._buffer[pdu.PDU_HEADER_LENGTH : pdu.PDU_HEADER_LENGTH + length])
+            del self._buffer[: pdu.PDU_HEADER_LENGTH + length]
+            if pdu_type not in _ALLOWED[self.state]:
+                raise DicomProtocolError(
+                    "unexpected-pdu",
+                    f"{pdu.PduType(pdu_type).name} not allowed in state {self.state.value}",
+                )
+            self._received_any_pdu = True
+            event = self._on_pdu(pdu.parse_body(pdu_type, body))
+            if event is not None:
+                return event
+            if self._pending:
+                return self._pending.pop(0)
+
+    def _check_first_bytes(self) -> None:
+        """Tell "not DICOM at all" apart from "DICOM, but broken" on the first PDU."""
+        buf = self._buffer
+        if not buf:
+            return
+        looks_dicom = buf[0] in _FIRST_PDU_TYPES and (len(buf) < 2 or buf[1] == 0)
+        if looks_dicom and buf[0] != pdu.PduType.ASSOCIATE_AC and len(buf) >= 6:
+            # A-ASSOCIATE-RJ and A-ABORT have a fixed length of 4.
+            looks_dicom = buf[2:6] == b"\x00\x00\x00\x04"
+        if not looks_dicom:
+            raise NotDicomError(bytes(buf[:256]))
+
+    def _on_pdu(self, item: pdu.Pdu) -> Event | None:
+        if isinstance(item, pdu.AssociateAccept):
+            self.state = State.ESTABLISHED
+            self.peer_max_pdu = item.max_pdu_length or 0
+            self.accepted_contexts = {
+                c.context_id: c.transfer_syntax
+                for c in item.contexts
+                if c.result == pdu.ContextResult.ACCEPTANCE
+            }
+            return AssociationAccepted(item)
+        if isinstance(item, pdu.AssociateReject):
+            self.state = State.CLOSED
+            return AssociationRejected(item)
+        if isinstance(item, pdu.Abort):
+            self.state = State.CLOSED
+            return AssociationAborted(item)
+        if isinstance(item, pdu.ReleaseReply):
+            self.state = State.CLOSED
+            return Released()
+        if isinstance(item, pdu.ReleaseRequest):
+            return ReleaseRequested()
+        assert isinstance(item, pdu.PData)
+        for pdv in item.pdvs:
+            if pdv.context_id not in self.accepted_contexts:
+                raise DicomProtocolError(
+                    "unknown-context", f"PDV on presentation context {pdv.context_id} not accepted"
+                )
+            message = self._assembler.feed(pdv)
+            if message is not None:
+                self._pending.append(message)
+        return None
+
+    def _expect_state(self, state: State, action: str) -> None:
+        if self.state is not state:
+            raise RuntimeError(f"cannot {action} in state {self.state.value}")

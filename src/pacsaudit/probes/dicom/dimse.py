@@ -1,0 +1,201 @@
+"""DIMSE command sets (PS3.7 section 9 and Annex E): encoding and strict decoding.
+
+Command sets are always Implicit VR Little Endian and hold only group 0x0000, with a dozen
+possible elements; a table of their VRs is enough to read them. Decoding by hand keeps the
+per-message cost to microseconds and lets every length be checked against the bytes present.
+Datasets (identifiers of C-FIND responses and the like) are decoded with pydicom elsewhere.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pacsaudit.probes.dicom.errors import DicomProtocolError
+
+
+class CommandField(IntEnum):
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
+    C_GET_RQ = 0x0010
+    C_GET_RSP = 0x8010
+    C_FIND_RQ = 0x0020
+    C_FIND_RSP = 0x8020
+    C_MOVE_RQ = 0x0021
+    C_MOVE_RSP = 0x8021
+    C_ECHO_RQ = 0x0030
+    C_ECHO_RSP = 0x8030
+    C_CANCEL_RQ = 0x0FFF
+
+
+class Tag(IntEnum):
+    """Command group elements (PS3.7 Table E.1-1), as (0000,eeee) element numbers."""
+
+    COMMAND_GROUP_LENGTH = 0x0000
+    AFFECTED_SOP_CLASS_UID = 0x0002
+    REQUESTED_SOP_CLASS_UID = 0x0003
+    COMMAND_FIELD = 0x0100
+    MESSAGE_ID = 0x0110
+    MESSAGE_ID_BEING_RESPONDED_TO = 0x0120
+    MOVE_DESTINATION = 0x0600
+    PRIORITY = 0x0700
+    COMMAND_DATA_SET_TYPE = 0x0800
+    STATUS = 0x0900
+    OFFENDING_ELEMENT = 0x0901
+    ERROR_COMMENT = 0x0902
+    ERROR_ID = 0x0903
+    AFFECTED_SOP_INSTANCE_UID = 0x1000
+    REQUESTED_SOP_INSTANCE_UID = 0x1001
+    NUMBER_OF_REMAINING_SUBOPERATIONS = 0x1020
+    NUMBER_OF_COMPLETED_SUBOPERATIONS = 0x1021
+    NUMBER_OF_FAILED_SUBOPERATIONS = 0x1022
+    NUMBER_OF_WARNING_SUBOPERATIONS = 0x1023
+
+
+_US = frozenset(
+    {
+        Tag.COMMAND_FIELD,
+        Tag.MESSAGE_ID,
+        Tag.MESSAGE_ID_BEING_RESPONDED_TO,
+        Tag.PRIORITY,
+        Tag.COMMAND_DATA_SET_TYPE,
+        Tag.STATUS,
+        Tag.ERROR_ID,
+        Tag.NUMBER_OF_REMAINING_SUBOPERATIONS,
+        Tag.NUMBER_OF_COMPLETED_SUBOPERATIONS,
+        Tag.NUMBER_OF_FAILED_SUBOPERATIONS,
+        Tag.NUMBER_OF_WARNING_SUBOPERATIONS,
+    }
+)
+_UI = frozenset(
+    {
+        Tag.AFFECTED_SOP_CLASS_UID,
+        Tag.REQUESTED_SOP_CLASS_UID,
+        Tag.AFFECTED_SOP_INSTANCE_UID,
+        Tag.REQUESTED_SOP_INSTANCE_UID,
+    }
+)
+_AE = frozenset({Tag.MOVE_DESTINATION})
+
+NO_DATASET = 0x0101
+"""Command Data Set Type value meaning "no dataset follows" (any other value means one does)."""
+
+_ELEMENT = struct.Struct("<HHL")
+MAX_COMMAND_SET_LENGTH = 64 * 1024
+
+
+CommandValue = int | str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSet:
+    """A decoded command set: element number → value (int for US/UL, str for UI/AE)."""
+
+    elements: Mapping[int, CommandValue]
+
+    def _int(self, tag: Tag) -> int | None:
+        v = self.elements.get(tag)
+        return v if isinstance(v, int) else None
+
+    @property
+    def command_field(self) -> int | None:
+        return self._int(Tag.COMMAND_FIELD)
+
+    @property
+    def status(self) -> int | None:
+        return self._int(Tag.STATUS)
+
+    @property
+    def message_id_being_responded_to(self) -> int | None:
+        return self._int(Tag.MESSAGE_ID_BEING_RESPONDED_TO)
+
+    @property
+    def has_dataset(self) -> bool:
+        v = self._int(Tag.COMMAND_DATA_SET_TYPE)
+        return v is not None and v != NO_DATASET
+
+
+def _encode_value(tag: int, value: CommandValue) -> bytes:
+    if tag in _US:
+        assert isinstance(value, int)
+        return struct.pack("<H", value)
+    if tag == Tag.COMMAND_GROUP_LENGTH:
+        assert isinstance(value, int)
+        return struct.pack("<L", value)
+    raw = value if isinstance(value, bytes) else str(value).encode("ascii")
+    if len(raw) % 2:
+        raw += b"\0" if tag in _UI else b" "
+    return raw
+
+
+def encode_command_set(elements: Mapping[int, CommandValue]) -> bytes:
+    """Encode group 0000 elements in ascending order, with a correct Command Group Length."""
+    body = b"".join(
+        _ELEMENT.pack(0, tag, len(v)) + v
+        for tag, v in ((t, _encode_value(t, elements[t])) for t in sorted(elements))
+        if tag != Tag.COMMAND_GROUP_LENGTH
+    )
+    return _ELEMENT.pack(0, Tag.COMMAND_GROUP_LENGTH, 4) + struct.pack("<L", len(body)) + body
+
+
+def decode_command_set(data: bytes) -> CommandSet:
+    """Decode an Implicit VR Little Endian command set, refusing anything malformed."""
+    if len(data) > MAX_COMMAND_SET_LENGTH:
+        raise DicomProtocolError("oversized-command", "command set larger than 64 KiB")
+    elements: dict[int, CommandValue] = {}
+    pos = 0
+    end = len(data)
+    while pos < end:
+        if end - pos < 8:
+            raise DicomProtocolError("truncated-command", "truncated command element header")
+        group, element, length = _ELEMENT.unpack_from(data, pos)
+        pos += 8
+        if group != 0:
+            raise DicomProtocolError("invalid-command", "command set holds a non-command group")
+        if length > end - pos:
+            raise DicomProtocolError("truncated-command", "command element overruns its set")
+        raw = data[pos : pos + length]
+        pos += length
+        if element in _US:
+            if length != 2:
+                raise DicomProtocolError("invalid-command", f"(0000,{element:04X}) is not US")
+            elements[element] = struct.unpack("<H", raw)[0]
+        elif element == Tag.COMMAND_GROUP_LENGTH:
+            if length != 4:
+                raise DicomProtocolError("invalid-command", "command group length is not UL")
+            elements[element] = struct.unpack("<L", raw)[0]
+        elif element in _UI or element in _AE:
+            elements[element] = raw.decode("ascii", "replace").strip(" \0")
+        else:
+            # Error comments and unknown elements are kept as bytes, never echoed in messages.
+            elements[element] = bytes(raw)
+    return CommandSet(elements)
+
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+
+
+def c_echo_rq(message_id: int) -> bytes:
+    return encode_command_set(
+        {
+            Tag.AFFECTED_SOP_CLASS_UID: VERIFICATION_SOP_CLASS,
+            Tag.COMMAND_FIELD: CommandField.C_ECHO_RQ,
+            Tag.MESSAGE_ID: message_id,
+            Tag.COMMAND_DATA_SET_TYPE: NO_DATASET,
+        }
+    )
+
+
+def c_echo_rsp(message_id: int, status: int = 0) -> bytes:
+    """Used by the tests' and the benchmark's minimal responders."""
+    return encode_command_set(
+        {
+            Tag.AFFECTED_SOP_CLASS_UID: VERIFICATION_SOP_CLASS,
+            Tag.COMMAND_FIELD: CommandField.C_ECHO_RSP,
+            Tag.MESSAGE_ID_BEING_RESPONDED_TO: message_id,
+            Tag.COMMAND_DATA_SET_TYPE: NO_DATASET,
+            Tag.STATUS: status,
+        }
+    )

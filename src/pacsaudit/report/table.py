@@ -1,0 +1,95 @@
+"""The end-of-scan summary table: what a human reads first, built from findings only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from pacsaudit.model import AePolicy, DicomResult, Finding, Status
+
+_CONTEXT_SHORT = {
+    "Verification": "ECHO",
+    "PatientRootQueryRetrieveInformationModelFind": "FIND(P)",
+    "StudyRootQueryRetrieveInformationModelFind": "FIND(S)",
+    "PatientRootQueryRetrieveInformationModelMove": "MOVE(P)",
+    "StudyRootQueryRetrieveInformationModelMove": "MOVE(S)",
+    "PatientRootQueryRetrieveInformationModelGet": "GET(P)",
+    "StudyRootQueryRetrieveInformationModelGet": "GET(S)",
+}
+
+_POLICY_WORDS = {
+    AePolicy.ANY_CALLED_AE: "[bold red]accepts any AE title[/]",
+    AePolicy.CALLED_AE_KNOWN_DEFAULT: "[red]accepts default ANY-SCP[/]",
+    AePolicy.CALLED_AE_ENFORCED: "[green]called AE enforced[/]",
+    AePolicy.CALLING_AE_ENFORCED: "[green]calling AE enforced[/]",
+    AePolicy.REJECTS_ALL: "[yellow]rejects all[/]",
+    AePolicy.UNKNOWN: "unknown",
+}
+
+INTERESTING = frozenset({Status.DICOM, Status.OPEN_NOT_DICOM, Status.ERROR})
+
+
+def _toolkit(r: DicomResult) -> str:
+    if r.toolkit:
+        return f"{r.toolkit} {r.toolkit_version or ''}".strip()
+    return r.implementation_version_name or r.implementation_class_uid or "-"
+
+
+def _notes(f: Finding) -> str:
+    r = f.result
+    if f.status is Status.OPEN_NOT_DICOM and isinstance(r, DicomResult):
+        return f"banner: {r.banner or ''}"[:60]
+    if f.error is not None:
+        return f"{f.error.kind}: {f.error.message}"[:60]
+    if isinstance(r, DicomResult):
+        rejects = [a.reject.reason for a in r.attempts if a.reject is not None]
+        if rejects and not r.accepted_contexts:
+            return "rejected: " + ", ".join(dict.fromkeys(rejects))
+    return ""
+
+
+def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> Table:
+    table = Table(title="pacsaudit findings", show_lines=False, header_style="bold")
+    for col in ("target", "status", "toolkit", "AE titles", "echo", "services", "TLS", "notes"):
+        table.add_column(col, overflow="fold")
+    for f in findings:
+        r = f.result if isinstance(f.result, DicomResult) else None
+        target = f"{f.host or f.ip}:{f.port}"
+        if r is None or f.status is not Status.DICOM:
+            table.add_row(target, str(f.status), "-", "-", "-", "-", "-", _notes(f))
+            continue
+        services = " ".join(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts) or "-"
+        echo = (
+            "-" if r.echo_status is None else ("ok" if r.echo_status == 0 else hex(r.echo_status))
+        )
+        tls = "-"
+        if r.tls is not None:
+            cert = r.tls.certificate
+            tls = r.tls.version or "yes"
+            if cert is not None and cert.self_signed:
+                tls += " self-signed"
+        table.add_row(
+            target,
+            str(f.status),
+            _toolkit(r),
+            _POLICY_WORDS.get(r.ae_policy, str(r.ae_policy)),
+            echo,
+            services,
+            tls,
+            _notes(f),
+        )
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))
+    table.caption = f"targets by status: {counts}" if counts else "no targets"
+    return table
+
+
+def print_summary(
+    findings: list[Finding], status_counts: Counter[str], console: Console, elapsed: float
+) -> None:
+    console.print(findings_table(findings, status_counts))
+    total = sum(status_counts.values())
+    rate = total / elapsed if elapsed > 0 else 0.0
+    console.print(f"{total} targets in {elapsed:.2f} s ({rate:,.0f}/s)")

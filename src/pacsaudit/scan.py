@@ -1,0 +1,197 @@
+"""One scan from options to findings on disk: targets → engine → probe → writer.
+
+The CLI builds a :class:`ScanPlan` (which validates everything before any packet is sent) and
+calls :func:`execute`; tests and benchmarks call the same two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from pacsaudit.engine.runner import (
+    EngineOptions,
+    ScanStats,
+    new_event_loop_factory,
+    raise_fd_limit,
+    run_scan,
+)
+from pacsaudit.errors import UsageError
+from pacsaudit.model import Finding
+from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
+from pacsaudit.report.jsonl import JsonlWriter
+from pacsaudit.report.table import INTERESTING, print_summary
+from pacsaudit.targets.spec import (
+    AddressSpace,
+    SourcedEntry,
+    apply_exclusions,
+    build_space,
+    exclusion_set,
+    iter_targets,
+    read_entries,
+)
+
+MAX_TABLE_ROWS = 500
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    space: AddressSpace
+    ports: tuple[int, ...]
+    engine: EngineOptions
+    dicom: DicomOptions
+    output: Path | None
+    excluded: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.space.size() * len(self.ports)
+
+
+def read_target_file(path: str) -> list[SourcedEntry]:
+    """Entries of a file, or of standard input for ``-``; unreadable files are usage errors."""
+    if path == "-":
+        return list(read_entries(sys.stdin, "stdin"))
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return list(read_entries(fh, path))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read target file {path}: {reason}") from None
+
+
+def make_plan(
+    *,
+    targets: Iterable[str],
+    input_files: Iterable[str],
+    exclude_files: Iterable[str],
+    ports: tuple[int, ...],
+    engine: EngineOptions,
+    dicom: DicomOptions,
+    output: Path | None,
+) -> ScanPlan:
+    entries: list[SourcedEntry] = []
+    for n, text in enumerate(targets, 1):
+        if text == "-":
+            entries.extend(read_target_file("-"))
+        else:
+            entries.append(SourcedEntry(text, f"argument {n}"))
+    for path in input_files:
+        entries.extend(read_target_file(path))
+    if not entries:
+        raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
+    try:
+        engine.validate()
+        dicom.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    excluded_space = AddressSpace()
+    for path in exclude_files:
+        excluded_space = _merge(excluded_space, exclusion_set(read_target_file(path)))
+    space = build_space(entries)
+    kept = apply_exclusions(space, excluded_space)
+    if kept.size() == 0:
+        raise UsageError("no targets left after exclusions")
+    return ScanPlan(
+        space=kept,
+        ports=ports,
+        engine=engine,
+        dicom=dicom,
+        output=output,
+        excluded=space.size() - kept.size(),
+    )
+
+
+def _merge(a: AddressSpace, b: AddressSpace) -> AddressSpace:
+    return AddressSpace(a.v4 | b.v4, a.v6 | b.v6)
+
+
+@dataclass
+class ScanOutcome:
+    stats: ScanStats
+    interesting: list[Finding] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -> ScanOutcome:
+    """Run the plan to completion (or Ctrl-C); findings are on disk either way."""
+    concurrency = raise_fd_limit(plan.engine.concurrency)
+    engine = EngineOptions(concurrency=concurrency, host_timeout=plan.engine.host_timeout)
+    probe = DicomProbe(plan.dicom)
+    outcome = ScanOutcome(ScanStats())
+    with JsonlWriter(plan.output) as writer:
+
+        def on_finding(finding: Finding) -> None:
+            writer.write(finding)
+            if finding.status in INTERESTING and len(outcome.interesting) < MAX_TABLE_ROWS:
+                outcome.interesting.append(finding)
+
+        async def main() -> None:
+            targets = iter_targets(plan.space, plan.ports)
+            if console is None or not progress:
+                await run_scan(targets, probe, engine, on_finding, outcome.stats)
+                return
+            with _progress(console) as bar:
+                task = bar.add_task("scanning", total=plan.total, found=0, rate="")
+                ticker = asyncio.create_task(_tick(bar, task, outcome.stats))
+                try:
+                    await run_scan(targets, probe, engine, on_finding, outcome.stats)
+                finally:
+                    ticker.cancel()
+                    bar.update(task, completed=outcome.stats.done, found=outcome.stats.found)
+
+        runner = asyncio.Runner(loop_factory=new_event_loop_factory())
+        try:
+            runner.run(main())
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        finally:
+            runner.close()
+    if outcome.stats.finished is None:
+        outcome.stats.finished = time.monotonic()
+    return outcome
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[found]} found"),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        refresh_per_second=5,
+    )
+
+
+async def _tick(bar: Progress, task: object, stats: ScanStats) -> None:
+    while True:
+        bar.update(
+            task,  # type: ignore[arg-type]
+            completed=stats.done,
+            found=stats.found,
+            rate=f"{stats.rate:,.0f}/s",
+        )
+        await asyncio.sleep(0.2)
+
+
+def summarise(outcome: ScanOutcome, console: Console) -> None:
+    print_summary(
+        outcome.interesting, Counter(outcome.stats.by_status), console, outcome.stats.elapsed
+    )
