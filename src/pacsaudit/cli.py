@@ -33,7 +33,8 @@ app = typer.Typer(
 lab_app = typer.Typer(help="The built-in local lab: real DICOM servers with synthetic patients.")
 app.add_typer(lab_app, name="lab")
 
-err_console = Console(stderr=True)
+# Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -167,6 +168,30 @@ def lab_status(
     except LabError as exc:
         raise _fail(str(exc)) from None
     info.print(Console())
+
+
+@lab_app.command("demo")
+def lab_demo(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where the findings go (JSON Lines).")
+    ] = Path("out/demo/findings.jsonl"),
+    state_dir: Annotated[Path | None, typer.Option(help="The lab's state folder.")] = None,
+    port_base: Annotated[
+        int, typer.Option(help="0: the usual DICOM ports; else ports from this number up.")
+    ] = 0,
+) -> None:
+    """Start the lab, scan it, print the findings, stop the lab."""
+    from pacsaudit.lab.demo import run_demo
+    from pacsaudit.lab.manager import LabError, default_state_dir
+
+    try:
+        ok = run_demo(
+            state_dir or default_state_dir(), output, port_base=port_base, console=err_console
+        )
+    except LabError as exc:
+        raise _fail(str(exc)) from None
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command()

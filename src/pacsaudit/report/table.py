@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Iterable
 
@@ -12,19 +13,19 @@ from pacsaudit.model import AePolicy, DicomResult, Finding, Status
 
 _CONTEXT_SHORT = {
     "Verification": "ECHO",
-    "PatientRootQueryRetrieveInformationModelFind": "FIND(P)",
-    "StudyRootQueryRetrieveInformationModelFind": "FIND(S)",
-    "PatientRootQueryRetrieveInformationModelMove": "MOVE(P)",
-    "StudyRootQueryRetrieveInformationModelMove": "MOVE(S)",
-    "PatientRootQueryRetrieveInformationModelGet": "GET(P)",
-    "StudyRootQueryRetrieveInformationModelGet": "GET(S)",
+    "PatientRootQueryRetrieveInformationModelFind": "FIND",
+    "StudyRootQueryRetrieveInformationModelFind": "FIND",
+    "PatientRootQueryRetrieveInformationModelMove": "MOVE",
+    "StudyRootQueryRetrieveInformationModelMove": "MOVE",
+    "PatientRootQueryRetrieveInformationModelGet": "GET",
+    "StudyRootQueryRetrieveInformationModelGet": "GET",
 }
 
 _POLICY_WORDS = {
-    AePolicy.ANY_CALLED_AE: "[bold red]accepts any AE title[/]",
-    AePolicy.CALLED_AE_KNOWN_DEFAULT: "[red]accepts default ANY-SCP[/]",
-    AePolicy.CALLED_AE_ENFORCED: "[green]called AE enforced[/]",
-    AePolicy.CALLING_AE_ENFORCED: "[green]calling AE enforced[/]",
+    AePolicy.ANY_CALLED_AE: "[bold red]any AE title[/]",
+    AePolicy.CALLED_AE_KNOWN_DEFAULT: "[red]default ANY-SCP[/]",
+    AePolicy.CALLED_AE_ENFORCED: "[green]called AE checked[/]",
+    AePolicy.CALLING_AE_ENFORCED: "[green]calling AE checked[/]",
     AePolicy.REJECTS_ALL: "[yellow]rejects all[/]",
     AePolicy.UNKNOWN: "unknown",
 }
@@ -41,9 +42,10 @@ def _toolkit(r: DicomResult) -> str:
 def _notes(f: Finding) -> str:
     r = f.result
     if f.status is Status.OPEN_NOT_DICOM and isinstance(r, DicomResult):
-        return f"banner: {r.banner or ''}"[:60]
+        first_line = (r.banner or "").split("\\r\\n", 1)[0].split("\\n", 1)[0]
+        return f"says {first_line[:40]}"
     if f.error is not None:
-        return f"{f.error.kind}: {f.error.message}"[:60]
+        return str(f.error.kind)
     if isinstance(r, DicomResult):
         rejects = [a.reject.reason for a in r.attempts if a.reject is not None]
         if rejects and not r.accepted_contexts:
@@ -51,17 +53,24 @@ def _notes(f: Finding) -> str:
     return ""
 
 
+def _order(f: Finding) -> tuple[int, int, str, int]:
+    ip = ipaddress.ip_address(f.ip)
+    return (ip.version, int(ip), f.host or "", f.port)
+
+
 def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> Table:
     table = Table(title="pacsaudit findings", show_lines=False, header_style="bold")
-    for col in ("target", "status", "toolkit", "AE titles", "echo", "services", "TLS", "notes"):
+    table.add_column("target", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for col in ("toolkit", "accepts", "echo", "services", "TLS", "notes"):
         table.add_column(col, overflow="fold")
-    for f in findings:
+    for f in sorted(findings, key=_order):
         r = f.result if isinstance(f.result, DicomResult) else None
         target = f"{f.host or f.ip}:{f.port}"
         if r is None or f.status is not Status.DICOM:
             table.add_row(target, str(f.status), "-", "-", "-", "-", "-", _notes(f))
             continue
-        services = " ".join(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts) or "-"
+        services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
         echo = (
             "-" if r.echo_status is None else ("ok" if r.echo_status == 0 else hex(r.echo_status))
         )
@@ -77,7 +86,7 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             _toolkit(r),
             _POLICY_WORDS.get(r.ae_policy, str(r.ae_policy)),
             echo,
-            services,
+            services or "-",
             tls,
             _notes(f),
         )

@@ -1,0 +1,64 @@
+"""``make demo``: the lab up, a scan of it, the findings table, the lab down.
+
+The demo also checks the scan against the lab's own ground truth (each service's expected
+status and AE-title policy), so a demo that "works" but misclassifies a server fails loudly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
+from pacsaudit.model import DicomResult, Finding, decode_finding
+from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.scan import execute, make_plan, summarise
+
+
+def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console) -> bool:
+    info = lab_up(state_dir, port_base=port_base, console=console)
+    try:
+        info.print(console)
+        tls_ports = frozenset(s.port for s in info.services if s.tls)
+        plan = make_plan(
+            targets=[info.host],
+            input_files=[],
+            exclude_files=[],
+            ports=tuple(info.ports),
+            engine=EngineOptions(concurrency=64, host_timeout=30.0),
+            dicom=DicomOptions(tls_ports=tls_ports),
+            output=output,
+        )
+        outcome = execute(plan, console)
+        summarise(outcome, console)
+        console.print(f"findings written to {output}")
+        findings = [decode_finding(line) for line in output.read_bytes().splitlines() if line]
+        return check_against_lab(info, findings, console)
+    finally:
+        lab_down(state_dir, console=console)
+
+
+def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) -> bool:
+    """Compare each lab service's expected classification with what the scan found."""
+    by_port = {f.port: f for f in findings if f.ip == info.host}
+    problems: list[str] = []
+    for service in info.services:
+        found = by_port.get(service.port)
+        if found is None:
+            problems.append(f"{service.name}: no finding for port {service.port}")
+            continue
+        want_status = service.expect.get("status")
+        if want_status and found.status != want_status:
+            problems.append(f"{service.name}: status {found.status}, expected {want_status}")
+        want_policy = service.expect.get("ae_policy")
+        if want_policy:
+            got = found.result.ae_policy if isinstance(found.result, DicomResult) else None
+            if got != want_policy:
+                problems.append(f"{service.name}: AE policy {got}, expected {want_policy}")
+    for p in problems:
+        console.print(f"[red]lab check failed[/]: {p}")
+    if not problems:
+        console.print(f"[green]lab check passed[/]: {len(info.services)} services as expected")
+    return not problems

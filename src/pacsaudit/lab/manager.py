@@ -1,0 +1,521 @@
+"""The built-in lab: real DICOM servers on loopback, loaded with synthetic patients.
+
+Users and tests meet the same peers as in the field — Orthanc, DCMTK's dcmqrscp and storescp,
+pynetdicom's qrscp — each started from a generated configuration in the lab's state folder. The
+state file records every process as soon as it starts, so ``lab down`` can stop a lab that
+failed half-way up. Orthanc and dcmqrscp have no option to bind one address: they listen on
+all interfaces, are reached through 127.0.0.1 only, and hold nothing but synthetic data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from pacsaudit.lab import certs
+from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
+
+LAB_HOST = "127.0.0.1"
+STATE_FILE = "lab.json"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+# Orthanc: wide open, as found on the Internet (../shared/LAB-NOTES.md has the measured keys).
+ORTHANC_AE = "ORTHANC"
+# dcmqrscp: accepts only a known calling AE from a known host, calling a known called AE.
+DCMQR_CALLED_AE = "DCMQR"
+DCMQR_CALLING_AE = "LABCLIENT"
+QRSCP_AE = "QRSCP"
+TLS_AE = "TLSSCP"
+
+
+class LabError(Exception):
+    """The lab could not start or stop; the message says what to do."""
+
+
+@dataclass
+class LabService:
+    name: str
+    software: str
+    protocol: str
+    port: int
+    description: str
+    called_ae: str | None = None
+    calling_ae: str | None = None
+    """The calling AE title the server knows, where it only accepts known callers."""
+    tls: bool = False
+    pid: int | None = None
+    expect: dict[str, str] = field(default_factory=dict)
+    """What a scan must find here (status, AE policy): the lab's own ground truth."""
+
+
+@dataclass
+class LabInfo:
+    state_dir: Path
+    host: str = LAB_HOST
+    services: list[LabService] = field(default_factory=list)
+    corpus: dict[str, object] = field(default_factory=dict)
+
+    def service(self, name: str) -> LabService:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.services]
+
+    def save(self) -> None:
+        data = {
+            "host": self.host,
+            "services": [asdict(s) for s in self.services],
+            "corpus": self.corpus,
+        }
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(self.state_dir / STATE_FILE)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LabInfo:
+        raw = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
+        return cls(
+            state_dir=state_dir,
+            host=raw["host"],
+            services=[LabService(**s) for s in raw["services"]],
+            corpus=raw.get("corpus", {}),
+        )
+
+    def print(self, console: Console) -> None:
+        table = Table(title=f"pacsaudit lab on {self.host} (state: {self.state_dir})")
+        for col in ("service", "software", "port", "protocol", "set up as"):
+            table.add_column(col)
+        for s in self.services:
+            table.add_row(s.name, s.software, str(s.port), s.protocol, s.description)
+        console.print(table)
+        if self.corpus:
+            c = self.corpus
+            console.print(
+                f"synthetic corpus: {c.get('patients')} patients, {c.get('studies')} studies, "
+                f"{c.get('instances')} instances (fake PHI only)"
+            )
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"pacsaudit-lab-{os.getuid()}"
+
+
+def default_ports(port_base: int) -> dict[str, int]:
+    names = ("orthanc", "orthanc-http", "dcmqrscp", "qrscp", "dicom-tls", "closed")
+    if port_base:
+        if not 1024 <= port_base <= 65535 - len(names):
+            raise LabError(f"port base {port_base} out of range 1024-{65535 - len(names)}")
+        return {n: port_base + i for i, n in enumerate(names)}
+    return {
+        "orthanc": 4242,
+        "orthanc-http": 8042,
+        "dcmqrscp": 11112,
+        "qrscp": 104 if os.geteuid() == 0 else 1104,
+        "dicom-tls": 2762,
+        "closed": 2761,
+    }
+
+
+# -- process handling ---------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return waited == 0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_port(port: int, pid: int, what: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise LabError(f"{what} exited during start-up; see {log}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            if s.connect_ex((LAB_HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise LabError(f"{what} did not open port {port} within {READY_TIMEOUT:.0f} s; see {log}")
+
+
+def _start(
+    info: LabInfo, service: LabService, argv: list[str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    exe = shutil.which(argv[0]) if not os.path.isabs(argv[0]) else argv[0]
+    if exe is None:
+        raise LabError(f"{argv[0]} not found: install the Debian packages (make demo does)")
+    log = info.state_dir / "logs" / f"{service.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [exe, *argv[1:]],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service.pid = proc.pid
+    info.save()
+    _wait_port(service.port, proc.pid, service.name, log)
+    return proc
+
+
+def _run(argv: list[str], what: str, timeout: float = 120.0) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} not found: install the Debian packages") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what} took longer than {timeout:.0f} s") from None
+    if done.returncode != 0:
+        # DCMTK's messages name files and AE titles, never dataset values.
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise LabError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
+
+
+# -- the servers --------------------------------------------------------------------------
+
+
+def _orthanc(info: LabInfo, ports: dict[str, int]) -> LabService:
+    root = info.state_dir / "orthanc"
+    (root / "db").mkdir(parents=True, exist_ok=True)
+    config = {
+        "Name": "pacsaudit-lab",
+        "StorageDirectory": str(root / "db"),
+        "IndexDirectory": str(root / "db"),
+        "DicomAet": ORTHANC_AE,
+        "DicomPort": ports["orthanc"],
+        "HttpPort": ports["orthanc-http"],
+        "RemoteAccessAllowed": True,
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": False,
+        "DicomAlwaysAllowEcho": True,
+        "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowFind": True,
+        "DicomAlwaysAllowGet": True,
+        "DicomAlwaysAllowMove": True,
+        "DicomModalities": {},
+        "Plugins": [],
+        "HttpDescribeErrors": False,
+        "StableAge": 1,
+        "SaveJobs": False,
+    }
+    cfg = root / "orthanc.json"
+    cfg.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    service = LabService(
+        name="orthanc",
+        software="Orthanc",
+        protocol="dicom",
+        port=ports["orthanc"],
+        description="wide open: any AE title, FIND/MOVE/GET allowed",
+        called_ae=ORTHANC_AE,
+        expect={"status": "dicom", "ae_policy": "any-called-ae"},
+    )
+    info.services.append(service)
+    info.services.append(
+        LabService(
+            name="orthanc-http",
+            software="Orthanc REST",
+            protocol="http",
+            port=ports["orthanc-http"],
+            description="Orthanc's HTTP port, no login",
+            expect={"status": "open-not-dicom"},
+        )
+    )
+    _start(info, service, ["Orthanc", str(cfg)], root)
+    _wait_http(ports["orthanc-http"], "/system")
+    return service
+
+
+def _wait_http(port: int, path: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    url = f"http://{LAB_HOST}:{port}{path}"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise LabError(f"{url} did not answer within {READY_TIMEOUT:.0f} s")
+
+
+def _load_orthanc(port: int, manifest: Manifest) -> None:
+    with httpx.Client(base_url=f"http://{LAB_HOST}:{port}", timeout=30.0) as client:
+        for path in manifest.files:
+            r = client.post("/instances", content=path.read_bytes())
+            if r.status_code != 200:
+                raise LabError(f"Orthanc refused a synthetic instance (HTTP {r.status_code})")
+
+
+def _dcmqrscp(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
+    root = info.state_dir / "dcmqrscp"
+    (root / "db").mkdir(parents=True, exist_ok=True)
+    # Peers are matched on calling AE *and* host name; 127.0.0.1 resolves to "localhost".
+    cfg = root / "dcmqrscp.cfg"
+    cfg.write_text(
+        f"""NetworkTCPPort  = {ports["dcmqrscp"]}
+MaxPDUSize      = 16384
+MaxAssociations = 64
+
+HostTable BEGIN
+labclient = ({DCMQR_CALLING_AE}, localhost, 0)
+HostTable END
+
+VendorTable BEGIN
+"pacsaudit lab client" = labclient
+VendorTable END
+
+AETable BEGIN
+{DCMQR_CALLED_AE}  {root / "db"}  RW  (1000, 1024mb)  labclient
+AETable END
+""",
+        encoding="utf-8",
+    )
+    service = LabService(
+        name="dcmqrscp",
+        software="DCMTK dcmqrscp",
+        protocol="dicom",
+        port=ports["dcmqrscp"],
+        description=f"only {DCMQR_CALLING_AE} -> {DCMQR_CALLED_AE} accepted",
+        called_ae=DCMQR_CALLED_AE,
+        calling_ae=DCMQR_CALLING_AE,
+        expect={"status": "dicom", "ae_policy": "called-ae-enforced"},
+    )
+    info.services.append(service)
+    # dcmqridx registers files in the database in place: a C-STORE per file costs dcmqrscp
+    # about 60 ms, indexing all of them about 0.1 s.
+    _run(["dcmqridx", str(root / "db"), *map(str, manifest.files)], "indexing dcmqrscp's data")
+    _start(info, service, ["dcmqrscp", "-c", str(cfg)], root)
+    return service
+
+
+def _qrscp(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
+    root = info.state_dir / "qrscp"
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / "qrscp.ini"
+    cfg.write_text(
+        f"""[DEFAULT]
+ae_title: {QRSCP_AE}
+port: {ports["qrscp"]}
+max_pdu: 16382
+acse_timeout: 30
+dimse_timeout: 30
+network_timeout: 30
+bind_address: {LAB_HOST}
+instance_location: {root / "instances"}
+database_location: {root / "instances.sqlite"}
+log_identifier: False
+""",
+        encoding="utf-8",
+    )
+    service = LabService(
+        name="qrscp",
+        software="pynetdicom qrscp",
+        protocol="dicom",
+        port=ports["qrscp"],
+        description="open: any called and calling AE title",
+        called_ae=QRSCP_AE,
+        expect={"status": "dicom", "ae_policy": "any-called-ae"},
+    )
+    info.services.append(service)
+    _index_qrscp(root / "instances.sqlite", manifest)
+    _start(info, service, [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(cfg)], root)
+    return service
+
+
+def _index_qrscp(database: Path, manifest: Manifest) -> None:
+    """Fill qrscp's database with its own app module, as its C-STORE handler would (one file at
+    a time over the network costs it about 50 ms)."""
+    from pydicom import dcmread
+    from pynetdicom.apps.qrscp import db
+    from sqlalchemy.orm import sessionmaker
+
+    engine = db.create(f"sqlite:///{database}")
+    session = sessionmaker(bind=engine)()
+    try:
+        for path in manifest.files:
+            db.add_instance(dcmread(path, stop_before_pixels=True), session, str(path))
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def _tls_scp(info: LabInfo, ports: dict[str, int]) -> LabService:
+    root = info.state_dir / "storescp-tls"
+    (root / "incoming").mkdir(parents=True, exist_ok=True)
+    key, cert = certs.write_self_signed(root, common_name="pacsaudit-lab-dicom-tls")
+    service = LabService(
+        name="dicom-tls",
+        software="DCMTK storescp (TLS)",
+        protocol="dicom-tls",
+        port=ports["dicom-tls"],
+        description="DICOM over TLS, self-signed certificate",
+        called_ae=TLS_AE,
+        tls=True,
+        expect={"status": "dicom", "ae_policy": "any-called-ae"},
+    )
+    info.services.append(service)
+    argv = [
+        "storescp",
+        "--enable-tls",
+        str(key),
+        str(cert),
+        "--null-passwd",
+        "--ignore-peer-cert",
+        "--profile-bcp195",
+        "--aetitle",
+        TLS_AE,
+        "--output-directory",
+        str(root / "incoming"),
+        str(ports["dicom-tls"]),
+    ]
+    _start(info, service, argv, root)
+    return service
+
+
+def _closed(info: LabInfo, ports: dict[str, int]) -> LabService:
+    service = LabService(
+        name="closed",
+        software="(nothing)",
+        protocol="tcp",
+        port=ports["closed"],
+        description="a port nothing listens on",
+        expect={"status": "closed"},
+    )
+    info.services.append(service)
+    return service
+
+
+# -- up, down, demo -----------------------------------------------------------------------
+
+
+def lab_up(
+    state_dir: Path,
+    *,
+    port_base: int = 0,
+    console: Console | None = None,
+    spec: CorpusSpec | None = None,
+) -> LabInfo:
+    say: Callable[[str], None] = console.print if console else (lambda _msg: None)
+    if (state_dir / STATE_FILE).exists():
+        old = LabInfo.load(state_dir)
+        if any(s.pid and _alive(s.pid) for s in old.services):
+            raise LabError(f"a lab is already running from {state_dir}: run `pacsaudit lab down`")
+        _remove_state(state_dir)
+    ports = default_ports(port_base)
+    busy = [f"{n} {p}" for n, p in ports.items() if not _port_free(p)]
+    if busy:
+        raise LabError("ports in use: " + ", ".join(busy) + " (choose another --port-base)")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    info = LabInfo(state_dir=state_dir)
+    info.save()
+    try:
+        say("generating synthetic patients")
+        manifest = generate_corpus(state_dir / "corpus", spec)
+        info.corpus = manifest.to_json()
+        (state_dir / "manifest.json").write_text(json.dumps(info.corpus, indent=2), "utf-8")
+        say("starting Orthanc, dcmqrscp, qrscp and storescp (TLS), data indexed in place")
+        _orthanc(info, ports)
+        _dcmqrscp(info, ports, manifest)
+        _qrscp(info, ports, manifest)
+        _tls_scp(info, ports)
+        _closed(info, ports)
+        say(f"loading {manifest.instances} synthetic instances into Orthanc")
+        _load_orthanc(ports["orthanc-http"], manifest)
+        info.save()
+    except BaseException:
+        lab_down(state_dir)
+        raise
+    return info
+
+
+def load_info(state_dir: Path) -> LabInfo:
+    if not (state_dir / STATE_FILE).exists():
+        raise LabError(f"no lab at {state_dir}: run `pacsaudit lab up`")
+    return LabInfo.load(state_dir)
+
+
+def _stop_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+    for pid in pids:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _remove_state(state_dir: Path) -> None:
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def lab_down(state_dir: Path, *, console: Console | None = None) -> None:
+    if not (state_dir / STATE_FILE).exists():
+        if console:
+            console.print(f"no lab at {state_dir}")
+        return
+    info = LabInfo.load(state_dir)
+    _stop_pids([s.pid for s in info.services if s.pid])
+    _remove_state(state_dir)
+    if console:
+        console.print(f"lab stopped; {state_dir} removed")
+
+
+@contextlib.contextmanager
+def running_lab(
+    state_dir: Path, *, port_base: int = 0, spec: CorpusSpec | None = None
+) -> Iterator[LabInfo]:
+    """The lab for the duration of a ``with`` block (tests, demo)."""
+    info = lab_up(state_dir, port_base=port_base, spec=spec)
+    try:
+        yield info
+    finally:
+        lab_down(state_dir)
