@@ -38,6 +38,7 @@ from pacsaudit.report.table import INTERESTING, print_summary
 from pacsaudit.targets.spec import (
     AddressSpace,
     SourcedEntry,
+    Target,
     apply_exclusions,
     build_space,
     exclusion_set,
@@ -142,6 +143,13 @@ def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -
 
         async def main() -> None:
             targets = iter_targets(plan.space, plan.ports)
+            flusher = asyncio.create_task(_flush_periodically(writer))
+            try:
+                await _scan(targets)
+            finally:
+                flusher.cancel()
+
+        async def _scan(targets: Iterable[Target]) -> None:
             if console is None or not progress:
                 await run_scan(targets, probe, engine, on_finding, outcome.stats)
                 return
@@ -164,6 +172,13 @@ def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -
     if outcome.stats.finished is None:
         outcome.stats.finished = time.monotonic()
     return outcome
+
+
+async def _flush_periodically(writer: JsonlWriter, interval: float = 0.5) -> None:
+    """Findings reach the disk within ``interval`` even when they trickle in slowly."""
+    while True:
+        await asyncio.sleep(interval)
+        writer.flush()
 
 
 def _progress(console: Console) -> Progress:
