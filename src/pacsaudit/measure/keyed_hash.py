@@ -1,0 +1,81 @@
+"""Keyed hashes of patient identifiers: count distinct patients without keeping who they are.
+
+Why keyed: a Patient ID space is small (often a few million sequential numbers), so a plain
+hash, even salted in the open, is reversed by hashing every candidate. HMAC-SHA-256 with a
+256-bit secret that never leaves the user's config folder cannot be: without the key, every
+candidate ID is as likely as any other. The output is truncated to 64 bits — enough to tell
+patients apart (collisions become likely only around 2^32 patients), too short to be useful as
+an identifier in its own right. Hashes made with the same key are comparable across services and
+across scans; ``key_id`` says which key made them, without revealing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from pathlib import Path
+
+KEY_BYTES = 32
+HASH_BYTES = 8
+KEY_FILE_NAME = "patient-hash.key"
+
+
+class KeyFileError(Exception):
+    """The key file exists but cannot be used (unreadable, malformed, shared with others)."""
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "pacsaudit"
+
+
+def default_key_path() -> Path:
+    return config_dir() / KEY_FILE_NAME
+
+
+def load_or_create_key(path: Path | None = None) -> bytes:
+    """Read the secret, creating it (mode 0600, in a 0700 folder) on first use."""
+    path = path or default_key_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # created by a concurrent run: read theirs
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"cannot read the key file {path}: {exc.__class__.__name__}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"the key file {path} is readable by others: chmod 600 it")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise KeyFileError(f"the key file {path} does not hold a hex key") from None
+    if len(key) < 16:
+        raise KeyFileError(f"the key in {path} is shorter than 128 bits")
+    return key
+
+
+class KeyedHasher:
+    __slots__ = ("_key", "key_id")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hmac.new(key, b"pacsaudit patient-id v1", hashlib.sha256).digest()
+        self.key_id = hashlib.sha256(b"pacsaudit key id v1" + key).hexdigest()[:16]
+        """Which key made a hash: equal ids mean comparable hashes; the key stays secret."""
+
+    def hash(self, value: bytes) -> str:
+        """64-bit keyed hash (hex) of an identifier's bytes, padding stripped."""
+        normalised = value.strip(b" \0")
+        return hmac.new(self._key, normalised, hashlib.sha256).digest()[:HASH_BYTES].hex()
+
+    def __repr__(self) -> str:  # never show the key, not even in a debugger's repr
+        return f"KeyedHasher(key_id={self.key_id})"
