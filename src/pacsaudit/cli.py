@@ -14,10 +14,15 @@ from pacsaudit import __version__
 from pacsaudit.engine.runner import EngineOptions
 from pacsaudit.engine.stream import DialOptions
 from pacsaudit.errors import UsageError
+from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_create_key
+from pacsaudit.measure.severity import severity_at_least
+from pacsaudit.model import Severity
+from pacsaudit.probes.dicom.exposure import ExposureOptions
 from pacsaudit.probes.dicom.probe import (
     DEFAULT_CALLING_AE,
     DICOM_PORTS,
     DICOM_TLS_PORTS,
+    Depth,
     DicomOptions,
 )
 from pacsaudit.targets.spec import parse_ports
@@ -37,6 +42,7 @@ app.add_typer(lab_app, name="lab")
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 EXIT_USAGE = 2
+EXIT_SEVERITY = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -86,6 +92,27 @@ def scan(
     calling_ae: Annotated[
         str, typer.Option(help="Our calling AE title, so operators can identify the scan.")
     ] = DEFAULT_CALLING_AE,
+    depth: Annotated[
+        Depth,
+        typer.Option(
+            help="discover: association and C-ECHO only; exposure: also count what "
+            "C-FIND exposes and test C-MOVE (nothing is ever retrieved)."
+        ),
+    ] = Depth.EXPOSURE,
+    max_records: Annotated[
+        int, typer.Option(help="C-FIND matches read per query level before C-CANCEL.")
+    ] = 10_000,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Secret for the keyed Patient ID hashes (default: created on first "
+            "use in ~/.config/pacsaudit, mode 0600)."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(help="Exit with code 3 when a finding has this severity or worse."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
@@ -95,11 +122,19 @@ def scan(
     from pacsaudit.scan import execute, make_plan, summarise
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
+    try:
+        hasher = KeyedHasher(load_or_create_key(key_file)) if depth is Depth.EXPOSURE else None
+    except KeyFileError as exc:
+        raise _fail(str(exc)) from None
     dicom = DicomOptions(
         calling_ae=calling_ae,
         tls_ports=frozenset(_ports(tls_ports)),
         read_timeout=read_timeout,
         dial=DialOptions(connect_timeout=connect_timeout, tls_handshake_timeout=read_timeout),
+        depth=depth,
+        exposure=ExposureOptions(max_records=max_records),
+        hasher=hasher,
+        budget=host_timeout,
     )
     try:
         plan = make_plan(
@@ -123,6 +158,10 @@ def scan(
     if outcome.interrupted:
         err_console.print("[yellow]interrupted[/]: findings so far are complete JSON lines")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if fail_on is not None and severity_at_least(outcome.worst_severity, fail_on):
+        if not quiet:
+            err_console.print(f"[red]failing[/]: a finding is {outcome.worst_severity} or worse")
+        raise typer.Exit(EXIT_SEVERITY)
 
 
 @lab_app.command("up")

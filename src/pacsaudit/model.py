@@ -159,6 +159,103 @@ class AePolicy(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class QueryStats(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The C-FINDs of one query level: how many, what came back, where they stopped."""
+
+    level: str
+    """PATIENT, STUDY, SERIES or IMAGE."""
+    model: str
+    """``patient-root`` or ``study-root``."""
+    queries: int = 0
+    records: int = 0
+    lower_bound: bool = False
+    """A bound (``--max-records``, the time budget) cut the enumeration short: C-CANCEL sent."""
+    statuses: dict[str, int] = msgspec.field(default_factory=dict)
+    """Final C-FIND status (hex) → how many queries ended with it."""
+    error: ErrorInfo | None = None
+
+
+class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a Query/Retrieve SCP let us count. Counts, years, codes and keyed hashes only."""
+
+    patients: int | None = None
+    patients_lower_bound: bool = False
+    studies: int | None = None
+    studies_lower_bound: bool = False
+    series: int | None = None
+    series_lower_bound: bool = False
+    images: int | None = None
+    images_lower_bound: bool = False
+    images_source: str | None = None
+    """``study-related-instances``, ``series-related-instances`` or ``image-query``."""
+    modalities: dict[str, int] = msgspec.field(default_factory=dict)
+    """Modality code → number of studies that hold it."""
+    study_years: dict[str, int] = msgspec.field(default_factory=dict)
+    phi_attributes: dict[str, int] = msgspec.field(default_factory=dict)
+    """PHI attribute keyword → number of returned records with a non-empty value."""
+    records_examined: int = 0
+    distinct_patients: int = 0
+    """Distinct keyed hashes of Patient ID seen."""
+    patient_id_hashes: list[str] = msgspec.field(default_factory=list)
+    """HMAC-SHA-256 of each Patient ID under the user's secret key, truncated to 64 bits."""
+    hash_key_id: str | None = None
+    queries: list[QueryStats] = msgspec.field(default_factory=list)
+    error: ErrorInfo | None = None
+    """Why the enumeration stopped early; the counts above are what was obtained."""
+
+
+class MoveCheck(enum.StrEnum):
+    DESTINATION_UNKNOWN = "destination-unknown"
+    """A801: the server processed our C-MOVE and would send to any destination it knows."""
+    ACCEPTED = "accepted"
+    """Success or pending for an unknown destination: the server moves without checking."""
+    REFUSED = "refused"
+    """Refused (not authorised, SOP class not supported, ...)."""
+    FAILED = "failed"
+    """Any other failure status."""
+    NOT_TESTED = "not-tested"
+
+
+class Retrieval(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Whether images could be retrieved, found out without retrieving any."""
+
+    get_accepted: bool = False
+    move_accepted: bool = False
+    move_check: MoveCheck = MoveCheck.NOT_TESTED
+    move_status: int | None = None
+    error: ErrorInfo | None = None
+
+
+class ExposureClass(enum.StrEnum):
+    PHI_READABLE = "phi-readable"
+    RETRIEVABLE = "retrievable"
+    OPEN_ASSOCIATION = "open-association"
+    AE_ENFORCED = "ae-enforced"
+    TLS_ONLY = "tls-only"
+    CLOSED = "closed"
+
+
+class Severity(enum.StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.INFO: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+
 class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", tag_field="kind"):
     """What the DICOM probe learned about one ip/port."""
 
@@ -175,6 +272,10 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     attempts: list[AssociationAttempt] = msgspec.field(default_factory=list)
     banner: str | None = None
     """For ``open-not-dicom``: a short printable sample of what the peer sent."""
+    exposure: Exposure | None = None
+    retrieval: Retrieval | None = None
+    exposure_class: ExposureClass | None = None
+    severity: Severity | None = None
 
 
 Result = DicomResult

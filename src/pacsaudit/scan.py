@@ -31,7 +31,7 @@ from pacsaudit.engine.runner import (
     run_scan,
 )
 from pacsaudit.errors import UsageError
-from pacsaudit.model import Finding
+from pacsaudit.model import Finding, Severity
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
 from pacsaudit.report.jsonl import JsonlWriter
 from pacsaudit.report.table import INTERESTING, print_summary
@@ -126,6 +126,14 @@ class ScanOutcome:
     stats: ScanStats
     interesting: list[Finding] = field(default_factory=list)
     interrupted: bool = False
+    worst_severity: Severity | None = None
+
+    def note(self, finding: Finding) -> None:
+        severity = getattr(finding.result, "severity", None)
+        if severity is not None and (
+            self.worst_severity is None or severity.rank > self.worst_severity.rank
+        ):
+            self.worst_severity = severity
 
 
 def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -> ScanOutcome:
@@ -138,6 +146,7 @@ def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -
 
         def on_finding(finding: Finding) -> None:
             writer.write(finding)
+            outcome.note(finding)
             if finding.status in INTERESTING and len(outcome.interesting) < MAX_TABLE_ROWS:
                 outcome.interesting.append(finding)
 

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from pacsaudit.engine.runner import EngineOptions
 from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
+from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
-from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.probes.dicom.probe import Depth, DicomOptions
 from pacsaudit.scan import execute, make_plan, summarise
 
 
@@ -28,7 +29,11 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
             exclude_files=[],
             ports=tuple(info.ports),
             engine=EngineOptions(concurrency=64, host_timeout=30.0),
-            dicom=DicomOptions(tls_ports=tls_ports),
+            dicom=DicomOptions(
+                tls_ports=tls_ports,
+                depth=Depth.EXPOSURE,
+                hasher=KeyedHasher(load_or_create_key()),
+            ),
             output=output,
         )
         outcome = execute(plan, console)
@@ -52,11 +57,20 @@ def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) 
         want_status = service.expect.get("status")
         if want_status and found.status != want_status:
             problems.append(f"{service.name}: status {found.status}, expected {want_status}")
+        result = found.result if isinstance(found.result, DicomResult) else None
         want_policy = service.expect.get("ae_policy")
         if want_policy:
-            got = found.result.ae_policy if isinstance(found.result, DicomResult) else None
+            got = result.ae_policy if result else None
             if got != want_policy:
                 problems.append(f"{service.name}: AE policy {got}, expected {want_policy}")
+        for what in ("patients", "studies", "images"):
+            want = service.expect.get(what)
+            if want is None:
+                continue
+            exposure = result.exposure if result else None
+            got_n = getattr(exposure, what, None) if exposure else None
+            if str(got_n) != want:
+                problems.append(f"{service.name}: {got_n} {what}, expected {want}")
     for p in problems:
         console.print(f"[red]lab check failed[/]: {p}")
     if not problems:

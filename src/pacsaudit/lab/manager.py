@@ -217,7 +217,16 @@ def _run(argv: list[str], what: str, timeout: float = 120.0) -> None:
 # -- the servers --------------------------------------------------------------------------
 
 
-def _orthanc(info: LabInfo, ports: dict[str, int]) -> LabService:
+def _counts(manifest: Manifest) -> dict[str, str]:
+    """What an exposure scan must count on a server holding the whole corpus."""
+    return {
+        "patients": str(manifest.patients),
+        "studies": str(manifest.studies),
+        "images": str(manifest.instances),
+    }
+
+
+def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
     root = info.state_dir / "orthanc"
     (root / "db").mkdir(parents=True, exist_ok=True)
     config = {
@@ -250,7 +259,7 @@ def _orthanc(info: LabInfo, ports: dict[str, int]) -> LabService:
         port=ports["orthanc"],
         description="wide open: any AE title, FIND/MOVE/GET allowed",
         called_ae=ORTHANC_AE,
-        expect={"status": "dicom", "ae_policy": "any-called-ae"},
+        expect={"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)},
     )
     info.services.append(service)
     info.services.append(
@@ -357,7 +366,7 @@ log_identifier: False
         port=ports["qrscp"],
         description="open: any called and calling AE title",
         called_ae=QRSCP_AE,
-        expect={"status": "dicom", "ae_policy": "any-called-ae"},
+        expect={"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)},
     )
     info.services.append(service)
     _index_qrscp(root / "instances.sqlite", manifest)
@@ -457,7 +466,7 @@ def lab_up(
         info.corpus = manifest.to_json()
         (state_dir / "manifest.json").write_text(json.dumps(info.corpus, indent=2), "utf-8")
         say("starting Orthanc, dcmqrscp, qrscp and storescp (TLS), data indexed in place")
-        _orthanc(info, ports)
+        _orthanc(info, ports, manifest)
         _dcmqrscp(info, ports, manifest)
         _qrscp(info, ports, manifest)
         _tls_scp(info, ports)

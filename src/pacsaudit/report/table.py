@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from pacsaudit.model import AePolicy, DicomResult, Finding, Status
+from pacsaudit.model import AePolicy, DicomResult, Finding, Severity, Status
 
 _CONTEXT_SHORT = {
     "Verification": "ECHO",
@@ -58,36 +58,87 @@ def _order(f: Finding) -> tuple[int, int, str, int]:
     return (ip.version, int(ip), f.host or "", f.port)
 
 
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "green",
+    Severity.INFO: "dim",
+}
+
+
+def _count(n: int | None, lower: bool) -> str:
+    if n is None:
+        return "?"
+    return f"≥{n:,}" if lower else f"{n:,}"
+
+
+def _exposed(r: DicomResult) -> str:
+    e = r.exposure
+    if e is None:
+        return "-"
+    return (
+        f"{_count(e.patients, e.patients_lower_bound)} pt / "
+        f"{_count(e.studies, e.studies_lower_bound)} st / "
+        f"{_count(e.images, e.images_lower_bound)} im"
+    )
+
+
+def _phi(r: DicomResult) -> str:
+    if r.exposure is None:
+        return "-"
+    readable = [k for k, n in r.exposure.phi_attributes.items() if n > 0]
+    return str(len(readable))
+
+
+def _retrieval(r: DicomResult) -> str:
+    if r.retrieval is None:
+        return "-"
+    parts = []
+    if r.retrieval.get_accepted:
+        parts.append("GET")
+    if r.retrieval.move_accepted:
+        parts.append(f"MOVE:{r.retrieval.move_check}")
+    return " ".join(parts) or "none"
+
+
+def _tls(r: DicomResult) -> str:
+    if r.tls is None:
+        return "-"
+    tls = r.tls.version or "yes"
+    cert = r.tls.certificate
+    if cert is not None and cert.self_signed:
+        tls += " self-signed"
+    return tls
+
+
 def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> Table:
     table = Table(title="pacsaudit findings", show_lines=False, header_style="bold")
     table.add_column("target", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for col in ("toolkit", "accepts", "echo", "services", "TLS", "notes"):
+    for col in ("toolkit", "accepts", "services", "exposed", "PHI attrs", "retrieval", "TLS"):
         table.add_column(col, overflow="fold")
+    table.add_column("severity", no_wrap=True)
+    table.add_column("notes", overflow="fold")
     for f in sorted(findings, key=_order):
         r = f.result if isinstance(f.result, DicomResult) else None
         target = f"{f.host or f.ip}:{f.port}"
         if r is None or f.status is not Status.DICOM:
-            table.add_row(target, str(f.status), "-", "-", "-", "-", "-", _notes(f))
+            table.add_row(target, str(f.status), *["-"] * 8, _notes(f))
             continue
         services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
-        echo = (
-            "-" if r.echo_status is None else ("ok" if r.echo_status == 0 else hex(r.echo_status))
-        )
-        tls = "-"
-        if r.tls is not None:
-            cert = r.tls.certificate
-            tls = r.tls.version or "yes"
-            if cert is not None and cert.self_signed:
-                tls += " self-signed"
+        severity = r.severity
         table.add_row(
             target,
             str(f.status),
             _toolkit(r),
             _POLICY_WORDS.get(r.ae_policy, str(r.ae_policy)),
-            echo,
             services or "-",
-            tls,
+            _exposed(r),
+            _phi(r),
+            _retrieval(r),
+            _tls(r),
+            f"[{_SEVERITY_STYLE[severity]}]{severity}[/]" if severity else "-",
             _notes(f),
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))

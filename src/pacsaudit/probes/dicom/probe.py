@@ -12,6 +12,7 @@ scripts, which treat every rejection alike, miss the second.
 
 from __future__ import annotations
 
+import enum
 import random
 import ssl
 import time
@@ -20,9 +21,11 @@ from typing import ClassVar
 
 from pydicom.uid import UID
 
-from pacsaudit.engine.stream import Connection, DialOptions, open_connection, scanner_tls_context
+from pacsaudit.engine.stream import DialOptions, open_connection, scanner_tls_context
 from pacsaudit.engine.tlsinfo import describe_session
-from pacsaudit.errors import PeerClosed, classify, printable_sample
+from pacsaudit.errors import classify, printable_sample
+from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.measure.severity import SEVERITY_OF, dicom_exposure_class
 from pacsaudit.model import (
     AePolicy,
     AssociationAttempt,
@@ -30,7 +33,9 @@ from pacsaudit.model import (
     ContextOutcome,
     DicomResult,
     ErrorInfo,
+    Exposure,
     Finding,
+    Retrieval,
     Status,
     TlsInfo,
     utc_timestamp,
@@ -40,17 +45,18 @@ from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
     AssociationRejected,
-    ConnectionClosed,
-    DimseMessage,
-    Event,
-    Released,
-    ReleaseRequested,
     RequestorConnection,
-    Sentinel,
 )
 from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
+from pacsaudit.probes.dicom.exposure import (
+    PATIENT_ROOT_FIND,
+    STUDY_ROOT_FIND,
+    ExposureOptions,
+    ExposureSurvey,
+)
 from pacsaudit.probes.dicom.fingerprint import identify
+from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
 
 IMPLEMENTATION_CLASS_UID = "2.25.158577293499648220484904446924696762975"
@@ -78,7 +84,17 @@ PROPOSED_CONTEXTS: tuple[pdu.PresentationContextProposal, ...] = tuple(
     )
 )
 _CONTEXT_KEYWORDS = {c.context_id: UID(c.abstract_syntax).keyword for c in PROPOSED_CONTEXTS}
+_CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
+_RELEASE_MARGIN = 0.5
+"""Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
 _TS_KEYWORDS = {_IMPLICIT: "ImplicitVRLittleEndian", _EXPLICIT: "ExplicitVRLittleEndian"}
+
+
+class Depth(enum.StrEnum):
+    DISCOVER = "discover"
+    """Association, AE-title policy, C-ECHO, TLS: no query at all."""
+    EXPOSURE = "exposure"
+    """Also count what C-FIND exposes and test C-MOVE, without retrieving anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +105,22 @@ class DicomOptions:
     read_timeout: float = 5.0
     max_pdu_receive: int = 1 << 20
     dial: DialOptions = field(default_factory=DialOptions)
+    depth: Depth = Depth.DISCOVER
+    exposure: ExposureOptions = field(default_factory=ExposureOptions)
+    hasher: KeyedHasher | None = None
+    """Required for ``Depth.EXPOSURE``: keys the Patient ID hashes."""
+    budget: float = 30.0
+    """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
 
     def validate(self) -> None:
         pdu.encode_ae_title(self.calling_ae)
         pdu.encode_ae_title(self.default_called_ae)
         if self.read_timeout <= 0:
             raise ValueError("read timeout must be positive")
+        if self.depth is Depth.EXPOSURE and self.hasher is None:
+            raise ValueError("exposure depth needs a keyed hasher for Patient IDs")
+        if self.exposure.max_records < 1:
+            raise ValueError("max records must be at least 1")
 
 
 class _Broken(Exception):
@@ -117,6 +143,8 @@ class _Attempt:
     error: ErrorInfo | None = None
     tls: TlsInfo | None = None
     elapsed_ms: float = 0.0
+    exposure: Exposure | None = None
+    retrieval: Retrieval | None = None
 
 
 class DicomProbe:
@@ -142,10 +170,11 @@ class DicomProbe:
 
     async def scan(self, target: Target) -> Finding:
         started = time.perf_counter()
+        deadline = time.monotonic() + self.options.budget - _RELEASE_MARGIN
         tls = self._tls_for(target.port)
         random_ae = self._random_ae()
         try:
-            first = await self._attempt(target, random_ae, tls)
+            first = await self._attempt(target, random_ae, tls, deadline)
         except NotDicomError as exc:
             return self._finding(
                 target,
@@ -159,7 +188,9 @@ class DicomProbe:
         attempts = [first]
         if first.outcome is not AssociationOutcome.ACCEPTED:
             try:
-                attempts.append(await self._attempt(target, self.options.default_called_ae, tls))
+                attempts.append(
+                    await self._attempt(target, self.options.default_called_ae, tls, deadline)
+                )
             except (_Broken, NotDicomError) as broken:
                 err = broken.error if isinstance(broken, _Broken) else broken
                 attempts.append(_Attempt(self.options.default_called_ae, error=classify(err).error))
@@ -168,7 +199,7 @@ class DicomProbe:
     # -- one association -------------------------------------------------------------------
 
     async def _attempt(
-        self, target: Target, called_ae: str, tls: ssl.SSLContext | None
+        self, target: Target, called_ae: str, tls: ssl.SSLContext | None, deadline: float
     ) -> _Attempt:
         """One connection, one association. Raises _Broken when nothing DICOM was received."""
         begin = time.perf_counter()
@@ -180,17 +211,18 @@ class DicomProbe:
         except Exception as exc:
             raise _Broken(exc) from None
         proto = RequestorConnection(max_pdu_receive=self.options.max_pdu_receive)
+        session = Session(conn, proto, read_timeout=self.options.read_timeout, deadline=deadline)
         got_pdu = False
         try:
             if tls is not None:
                 attempt.tls = describe_session(conn.tls_session())
             conn.write(proto.request(pdu.with_ae_titles(self._request_template, called_ae)))
-            event = await self._next_event(conn, proto)
+            event = await session.next_event()
             got_pdu = True
             if isinstance(event, AssociationAccepted):
                 attempt.outcome = AssociationOutcome.ACCEPTED
                 attempt.accept = event.accept
-                await self._echo_and_release(conn, proto, attempt)
+                await self._use_association(session, attempt)
             elif isinstance(event, AssociationRejected):
                 attempt.outcome = AssociationOutcome.REJECTED
                 attempt.reject = event.reject
@@ -206,55 +238,41 @@ class DicomProbe:
             conn.abort()
             if not got_pdu:
                 raise _Broken(exc) from None
+            if isinstance(exc, PeerAborted):
+                attempt.abort = exc.abort
             attempt.error = classify(exc).error
         else:
             conn.close()
         attempt.elapsed_ms = round((time.perf_counter() - begin) * 1000, 3)
         return attempt
 
-    async def _echo_and_release(
-        self, conn: Connection, proto: RequestorConnection, attempt: _Attempt
-    ) -> None:
-        if VERIFICATION_CONTEXT_ID in proto.accepted_contexts:
-            conn.write(proto.send_dimse(VERIFICATION_CONTEXT_ID, c_echo_rq(1)))
-            event = await self._next_event(conn, proto)
-            if not isinstance(event, DimseMessage):
-                raise self._unexpected(event, attempt)
-            command = event.command
+    async def _use_association(self, session: Session, attempt: _Attempt) -> None:
+        """C-ECHO, then (at exposure depth) the survey, then release; partial results stay in
+        ``attempt`` whatever breaks."""
+        if VERIFICATION_CONTEXT_ID in session.proto.accepted_contexts:
+            message_id = session.next_message_id()
+            session.send(VERIFICATION_CONTEXT_ID, c_echo_rq(message_id))
+            msg = await session.next_message()
+            command = msg.command
             if command.command_field != CommandField.C_ECHO_RSP:
                 raise DicomProtocolError("unexpected-message", "answer to C-ECHO is not C-ECHO-RSP")
-            if command.message_id_being_responded_to != 1:
+            if command.message_id_being_responded_to != message_id:
                 raise DicomProtocolError("wrong-message-id", "C-ECHO-RSP answers another message")
             attempt.echo_status = command.status
-        conn.write(proto.release())
-        event = await self._next_event(conn, proto)
-        while isinstance(event, DimseMessage):  # late responses may precede the release reply
-            event = await self._next_event(conn, proto)
-        if isinstance(event, ReleaseRequested):  # release collision (PS3.8 7.2.2): answer it
-            conn.write(proto.release_reply())
-            attempt.released = True
-            return
-        if not isinstance(event, Released):
-            raise self._unexpected(event, attempt)
-        attempt.released = True
-
-    def _unexpected(self, event: Event, attempt: _Attempt) -> Exception:
-        if isinstance(event, AssociationAborted):
-            attempt.abort = event.abort
-            return DicomProtocolError("peer-aborted", "the peer aborted the association")
-        if isinstance(event, ConnectionClosed):
-            return PeerClosed("peer closed the connection")
-        return DicomProtocolError("unexpected-event", f"unexpected {type(event).__name__}")
-
-    async def _next_event(self, conn: Connection, proto: RequestorConnection) -> Event:
-        timeout = self.options.read_timeout
-        while True:
-            event = proto.next_event()
-            if not isinstance(event, Sentinel):
-                if isinstance(event, ConnectionClosed) and not event.clean:
-                    raise PeerClosed("peer closed the connection")
-                return event
-            proto.receive_data(await conn.read(timeout))
+        if self.options.depth is Depth.EXPOSURE and self.options.hasher is not None:
+            contexts = {
+                _CONTEXT_UIDS[cid]: cid
+                for cid in session.proto.accepted_contexts
+                if cid in _CONTEXT_UIDS
+            }
+            survey = ExposureSurvey(session, contexts, self.options.hasher, self.options.exposure)
+            if any(uid in contexts for uid in (PATIENT_ROOT_FIND, STUDY_ROOT_FIND)):
+                # run() keeps partial counts and records the error instead of raising.
+                attempt.exposure = await survey.run()
+            attempt.retrieval = await survey.retrieval()
+            if (attempt.exposure and attempt.exposure.error) or attempt.retrieval.error:
+                return  # the exchange broke: no release on a connection in an unknown state
+        attempt.released = await session.release()
 
     # -- results ---------------------------------------------------------------------------
 
@@ -267,9 +285,16 @@ class DicomProbe:
             accept.implementation_class_uid if accept else None,
             accept.implementation_version_name if accept else None,
         )
+        policy = ae_policy(attempts[0], attempts[1] if len(attempts) > 1 else None)
+        klass = dicom_exposure_class(
+            accepted=accepted is not None,
+            ae_policy=policy,
+            exposure=accepted.exposure if accepted else None,
+            retrieval=accepted.retrieval if accepted else None,
+        )
         return DicomResult(
             tls=tls,
-            ae_policy=ae_policy(attempts[0], attempts[1] if len(attempts) > 1 else None),
+            ae_policy=policy,
             accepted_called_ae=accepted.called_ae if accepted else None,
             implementation_class_uid=accept.implementation_class_uid if accept else None,
             implementation_version_name=accept.implementation_version_name if accept else None,
@@ -282,6 +307,10 @@ class DicomProbe:
             else [],
             echo_status=accepted.echo_status if accepted else None,
             attempts=records,
+            exposure=accepted.exposure if accepted else None,
+            retrieval=accepted.retrieval if accepted else None,
+            exposure_class=klass,
+            severity=SEVERITY_OF[klass],
         )
 
     def _record(self, a: _Attempt) -> AssociationAttempt:

@@ -1,0 +1,388 @@
+"""Measure what an accepted association exposes: patients, studies, images, PHI attributes,
+retrieval — by universal-matching C-FINDs, never by retrieving an instance.
+
+Order: PATIENT level (Patient Root), STUDY level (Study Root), then — only where the server does
+not fill Number of Study Related Instances — SERIES level per study, and IMAGE level per series
+where Number of Series Related Instances is missing too. Every level is bounded by
+``max_records`` and the session deadline; a bound hit sends C-CANCEL and marks the count as a
+lower bound. Study and series UIDs live in memory for the follow-up queries and are never
+written anywhere.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+
+from pacsaudit.errors import classify
+from pacsaudit.measure.identifiers import (
+    PATIENT_LEVEL_PHI,
+    STUDY_LEVEL_PHI,
+    IdentifierTally,
+    count_string,
+    is_present,
+    modality_codes,
+    raw_value,
+)
+from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.model import ErrorInfo, Exposure, MoveCheck, QueryStats, Retrieval
+from pacsaudit.probes.dicom import query
+from pacsaudit.probes.dicom.session import Session
+
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
+REFUSED_STATUSES = frozenset({0x0122, 0x0124, 0xA700, 0xA900, 0x0211})
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureOptions:
+    max_records: int = 10_000
+    """Per query level (patients, studies, series, images)."""
+    reserve: float = 2.0
+    """Seconds of the session kept free for C-CANCEL and release."""
+    check_move: bool = True
+
+
+def _identifier(level: str, keys: dict[str, str]) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def patient_identifier(phi: tuple[str, ...] = PATIENT_LEVEL_PHI) -> Dataset:
+    return _identifier("PATIENT", dict.fromkeys(phi, ""))
+
+
+def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> Dataset:
+    keys = dict.fromkeys(phi, "")
+    keys.update(
+        StudyInstanceUID="",
+        ModalitiesInStudy="",
+        NumberOfStudyRelatedInstances="",
+        NumberOfStudyRelatedSeries="",
+    )
+    return _identifier("STUDY", keys)
+
+
+# Required keys only (PS3.4 C.6.1.1.2, C.6.2.1.2): for servers that fail on optional ones.
+MINIMAL_PATIENT = ("PatientName", "PatientID")
+MINIMAL_STUDY = ("PatientName", "PatientID", "StudyDate", "AccessionNumber", "StudyID")
+
+
+@dataclass
+class _Level:
+    level: str
+    model: str
+    queries: int = 0
+    records: int = 0
+    lower_bound: bool = False
+    statuses: Counter[str] = field(default_factory=Counter)
+    error: ErrorInfo | None = None
+
+    def note(self, outcome: query.QueryOutcome) -> None:
+        self.queries += 1
+        self.records += outcome.records
+        self.lower_bound |= outcome.cancelled
+        if outcome.final_status is not None:
+            self.statuses[f"{outcome.final_status:04X}"] += 1
+
+    def stats(self) -> QueryStats:
+        return QueryStats(
+            level=self.level,
+            model=self.model,
+            queries=self.queries,
+            records=self.records,
+            lower_bound=self.lower_bound,
+            statuses=dict(self.statuses),
+            error=self.error,
+        )
+
+
+def _failed(outcome: query.QueryOutcome) -> bool:
+    return outcome.records == 0 and outcome.final_status not in (
+        query.SUCCESS,
+        query.CANCELLED,
+        None,
+    )
+
+
+class ExposureSurvey:
+    """One survey over one session; ``run`` never raises for peer behaviour."""
+
+    def __init__(
+        self,
+        session: Session,
+        contexts: dict[str, int],
+        hasher: KeyedHasher,
+        options: ExposureOptions,
+    ) -> None:
+        self.session = session
+        self.contexts = contexts
+        self.options = options
+        self.tally = IdentifierTally(hasher, max_hashes=options.max_records)
+        self.levels: dict[str, _Level] = {}
+        self.study_uids: list[bytes] = []
+        self.study_instance_counts: list[int | None] = []
+        self.series_count = 0
+        self.series_lower_bound = False
+        self.images: int | None = None
+        self.images_source: str | None = None
+        self.series_modalities: dict[bytes, set[str]] = {}
+        self._seen_studies: set[bytes] = set()
+        self.error: ErrorInfo | None = None
+
+    async def run(self) -> Exposure:
+        try:
+            if PATIENT_ROOT_FIND in self.contexts:
+                await self._patients()
+            if STUDY_ROOT_FIND in self.contexts:
+                await self._studies()
+                await self._images()
+        except Exception as exc:  # the peer broke the exchange: keep what we have
+            self.error = classify(exc).error
+        return self._result()
+
+    # -- levels ----------------------------------------------------------------------------
+
+    async def _find(
+        self,
+        level: _Level,
+        sop_class: str,
+        identifier: Dataset,
+        on_record: Callable[[Dataset], None],
+    ) -> query.QueryOutcome:
+        budget = self.options.max_records - level.records
+        outcome = await query.find(
+            self.session,
+            self.contexts[sop_class],
+            sop_class,
+            identifier,
+            max_records=max(budget, 1),
+            reserve=self.options.reserve,
+            on_record=on_record,
+        )
+        level.note(outcome)
+        return outcome
+
+    async def _patients(self) -> None:
+        level = self.levels.setdefault("PATIENT", _Level("PATIENT", "patient-root"))
+
+        def on_patient(ds: Dataset) -> None:
+            self.tally.add(ds, PATIENT_LEVEL_PHI)
+
+        outcome = await self._find(level, PATIENT_ROOT_FIND, patient_identifier(), on_patient)
+        if _failed(outcome):
+            await self._find(
+                level, PATIENT_ROOT_FIND, patient_identifier(MINIMAL_PATIENT), on_patient
+            )
+
+    async def _studies(self) -> None:
+        level = self.levels.setdefault("STUDY", _Level("STUDY", "study-root"))
+
+        def on_study(ds: Dataset) -> None:
+            self.tally.add(ds, STUDY_LEVEL_PHI)
+            self.tally.add_study(ds)
+            uid = raw_value(ds, "StudyInstanceUID")
+            if is_present(uid):
+                assert uid is not None
+                uid = uid.strip(b" \0")
+                # Some servers (pynetdicom's qrscp) answer once per instance: count studies,
+                # not answers.
+                if uid not in self._seen_studies:
+                    self._seen_studies.add(uid)
+                    self.study_uids.append(uid)
+                    self.study_instance_counts.append(
+                        count_string(raw_value(ds, "NumberOfStudyRelatedInstances"))
+                    )
+
+        outcome = await self._find(level, STUDY_ROOT_FIND, study_identifier(), on_study)
+        if _failed(outcome):
+            await self._find(level, STUDY_ROOT_FIND, study_identifier(MINIMAL_STUDY), on_study)
+
+    async def _images(self) -> None:
+        counts = self.study_instance_counts
+        if counts and all(c is not None for c in counts):
+            self.images = sum(c for c in counts if c is not None)
+            self.images_source = "study-related-instances"
+            return
+        series_level = self.levels.setdefault("SERIES", _Level("SERIES", "study-root"))
+        image_level = self.levels.setdefault("IMAGE", _Level("IMAGE", "study-root"))
+        total = 0
+        used_image_query = False
+        for study_uid, study_count in zip(self.study_uids, counts, strict=True):
+            if study_count is not None:
+                total += study_count
+                continue
+            if self._out_of_budget(series_level):
+                series_level.lower_bound = True
+                break
+            series: list[tuple[bytes, int | None]] = []
+            study_modalities = self.series_modalities.setdefault(study_uid, set())
+
+            seen_series: set[bytes] = set()
+
+            def on_series(
+                ds: Dataset,
+                sink: list[tuple[bytes, int | None]] = series,
+                modalities: set[str] = study_modalities,
+                seen: set[bytes] = seen_series,
+            ) -> None:
+                uid = raw_value(ds, "SeriesInstanceUID")
+                if is_present(uid):
+                    assert uid is not None
+                    if uid.strip(b" \0") in seen:
+                        return
+                    seen.add(uid.strip(b" \0"))
+                    sink.append(
+                        (
+                            uid.strip(b" \0"),
+                            count_string(raw_value(ds, "NumberOfSeriesRelatedInstances")),
+                        )
+                    )
+                modalities.update(modality_codes(raw_value(ds, "Modality")))
+
+            await self._find(
+                series_level,
+                STUDY_ROOT_FIND,
+                _identifier(
+                    "SERIES",
+                    {
+                        "StudyInstanceUID": study_uid.decode("ascii", "replace"),
+                        "SeriesInstanceUID": "",
+                        "Modality": "",
+                        "NumberOfSeriesRelatedInstances": "",
+                    },
+                ),
+                on_series,
+            )
+            self.series_count += len(series)
+            for series_uid, series_count in series:
+                if series_count is not None:
+                    total += series_count
+                    continue
+                if self._out_of_budget(image_level):
+                    image_level.lower_bound = True
+                    break
+                used_image_query = True
+                before = image_level.records
+                await self._find(
+                    image_level,
+                    STUDY_ROOT_FIND,
+                    _identifier(
+                        "IMAGE",
+                        {
+                            "StudyInstanceUID": study_uid.decode("ascii", "replace"),
+                            "SeriesInstanceUID": series_uid.decode("ascii", "replace"),
+                            "SOPInstanceUID": "",
+                        },
+                    ),
+                    lambda _ds: None,
+                )
+                total += image_level.records - before
+        self.images = total
+        self.images_source = "image-query" if used_image_query else "series-related-instances"
+
+    def _out_of_budget(self, level: _Level) -> bool:
+        return (
+            level.records >= self.options.max_records
+            or self.session.time_left() < self.options.reserve
+        )
+
+    # -- result ----------------------------------------------------------------------------
+
+    def _result(self) -> Exposure:
+        patients = self.levels.get("PATIENT")
+        studies = self.levels.get("STUDY")
+        series = self.levels.get("SERIES")
+        images = self.levels.get("IMAGE")
+        modalities = Counter(self.tally.modalities)
+        if not modalities:
+            for codes in self.series_modalities.values():
+                modalities.update(codes)
+        images_lower = bool(
+            (series and series.lower_bound)
+            or (images and images.lower_bound)
+            or (studies and studies.lower_bound)
+        )
+        # Distinct keyed Patient IDs where the server returned them, else one per answer.
+        n_patients = (
+            (len(self.tally.patient_hashes) or patients.records) if patients else None
+        )
+        n_studies = (len(self.study_uids) or studies.records) if studies else None
+        return Exposure(
+            patients=n_patients,
+            patients_lower_bound=bool(patients and patients.lower_bound),
+            studies=n_studies,
+            studies_lower_bound=bool(studies and studies.lower_bound),
+            series=self.series_count if series and series.queries else None,
+            series_lower_bound=bool(series and series.lower_bound),
+            images=self.images,
+            images_lower_bound=images_lower if self.images is not None else False,
+            images_source=self.images_source,
+            modalities=dict(sorted(modalities.items())),
+            study_years={str(y): n for y, n in sorted(self.tally.years.items())},
+            phi_attributes=dict(sorted(self.tally.phi.items())),
+            records_examined=self.tally.records,
+            distinct_patients=len(self.tally.patient_hashes),
+            patient_id_hashes=sorted(self.tally.patient_hashes),
+            hash_key_id=self.tally.hasher.key_id,
+            queries=[lv.stats() for lv in self.levels.values() if lv.queries or lv.error],
+            error=self.error,
+        )
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    async def retrieval(self) -> Retrieval:
+        get_ok = PATIENT_ROOT_GET in self.contexts or STUDY_ROOT_GET in self.contexts
+        move_class = next(
+            (c for c in (STUDY_ROOT_MOVE, PATIENT_ROOT_MOVE) if c in self.contexts), None
+        )
+        if move_class is None or not self.options.check_move:
+            return Retrieval(get_accepted=get_ok, move_accepted=move_class is not None)
+        # A study the server holds (servers check the study before the destination, Orthanc
+        # among them), sent to a destination no server knows: nothing can be moved.
+        study = (
+            self.study_uids[0].decode("ascii", "replace")
+            if self.study_uids
+            else f"2.25.{random.getrandbits(120)}"
+        )
+        identifier = (
+            _identifier("STUDY", {"StudyInstanceUID": study})
+            if move_class == STUDY_ROOT_MOVE
+            else _identifier("PATIENT", {"PatientID": f"PA{random.getrandbits(48):012X}"})
+        )
+        destination = f"PA{random.getrandbits(48):012X}"
+        try:
+            outcome = await query.move_to_unknown_destination(
+                self.session, self.contexts[move_class], move_class, identifier, destination
+            )
+        except Exception as exc:
+            return Retrieval(
+                get_accepted=get_ok,
+                move_accepted=True,
+                move_check=MoveCheck.FAILED,
+                error=classify(exc).error,
+            )
+        status = outcome.final_status
+        if status == query.MOVE_DESTINATION_UNKNOWN:
+            check = MoveCheck.DESTINATION_UNKNOWN
+        elif status == query.SUCCESS or outcome.pending:
+            check = MoveCheck.ACCEPTED
+        elif status in REFUSED_STATUSES:
+            check = MoveCheck.REFUSED
+        else:
+            check = MoveCheck.FAILED
+        return Retrieval(
+            get_accepted=get_ok, move_accepted=True, move_check=check, move_status=status
+        )

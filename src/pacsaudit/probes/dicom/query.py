@@ -1,0 +1,201 @@
+"""C-FIND and C-MOVE over an accepted association, bounded and cancellable (PS3.4 C.4, PS3.7 9.1).
+
+Identifiers are encoded and decoded with pydicom in the transfer syntax the peer accepted.
+Decoded identifiers are handed to a callback and dropped: this module never keeps a dataset,
+and nothing it raises or returns carries a value read from one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_dataset
+
+from pacsaudit.probes.dicom.dimse import CommandField, Tag, encode_command_set
+from pacsaudit.probes.dicom.errors import DicomProtocolError
+from pacsaudit.probes.dicom.session import Session
+
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+
+PENDING = frozenset({0xFF00, 0xFF01})
+SUCCESS = 0x0000
+CANCELLED = 0xFE00
+MOVE_DESTINATION_UNKNOWN = 0xA801
+DATASET_PRESENT = 0x0000
+NO_DATASET = 0x0101
+MEDIUM_PRIORITY = 0x0000
+
+DRAIN_LIMIT = 10_000
+"""Pending responses we read after a C-CANCEL before calling the peer endless."""
+
+
+def c_find_rq(message_id: int, sop_class: str) -> bytes:
+    return encode_command_set(
+        {
+            Tag.AFFECTED_SOP_CLASS_UID: sop_class,
+            Tag.COMMAND_FIELD: CommandField.C_FIND_RQ,
+            Tag.MESSAGE_ID: message_id,
+            Tag.PRIORITY: MEDIUM_PRIORITY,
+            Tag.COMMAND_DATA_SET_TYPE: DATASET_PRESENT,
+        }
+    )
+
+
+def c_cancel_rq(message_id_being_responded_to: int) -> bytes:
+    return encode_command_set(
+        {
+            Tag.COMMAND_FIELD: CommandField.C_CANCEL_RQ,
+            Tag.MESSAGE_ID_BEING_RESPONDED_TO: message_id_being_responded_to,
+            Tag.COMMAND_DATA_SET_TYPE: NO_DATASET,
+        }
+    )
+
+
+def c_move_rq(message_id: int, sop_class: str, destination: str) -> bytes:
+    return encode_command_set(
+        {
+            Tag.AFFECTED_SOP_CLASS_UID: sop_class,
+            Tag.COMMAND_FIELD: CommandField.C_MOVE_RQ,
+            Tag.MESSAGE_ID: message_id,
+            Tag.MOVE_DESTINATION: destination,
+            Tag.PRIORITY: MEDIUM_PRIORITY,
+            Tag.COMMAND_DATA_SET_TYPE: DATASET_PRESENT,
+        }
+    )
+
+
+def encode_identifier(ds: Dataset, transfer_syntax: str | None) -> bytes:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = transfer_syntax != EXPLICIT_VR_LE
+    write_dataset(fp, ds)
+    return bytes(fp.getvalue())
+
+
+def decode_identifier(data: bytes, transfer_syntax: str | None) -> Dataset:
+    """Parse an identifier; any failure is a protocol error that names no value."""
+    try:
+        ds = read_dataset(
+            cast(BinaryIO, DicomBytesIO(data)), transfer_syntax != EXPLICIT_VR_LE, True
+        )
+    except Exception:  # pydicom raises many types for malformed input
+        raise DicomProtocolError(
+            "invalid-identifier", "the peer sent an undecodable identifier"
+        ) from None
+    return ds
+
+
+@dataclass(slots=True)
+class QueryOutcome:
+    records: int = 0
+    final_status: int | None = None
+    cancelled: bool = False
+    """True when we sent C-CANCEL (a bound was hit): ``records`` is then a lower bound."""
+    drained: int = 0
+
+
+def _check_response(
+    command_field: int | None, responded_to: int | None, want: int, message_id: int
+) -> None:
+    if command_field != want:
+        raise DicomProtocolError("unexpected-message", "the peer answered with another command")
+    if responded_to != message_id:
+        raise DicomProtocolError("wrong-message-id", "a response to a message we never sent")
+
+
+async def find(
+    session: Session,
+    context_id: int,
+    sop_class: str,
+    identifier: Dataset,
+    *,
+    max_records: int,
+    reserve: float,
+    on_record: Callable[[Dataset], None],
+) -> QueryOutcome:
+    """Run one C-FIND; call ``on_record`` for each match; cancel at ``max_records`` or when
+    less than ``reserve`` seconds of the session remain."""
+    transfer_syntax = session.proto.accepted_contexts[context_id]
+    message_id = session.next_message_id()
+    session.send(
+        context_id,
+        c_find_rq(message_id, sop_class),
+        encode_identifier(identifier, transfer_syntax),
+    )
+    outcome = QueryOutcome()
+    while True:
+        msg = await session.next_message()
+        command = msg.command
+        _check_response(
+            command.command_field,
+            command.message_id_being_responded_to,
+            CommandField.C_FIND_RSP,
+            message_id,
+        )
+        status = command.status
+        if status not in PENDING:
+            outcome.final_status = status
+            return outcome
+        if outcome.cancelled:
+            outcome.drained += 1
+            if outcome.drained > DRAIN_LIMIT:
+                raise DicomProtocolError("endless-pending", "pending responses after C-CANCEL")
+            continue
+        if msg.dataset is None:
+            raise DicomProtocolError("missing-identifier", "pending C-FIND-RSP without identifier")
+        on_record(decode_identifier(msg.dataset, transfer_syntax))
+        outcome.records += 1
+        if outcome.records >= max_records or session.time_left() < reserve:
+            session.send(context_id, c_cancel_rq(message_id))
+            outcome.cancelled = True
+
+
+@dataclass(slots=True)
+class MoveOutcome:
+    final_status: int | None = None
+    pending: int = 0
+
+
+async def move_to_unknown_destination(
+    session: Session,
+    context_id: int,
+    sop_class: str,
+    identifier: Dataset,
+    destination: str,
+) -> MoveOutcome:
+    """Ask for a C-MOVE to an AE title no server knows, and read the verdict.
+
+    Nothing can be sent: the destination resolves to no address. A server that answers
+    A801 "move destination unknown" has processed the request — it would send the study to any
+    destination it knows. Any pending response is answered with C-CANCEL at once.
+    """
+    transfer_syntax = session.proto.accepted_contexts[context_id]
+    message_id = session.next_message_id()
+    session.send(
+        context_id,
+        c_move_rq(message_id, sop_class, destination),
+        encode_identifier(identifier, transfer_syntax),
+    )
+    outcome = MoveOutcome()
+    for _ in range(DRAIN_LIMIT):
+        msg = await session.next_message()
+        command = msg.command
+        _check_response(
+            command.command_field,
+            command.message_id_being_responded_to,
+            CommandField.C_MOVE_RSP,
+            message_id,
+        )
+        if command.status not in PENDING:
+            outcome.final_status = command.status
+            return outcome
+        if outcome.pending == 0:
+            session.send(context_id, c_cancel_rq(message_id))
+        outcome.pending += 1
+    raise DicomProtocolError("endless-pending", "pending C-MOVE responses without end")
