@@ -19,6 +19,7 @@ from pacsaudit.measure.severity import severity_at_least
 from pacsaudit.model import Severity
 from pacsaudit.probes.dicom.exposure import ExposureOptions
 from pacsaudit.probes.dicom.probe import (
+    DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
     DICOM_PORTS,
     DICOM_TLS_PORTS,
@@ -92,6 +93,10 @@ def scan(
     calling_ae: Annotated[
         str, typer.Option(help="Our calling AE title, so operators can identify the scan.")
     ] = DEFAULT_CALLING_AE,
+    called_ae: Annotated[
+        str,
+        typer.Option(help="Called AE title tried when a random one is refused."),
+    ] = DEFAULT_CALLED_AE,
     depth: Annotated[
         Depth,
         typer.Option(
@@ -128,6 +133,7 @@ def scan(
         raise _fail(str(exc)) from None
     dicom = DicomOptions(
         calling_ae=calling_ae,
+        default_called_ae=called_ae,
         tls_ports=frozenset(_ports(tls_ports)),
         read_timeout=read_timeout,
         dial=DialOptions(connect_timeout=connect_timeout, tls_handshake_timeout=read_timeout),

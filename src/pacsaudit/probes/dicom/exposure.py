@@ -192,15 +192,17 @@ class ExposureSurvey:
 
         def on_study(ds: Dataset) -> None:
             self.tally.add(ds, STUDY_LEVEL_PHI)
-            self.tally.add_study(ds)
             uid = raw_value(ds, "StudyInstanceUID")
-            if is_present(uid):
+            if not is_present(uid):
+                self.tally.add_study(ds)
+            else:
                 assert uid is not None
                 uid = uid.strip(b" \0")
                 # Some servers (pynetdicom's qrscp) answer once per instance: count studies,
                 # not answers.
                 if uid not in self._seen_studies:
                     self._seen_studies.add(uid)
+                    self.tally.add_study(ds)
                     self.study_uids.append(uid)
                     self.study_instance_counts.append(
                         count_string(raw_value(ds, "NumberOfStudyRelatedInstances"))
