@@ -1,0 +1,260 @@
+"""A synthetic corpus with canary PHI in every kind of place, to prove de-identification.
+
+Every identifying value of these fake patients contains a recognisable canary (``CNRY...``, a
+unique date, a UID under a test root), and each file records its canaries by category in the
+corpus manifest. After de-identification, a canary found anywhere in a file's bytes is a leak;
+the categories say which canaries an option is allowed to keep (dates under Retain Longitudinal
+Full Dates, UIDs under Retain UIDs, ...). Pixel data is filled with bytes outside printable
+ASCII so a canary can never appear there by chance.
+
+Used by the tests, by the benchmark, and by anyone who wants to check a build before trusting
+it with real data. Every patient here is invented.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+    SecondaryCaptureImageStorage,
+    UltrasoundImageStorage,
+    XRayAngiographicImageStorage,
+)
+
+MANIFEST = "canary-manifest.json"
+UID_ROOT = "1.2.826.0.1.3680043.10.999"
+"""A fake root for the corpus' original UIDs (the canaries of the UID category)."""
+PRIVATE_CREATOR = "CNRY PRIVATE"
+
+
+class Category(enum.StrEnum):
+    IDENTITY = "identity"
+    DATE = "date"
+    UID = "uid"
+    DEVICE = "device"
+    INSTITUTION = "institution"
+
+
+_MODALITIES = (
+    ("CT", CTImageStorage),
+    ("MR", MRImageStorage),
+    ("US", UltrasoundImageStorage),
+    ("OT", SecondaryCaptureImageStorage),
+    ("XA", XRayAngiographicImageStorage),
+)
+
+
+@dataclass(frozen=True)
+class CanaryFile:
+    path: str
+    """Relative to the corpus root."""
+    canaries: dict[str, list[str]]
+    """Category to the strings that must not survive de-identification."""
+    patient: int
+    study: int
+    burned_in: bool
+
+
+def _pixels(rows: int, seed: int) -> bytes:
+    """Bytes 0x80-0xFF only: no ASCII canary can appear in them."""
+    pattern = bytes(0x80 | ((i * 7 + seed) & 0x7F) for i in range(256))
+    size = rows * rows * 2
+    return (pattern * (size // 256 + 1))[:size]
+
+
+def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dataset, CanaryFile]:
+    """One synthetic image of a fake patient, and the canaries it carries."""
+    p = index % patients
+    study = index % (patients * 3)
+    series = study * 2 + index % 2
+    modality, sop_class = _MODALITIES[index % len(_MODALITIES)]
+    family, given = f"CNRYF{p:05d}", f"CNRYG{p:05d}"
+    birth = date(1940, 1, 1) + timedelta(days=p * 97 % 20000)
+    study_day = date(2015, 1, 1) + timedelta(days=study * 11 % 3000)
+    study_uid = f"{UID_ROOT}.1.{study}"
+    series_uid = f"{UID_ROOT}.2.{series}"
+    sop_uid = f"{UID_ROOT}.3.{index}"
+    frame_uid = f"{UID_ROOT}.4.{study}"
+    source_uid = f"{UID_ROOT}.5.{index}"
+    concat_uid = f"{UID_ROOT}.6.{index}"
+    da, born = study_day.strftime("%Y%m%d"), birth.strftime("%Y%m%d")
+
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = da
+    ds.StudyTime = ds.SeriesTime = "101502"
+    ds.AcquisitionDateTime = da + "101502.000000"
+    ds.AccessionNumber = f"CNRYACC{study:06d}"
+    ds.Modality = modality
+    ds.Manufacturer = "SYNTHETIC"
+    ds.InstitutionName = f"CNRYINST{p:05d} Hospital"
+    ds.InstitutionAddress = f"{p} CNRYSTREET{p:05d} Road"
+    ds.ReferringPhysicianName = f"CNRYREF{p:05d}^DOCTOR"
+    ds.StationName = f"CNRYST{p:05d}"
+    ds.StudyDescription = f"Head {modality} for {family}"
+    ds.SeriesDescription = f"series of {given} {family}"
+    ds.PerformingPhysicianName = f"CNRYPERF{p:05d}^DR"
+    ds.OperatorsName = f"CNRYOPER{p:05d}^TECH"
+    ds.ManufacturerModelName = "MODEL-1"
+    ds.PatientName = f"{family}^{given}"
+    ds.PatientID = f"CNRYID{p:05d}"
+    ds.IssuerOfPatientID = "CNRYISSUER"
+    ds.PatientBirthDate = born
+    ds.PatientSex = "F" if p % 2 else "M"
+    ds.PatientAge = f"{40 + p % 40:03d}Y"
+    ds.OtherPatientIDs = f"CNRYOID{p:05d}"
+    ds.PatientAddress = f"{p} CNRYADDR{p:05d} Lane"
+    ds.PatientTelephoneNumbers = f"555-CNRYTEL{p:05d}"
+    ds.AdditionalPatientHistory = f"history of {family}, born {born}"
+    ds.DeviceSerialNumber = f"CNRYSN{p:05d}"
+    ds.ProtocolName = f"protocol for {family}"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = f"CNRYSID{study:04d}"
+    ds.SeriesNumber = series % 100
+    ds.InstanceNumber = index % 1000
+    ds.FrameOfReferenceUID = frame_uid
+    ds.ImageComments = f"seen by {given} {family} on {da}"
+    # Outside Table E.1-1: the safety nets must catch these.
+    ds.SecondaryReviewerName = f"CNRYREV{p:05d}^NURSE"
+    ds.ExpiryDate = born
+    ds.SOPInstanceUIDOfConcatenationSource = concat_uid
+    region = Dataset()
+    region.CodeValue = "T-D1100"
+    region.CodingSchemeDesignator = "SRT"
+    region.CodeMeaning = f"Head of {family}"
+    ds.AnatomicRegionSequence = Sequence([region])
+    # Nested sequences, two levels deep.
+    request = Dataset()
+    request.RequestedProcedureID = f"CNRYRPID{study:05d}"
+    request.ScheduledProcedureStepID = f"CNRYSPS{study:05d}"
+    request.AccessionNumber = f"CNRYACC{study:06d}"
+    request.StudyInstanceUID = study_uid
+    request.RequestingPhysician = f"CNRYREQ{p:05d}^DR"
+    ds.RequestAttributesSequence = Sequence([request])
+    source = Dataset()
+    source.ReferencedSOPClassUID = sop_class
+    source.ReferencedSOPInstanceUID = source_uid
+    inner = Dataset()
+    inner.ReferencedSOPClassUID = sop_class
+    inner.ReferencedSOPInstanceUID = f"{source_uid}.1"
+    source.ReferencedImageSequence = Sequence([inner])
+    ds.SourceImageSequence = Sequence([source])
+    other = Dataset()
+    other.PatientID = f"CNRYOID{p:05d}"
+    other.IssuerOfPatientID = "CNRYISSUER"
+    ds.OtherPatientIDsSequence = Sequence([other])
+    # Private data, one element nested in a private sequence.
+    block = ds.private_block(0x0011, PRIVATE_CREATOR, create=True)
+    block.add_new(0x01, "LO", f"CNRYPRIV{p:05d}")
+    block.add_new(0x02, "PN", f"{family}^{given}")
+    private_item = Dataset()
+    private_item.PatientID = f"CNRYID{p:05d}"
+    block.add_new(0x03, "SQ", Sequence([private_item]))
+    burned = modality in ("US", "OT")
+    if burned:
+        ds.BurnedInAnnotation = "YES"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = rows
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = _pixels(rows, index)
+
+    canaries = {
+        Category.IDENTITY: [
+            family,
+            given,
+            f"CNRYID{p:05d}",
+            f"CNRYOID{p:05d}",
+            f"CNRYACC{study:06d}",
+            f"CNRYADDR{p:05d}",
+            f"CNRYTEL{p:05d}",
+            f"CNRYREF{p:05d}",
+            f"CNRYPERF{p:05d}",
+            f"CNRYOPER{p:05d}",
+            f"CNRYREV{p:05d}",
+            f"CNRYREQ{p:05d}",
+            f"CNRYRPID{study:05d}",
+            f"CNRYSPS{study:05d}",
+            f"CNRYSID{study:04d}",
+            f"CNRYPRIV{p:05d}",
+            "CNRYISSUER",
+        ],
+        Category.DATE: [da, born],
+        Category.UID: [study_uid, series_uid, sop_uid, frame_uid, source_uid, concat_uid],
+        Category.DEVICE: [f"CNRYST{p:05d}", f"CNRYSN{p:05d}"],
+        Category.INSTITUTION: [f"CNRYINST{p:05d}", f"CNRYSTREET{p:05d}"],
+    }
+    relpath = f"patient{p:05d}/study{study:05d}/series{series:05d}/img{index:06d}.dcm"
+    entry = CanaryFile(relpath, {str(k): v for k, v in canaries.items()}, p, study, burned)
+    return ds, entry
+
+
+def write_corpus(
+    root: Path, n_files: int, *, patients: int = 50, rows: int = 32, variety: bool = True
+) -> list[CanaryFile]:
+    """Write ``n_files`` synthetic files under ``root`` plus the manifest; returns the entries.
+
+    With ``variety``, one file in ten is implicit VR and one in 25 is headerless (no preamble,
+    no file meta), as older archives and NAS exports are.
+    """
+    entries: list[CanaryFile] = []
+    for index in range(n_files):
+        ds, entry = make_dataset(index, patients=patients, rows=rows)
+        path = root / entry.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        implicit = variety and index % 10 == 3
+        headerless = variety and index % 25 == 7
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian if implicit or headerless else ExplicitVRLittleEndian
+        )
+        if headerless:
+            ds.file_meta = FileMetaDataset()
+            ds.preamble = None
+            ds.save_as(path, implicit_vr=True, little_endian=True, enforce_file_format=False)
+        else:
+            ds.file_meta = meta
+            ds.save_as(path, enforce_file_format=True)
+        entries.append(entry)
+    manifest = [
+        {
+            "path": e.path,
+            "canaries": e.canaries,
+            "patient": e.patient,
+            "study": e.study,
+            "burned_in": e.burned_in,
+        }
+        for e in entries
+    ]
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    return entries
+
+
+def read_manifest(root: Path) -> list[CanaryFile]:
+    data = json.loads((root / MANIFEST).read_text())
+    return [CanaryFile(**d) for d in data]
+
+
+def find_canaries(data: bytes, canaries: Iterable[str]) -> list[str]:
+    """The canaries present in ``data``, in any letter case."""
+    lowered = data.lower()
+    return [c for c in canaries if c.lower().encode() in lowered]

@@ -1,0 +1,213 @@
+"""Finding DICOM files by content and reading them safely; shared by inspect and deid.
+
+File names say nothing (NAS exports name files ``IM0001``, ``.dcm`` files may be anything), so
+a file is DICOM when its bytes say so: a 128-byte preamble and ``DICM`` (PS3.10 7.1), or a bare
+dataset that starts with a plausible group 0002/0008 element, as older archives write them.
+
+pydicom reads a truncated file without complaint, so :func:`read_dicom` checks that the last
+element it parsed ends where the file (or the header, before Pixel Data) ends. Every failure is
+mapped to a :class:`FileError` in :func:`classify` and nowhere else; messages name the exception
+type, never its text, because pydicom's messages can quote element values.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+import struct
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydicom import config as pydicom_config
+from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+METADATA_DIR = ".pacsaudit"
+"""Our own folder inside an output tree (logs, review list); never walked as input."""
+
+_HEAD = 132
+_PIXEL_TAGS = (b"\xe0\x7f\x10\x00", b"\xe0\x7f\x08\x00", b"\xe0\x7f\x09\x00")
+_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN "
+    b"UR US UT UV".split()
+)
+
+
+class Kind(enum.Enum):
+    PART10 = "part10"
+    HEADERLESS = "headerless"
+    NOT_DICOM = "not-dicom"
+
+
+class FileError(enum.StrEnum):
+    """Why a file was skipped; a closed vocabulary, one meaning each."""
+
+    NOT_DICOM = "not-dicom"
+    """The content is not DICOM, whatever the file is called."""
+    TRUNCATED = "truncated"
+    """The data ends inside an element: a partial copy or download."""
+    MALFORMED = "malformed"
+    """DICOM, but pydicom could not parse or re-encode it."""
+    UNSUPPORTED_TRANSFER_SYNTAX = "unsupported-transfer-syntax"
+    """The transfer syntax is unknown or cannot be read or written here."""
+    UNREADABLE = "unreadable"
+    """Permission denied."""
+    NOT_REGULAR = "not-regular"
+    """A FIFO, socket or device: never opened, since reading one can block forever."""
+    NO_SPACE = "no-space"
+    """The output file system is full (or over quota)."""
+    OS_ERROR = "os-error"
+    """Any other operating-system error; the message carries its errno name."""
+
+
+class ReadFailure(Exception):
+    """Carries the classified reason; its text is safe to print."""
+
+    def __init__(self, kind: FileError, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[ReadFailure], tuple[FileError, str]]:
+        return (ReadFailure, (self.kind, self.message))
+
+
+def classify(exc: BaseException) -> ReadFailure:
+    """The one place where exceptions from reading or writing a file become a FileError."""
+    import errno
+
+    if isinstance(exc, ReadFailure):
+        return exc
+    if isinstance(exc, PermissionError):
+        return ReadFailure(FileError.UNREADABLE, "permission denied")
+    if isinstance(exc, OSError):
+        code = exc.errno or 0
+        name = errno.errorcode.get(code, "unknown")
+        if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return ReadFailure(FileError.NO_SPACE, name)
+        return ReadFailure(FileError.OS_ERROR, name)
+    if isinstance(exc, InvalidDicomError):
+        return ReadFailure(FileError.NOT_DICOM, "no DICOM header")
+    if isinstance(exc, EOFError | struct.error):
+        return ReadFailure(FileError.TRUNCATED, type(exc).__name__)
+    if isinstance(exc, NotImplementedError):
+        return ReadFailure(FileError.UNSUPPORTED_TRANSFER_SYNTAX, type(exc).__name__)
+    return ReadFailure(FileError.MALFORMED, type(exc).__name__)
+
+
+def sniff(head: bytes) -> Kind:
+    """Decide from the first 132 bytes whether a file holds DICOM."""
+    if len(head) >= _HEAD and head[128:132] == b"DICM":
+        return Kind.PART10
+    if len(head) < 8:
+        return Kind.NOT_DICOM
+    group, element = struct.unpack("<HH", head[:4])
+    if group not in (0x0002, 0x0008) or element > 0x00FF:
+        return Kind.NOT_DICOM
+    if head[4:6] in _VRS:
+        return Kind.HEADERLESS  # explicit VR
+    length = struct.unpack("<I", head[4:8])[0]
+    return Kind.HEADERLESS if length < 0x10000 else Kind.NOT_DICOM
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A path found under one of the roots; ``relative`` is how it appears in reports."""
+
+    path: Path
+    root: Path
+    relative: Path
+    size: int
+    regular: bool
+
+
+def walk(roots: Iterable[Path]) -> Iterator[Candidate]:
+    """Every file under ``roots`` in a stable order, without following directory symlinks
+    (a NAS with a link loop must not make the walk endless) and skipping our metadata folder."""
+    for root in roots:
+        if not root.is_dir():
+            yield _candidate(root, root.parent, Path(root.name))
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+            dirnames[:] = sorted(d for d in dirnames if d != METADATA_DIR)
+            here = Path(dirpath)
+            for name in sorted(filenames):
+                path = here / name
+                yield _candidate(path, root, path.relative_to(root))
+
+
+def _candidate(path: Path, root: Path, relative: Path) -> Candidate:
+    try:
+        info = path.stat()
+    except OSError:
+        return Candidate(path, root, relative, 0, True)  # open() will report why
+    return Candidate(path, root, relative, info.st_size, stat.S_ISREG(info.st_mode))
+
+
+def _check_complete(ds: Dataset, fp: BinaryIO, size: int, stopped: bool) -> None:
+    if not len(ds):
+        raise ReadFailure(FileError.TRUNCATED, "no data set after the header")
+    last = ds.get_item(max(ds.keys()))
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF:
+        return  # an undefined length ends in a delimiter; a missing one raised EOFError
+    end = last.value_tell + last.length
+    if end > size:
+        raise ReadFailure(FileError.TRUNCATED, "last element cut short")
+    if end < size and not (stopped and fp.tell() == end):
+        raise ReadFailure(FileError.TRUNCATED, "incomplete element at end of data")
+
+
+def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
+    """Read one file after checking by content that it is DICOM; raises ReadFailure.
+
+    Returns the dataset, how it was stored and the file size.
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ReadFailure(FileError.NOT_REGULAR, "not a regular file")
+        with path.open("rb") as fp:
+            kind = sniff(fp.read(_HEAD))
+            if kind is Kind.NOT_DICOM:
+                raise ReadFailure(FileError.NOT_DICOM, "content is not DICOM")
+            fp.seek(0)
+            previous = pydicom_config.settings.reading_validation_mode
+            pydicom_config.settings.reading_validation_mode = pydicom_config.RAISE
+            try:
+                ds = dcmread(fp, stop_before_pixels=header_only, force=kind is Kind.HEADERLESS)
+            finally:
+                pydicom_config.settings.reading_validation_mode = previous
+            _check_complete(ds, fp, info.st_size, header_only)
+            if not header_only:
+                _check_transfer_syntax(ds)
+            return ds, kind, info.st_size
+    except Exception as exc:  # every failure is classified, none escapes
+        raise classify(exc) from None
+
+
+def _check_transfer_syntax(ds: Dataset) -> None:
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    try:
+        known = uid is None or uid.is_transfer_syntax
+    except ValueError:
+        known = False
+    if not known:
+        raise ReadFailure(FileError.UNSUPPORTED_TRANSFER_SYNTAX, "unknown transfer syntax UID")
+
+
+def quiet_pydicom() -> None:
+    """Silence pydicom's warnings and log in this process: their text can quote values."""
+    import logging
+
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE

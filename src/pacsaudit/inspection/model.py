@@ -1,0 +1,133 @@
+"""Result records of ``inspect`` and ``deid``: JSON Lines, one record per line.
+
+Like the scanner's findings these are :class:`msgspec.Struct` types tagged by a ``record``
+field, so one reader can tell them apart. They hold counts, attribute keywords, file paths
+relative to the roots given, and keyed hashes at most; never a value read from a file.
+Paths are the user's own folder layout: if folders are named after patients, those names are
+in the reports, as they are in the folders.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from pacsaudit.inspection.files import FileError
+
+SCHEMA_VERSION = 1
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class FileProblem(msgspec.Struct, frozen=True, tag="file-problem", tag_field="record"):
+    """A file that was skipped, and why; the run went on."""
+
+    path: str
+    error: FileError
+    message: str
+    timestamp: str = msgspec.field(default_factory=utc_timestamp)
+
+
+class AttributeCount(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One Annex E attribute across the files inspected."""
+
+    keyword: str
+    tag: str
+    name: str
+    action: str
+    """The Basic Profile action, as published."""
+    files: int
+    """Files where it holds a non-empty value (at any depth)."""
+    identifying: int
+    """Of those, files where the value still identifies: every file not marked de-identified;
+    in de-identified files, values the profile (with the options the file declares) removes."""
+
+
+class BurnedInCounts(msgspec.Struct, frozen=True):
+    declared: int = 0
+    likely: int = 0
+    declared_none: int = 0
+    unlikely: int = 0
+
+
+class InspectSummary(msgspec.Struct, frozen=True, tag="inspect-summary", tag_field="record"):
+    """What ``pacsaudit inspect`` found under its roots: counts only."""
+
+    roots: list[str]
+    table: str
+    files_seen: int
+    dicom_files: int
+    headerless_files: int
+    deidentified_files: int
+    bytes_read: int
+    problems: dict[str, int]
+    files_with_identifying: int
+    """DICOM files with at least one identifying Annex E value left."""
+    identifying_attributes: int
+    """Distinct Annex E attributes with an identifying value in at least one file."""
+    private_files: int
+    private_elements: int
+    burned_in: BurnedInCounts
+    modalities: dict[str, int]
+    patients: int
+    """Distinct patients (by keyed hash of Patient ID and issuer, or name when there is no ID)."""
+    studies: int
+    series: int
+    attributes: list[AttributeCount]
+    elapsed_s: float
+    files_per_s: float
+    timestamp: str = msgspec.field(default_factory=utc_timestamp)
+    schema_version: int = SCHEMA_VERSION
+
+
+class DeidFile(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag="deid-file", tag_field="record"
+):
+    """One input file of ``pacsaudit deid`` and what became of it."""
+
+    path: str
+    status: str
+    """``written``, ``already-done`` (resumed run) or ``skipped``."""
+    error: FileError | None = None
+    message: str | None = None
+    review: list[str] = msgspec.field(default_factory=list)
+    """Why a person must look at the pixels (burned-in text); the header is clean."""
+    actions: dict[str, int] = msgspec.field(default_factory=dict)
+    timestamp: str = msgspec.field(default_factory=utc_timestamp)
+
+
+class DeidSummary(msgspec.Struct, frozen=True, tag="deid-summary", tag_field="record"):
+    input: str
+    output: str
+    table: str
+    options: list[str]
+    files_seen: int
+    written: int
+    already_done: int
+    skipped: dict[str, int]
+    review: int
+    bytes_written: int
+    elapsed_s: float
+    files_per_s: float
+    interrupted: bool = False
+    timestamp: str = msgspec.field(default_factory=utc_timestamp)
+    schema_version: int = SCHEMA_VERSION
+
+
+Record = FileProblem | InspectSummary | DeidFile | DeidSummary
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Record)
+
+
+def encode_record(record: Record) -> bytes:
+    """One JSON line, newline included."""
+    return _encoder.encode(record) + b"\n"
+
+
+def decode_record(line: bytes | str) -> Record:
+    record: Record = _decoder.decode(line)
+    return record
