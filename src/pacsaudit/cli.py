@@ -17,6 +17,7 @@ from pacsaudit.errors import UsageError
 from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_create_key
 from pacsaudit.measure.severity import severity_at_least
 from pacsaudit.model import Severity
+from pacsaudit.probes.dicom.ae_guess import AeGuessOptions, read_ae_list, shipped_lists
 from pacsaudit.probes.dicom.exposure import ExposureOptions
 from pacsaudit.probes.dicom.probe import (
     DEFAULT_CALLED_AE,
@@ -107,6 +108,21 @@ def scan(
     max_records: Annotated[
         int, typer.Option(help="C-FIND matches read per query level before C-CANCEL.")
     ] = 10_000,
+    guess_ae: Annotated[
+        bool,
+        typer.Option(help="Where AE titles are enforced, try a bounded list of common ones."),
+    ] = False,
+    ae_list: Annotated[
+        Path | None,
+        typer.Option(
+            help="Replace the shipped AE title list (one per line; 'calling:' "
+            "starts the calling titles)."
+        ),
+    ] = None,
+    max_guesses: Annotated[int, typer.Option(help="AE titles tried per list and host.")] = 24,
+    guess_interval: Annotated[
+        float, typer.Option(help="Seconds between two guesses at the same host.")
+    ] = 0.2,
     key_file: Annotated[
         Path | None,
         typer.Option(
@@ -131,6 +147,10 @@ def scan(
         hasher = KeyedHasher(load_or_create_key(key_file)) if depth is Depth.EXPOSURE else None
     except KeyFileError as exc:
         raise _fail(str(exc)) from None
+    try:
+        called_list, calling_list = read_ae_list(ae_list) if ae_list else shipped_lists()
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
     dicom = DicomOptions(
         calling_ae=calling_ae,
         default_called_ae=called_ae,
@@ -141,6 +161,13 @@ def scan(
         exposure=ExposureOptions(max_records=max_records),
         hasher=hasher,
         budget=host_timeout,
+        guess=AeGuessOptions(
+            enabled=guess_ae,
+            called=called_list,
+            calling=calling_list,
+            max_guesses=max_guesses,
+            interval=guess_interval,
+        ),
     )
     try:
         plan = make_plan(

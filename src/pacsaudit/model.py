@@ -148,6 +148,9 @@ class AePolicy(enum.StrEnum):
 
     ANY_CALLED_AE = "any-called-ae"
     """A random called AE title was accepted: anyone reaching the port can associate."""
+    GUESSABLE = "guessable"
+    """Random and default titles were refused, a common title from ``--guess-ae``'s list was
+    accepted (see ``attempts`` for the pair)."""
     CALLED_AE_KNOWN_DEFAULT = "called-ae-known-default"
     """A random title was refused but a well-known default (``ANY-SCP``) was accepted."""
     CALLED_AE_ENFORCED = "called-ae-enforced"
@@ -262,6 +265,7 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     tls: TlsInfo | None = None
     ae_policy: AePolicy = AePolicy.UNKNOWN
     accepted_called_ae: str | None = None
+    accepted_calling_ae: str | None = None
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
     toolkit: str | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,6 +42,8 @@ ORTHANC_AE = "ORTHANC"
 DCMQR_CALLED_AE = "DCMQR"
 DCMQR_CALLING_AE = "LABCLIENT"
 QRSCP_AE = "QRSCP"
+LOCKED_USER = "labadmin"
+LOCKED_KNOWN_CALLER = "STORESCU"
 TLS_AE = "TLSSCP"
 
 
@@ -122,7 +125,16 @@ def default_state_dir() -> Path:
 
 
 def default_ports(port_base: int) -> dict[str, int]:
-    names = ("orthanc", "orthanc-http", "dcmqrscp", "qrscp", "dicom-tls", "closed")
+    names = (
+        "orthanc",
+        "orthanc-http",
+        "dcmqrscp",
+        "qrscp",
+        "dicom-tls",
+        "closed",
+        "orthanc-locked",
+        "orthanc-locked-http",
+    )
     if port_base:
         if not 1024 <= port_base <= 65535 - len(names):
             raise LabError(f"port base {port_base} out of range 1024-{65535 - len(names)}")
@@ -134,6 +146,8 @@ def default_ports(port_base: int) -> dict[str, int]:
         "qrscp": 104 if os.geteuid() == 0 else 1104,
         "dicom-tls": 2762,
         "closed": 2761,
+        "orthanc-locked": 4243,
+        "orthanc-locked-http": 8043,
     }
 
 
@@ -226,16 +240,15 @@ def _counts(manifest: Manifest) -> dict[str, str]:
     }
 
 
-def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
-    root = info.state_dir / "orthanc"
+def _orthanc_config(root: Path, dicom_port: int, http_port: int, **overrides: object) -> Path:
     (root / "db").mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, object] = {
         "Name": "pacsaudit-lab",
         "StorageDirectory": str(root / "db"),
         "IndexDirectory": str(root / "db"),
         "DicomAet": ORTHANC_AE,
-        "DicomPort": ports["orthanc"],
-        "HttpPort": ports["orthanc-http"],
+        "DicomPort": dicom_port,
+        "HttpPort": http_port,
         "RemoteAccessAllowed": True,
         "AuthenticationEnabled": False,
         "DicomCheckCalledAet": False,
@@ -250,8 +263,15 @@ def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabSer
         "StableAge": 1,
         "SaveJobs": False,
     }
+    config.update(overrides)
     cfg = root / "orthanc.json"
     cfg.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return cfg
+
+
+def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
+    root = info.state_dir / "orthanc"
+    cfg = _orthanc_config(root, ports["orthanc"], ports["orthanc-http"])
     service = LabService(
         name="orthanc",
         software="Orthanc",
@@ -277,12 +297,61 @@ def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabSer
     return service
 
 
-def _wait_http(port: int, path: str) -> None:
+def _orthanc_locked(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
+    """Orthanc as it should be run: login on REST, called AE checked, one known caller."""
+    root = info.state_dir / "orthanc-locked"
+    password = secrets.token_urlsafe(18)
+    cfg = _orthanc_config(
+        root,
+        ports["orthanc-locked"],
+        ports["orthanc-locked-http"],
+        AuthenticationEnabled=True,
+        RegisteredUsers={LOCKED_USER: password},
+        DicomCheckCalledAet=True,
+        DicomAlwaysAllowEcho=False,
+        DicomAlwaysAllowStore=False,
+        DicomAlwaysAllowFind=False,
+        DicomAlwaysAllowGet=False,
+        DicomAlwaysAllowMove=False,
+        DicomModalities={"workstation": [LOCKED_KNOWN_CALLER, LAB_HOST, 104]},
+    )
+    (root / "credentials").write_text(f"{LOCKED_USER}:{password}\n", encoding="utf-8")
+    (root / "credentials").chmod(0o600)
+    service = LabService(
+        name="orthanc-locked",
+        software="Orthanc",
+        protocol="dicom",
+        port=ports["orthanc-locked"],
+        description=f"called AE {ORTHANC_AE} checked, only {LOCKED_KNOWN_CALLER} may call",
+        called_ae=ORTHANC_AE,
+        calling_ae=LOCKED_KNOWN_CALLER,
+        # Without --guess-ae both our titles are refused as unknown called AE titles.
+        expect={"status": "dicom", "ae_policy": "called-ae-enforced"},
+    )
+    info.services.append(service)
+    info.services.append(
+        LabService(
+            name="orthanc-locked-http",
+            software="Orthanc REST",
+            protocol="http",
+            port=ports["orthanc-locked-http"],
+            description="Orthanc's HTTP port, login required",
+            expect={"status": "open-not-dicom"},
+        )
+    )
+    _start(info, service, ["Orthanc", str(cfg)], root)
+    auth = (LOCKED_USER, password)
+    _wait_http(ports["orthanc-locked-http"], "/system", auth)
+    _load_orthanc(ports["orthanc-locked-http"], manifest, auth)
+    return service
+
+
+def _wait_http(port: int, path: str, auth: tuple[str, str] | None = None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     url = f"http://{LAB_HOST}:{port}{path}"
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
+            if httpx.get(url, timeout=2.0, auth=auth).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -290,8 +359,8 @@ def _wait_http(port: int, path: str) -> None:
     raise LabError(f"{url} did not answer within {READY_TIMEOUT:.0f} s")
 
 
-def _load_orthanc(port: int, manifest: Manifest) -> None:
-    with httpx.Client(base_url=f"http://{LAB_HOST}:{port}", timeout=30.0) as client:
+def _load_orthanc(port: int, manifest: Manifest, auth: tuple[str, str] | None = None) -> None:
+    with httpx.Client(base_url=f"http://{LAB_HOST}:{port}", timeout=30.0, auth=auth) as client:
         for path in manifest.files:
             r = client.post("/instances", content=path.read_bytes())
             if r.status_code != 200:
@@ -465,12 +534,13 @@ def lab_up(
         manifest = generate_corpus(state_dir / "corpus", spec)
         info.corpus = manifest.to_json()
         (state_dir / "manifest.json").write_text(json.dumps(info.corpus, indent=2), "utf-8")
-        say("starting Orthanc, dcmqrscp, qrscp and storescp (TLS), data indexed in place")
+        say("starting Orthanc (open and locked), dcmqrscp, qrscp, storescp (TLS)")
         _orthanc(info, ports, manifest)
         _dcmqrscp(info, ports, manifest)
         _qrscp(info, ports, manifest)
         _tls_scp(info, ports)
         _closed(info, ports)
+        _orthanc_locked(info, ports, manifest)
         say(f"loading {manifest.instances} synthetic instances into Orthanc")
         _load_orthanc(ports["orthanc-http"], manifest)
         info.save()

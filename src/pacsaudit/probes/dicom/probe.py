@@ -12,6 +12,7 @@ scripts, which treat every rejection alike, miss the second.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import random
 import ssl
@@ -41,6 +42,7 @@ from pacsaudit.model import (
     utc_timestamp,
 )
 from pacsaudit.probes.dicom import pdu, reasons
+from pacsaudit.probes.dicom.ae_guess import AeGuessOptions
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
@@ -111,6 +113,7 @@ class DicomOptions:
     """Required for ``Depth.EXPOSURE``: keys the Patient ID hashes."""
     budget: float = 30.0
     """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
+    guess: AeGuessOptions = field(default_factory=AeGuessOptions)
 
     def validate(self) -> None:
         pdu.encode_ae_title(self.calling_ae)
@@ -134,6 +137,7 @@ class _Broken(Exception):
 @dataclass(slots=True)
 class _Attempt:
     called_ae: str
+    calling_ae: str
     outcome: AssociationOutcome = AssociationOutcome.FAILED
     accept: pdu.AssociateAccept | None = None
     reject: pdu.AssociateReject | None = None
@@ -193,17 +197,80 @@ class DicomProbe:
                 )
             except (_Broken, NotDicomError) as broken:
                 err = broken.error if isinstance(broken, _Broken) else broken
-                attempts.append(_Attempt(self.options.default_called_ae, error=classify(err).error))
+                attempts.append(
+                    _Attempt(
+                        self.options.default_called_ae,
+                        self.options.calling_ae,
+                        error=classify(err).error,
+                    )
+                )
+            if self.options.guess.enabled and not _accepted(attempts):
+                await self._guess(target, tls, deadline, attempts)
         return self._finding(target, started, Status.DICOM, self._result(attempts))
+
+    async def _guess(
+        self,
+        target: Target,
+        tls: ssl.SSLContext | None,
+        deadline: float,
+        attempts: list[_Attempt],
+    ) -> None:
+        """Try common called AE titles, then — behind a calling-AE whitelist — calling ones.
+
+        A called title answered with "calling AE title not recognized" (reason 3) exists: the
+        server only refuses *us*. nmap's dicom-brute treats that answer like any rejection.
+        """
+        guess = self.options.guess
+        tried = {a.called_ae for a in attempts}
+        found_called = next((a.called_ae for a in attempts if _calling_refused(a)), None)
+
+        async def one(called: str, calling: str) -> _Attempt | None:
+            if time.monotonic() > deadline - self.options.read_timeout:
+                return None
+            await asyncio.sleep(guess.interval)
+            try:
+                a = await self._attempt(target, called, tls, deadline, calling)
+            except (_Broken, NotDicomError) as exc:
+                err = exc.error if isinstance(exc, _Broken) else exc
+                a = _Attempt(called, calling, error=classify(err).error)
+            attempts.append(a)
+            return a
+
+        if found_called is None:
+            for called in [c for c in guess.called if c not in tried][: guess.max_guesses]:
+                a = await one(called, self.options.calling_ae)
+                if a is None or a.outcome is AssociationOutcome.ACCEPTED:
+                    return
+                if a.error is not None and a.reject is None:
+                    return  # the server stopped answering: no point in going on
+                if _calling_refused(a):
+                    found_called = called
+                    break
+        if found_called is None:
+            return
+        for calling in [c for c in guess.calling if c != self.options.calling_ae][
+            : guess.max_guesses
+        ]:
+            a = await one(found_called, calling)
+            if a is None or a.outcome is AssociationOutcome.ACCEPTED:
+                return
+            if a.error is not None and a.reject is None:
+                return
 
     # -- one association -------------------------------------------------------------------
 
     async def _attempt(
-        self, target: Target, called_ae: str, tls: ssl.SSLContext | None, deadline: float
+        self,
+        target: Target,
+        called_ae: str,
+        tls: ssl.SSLContext | None,
+        deadline: float,
+        calling_ae: str | None = None,
     ) -> _Attempt:
         """One connection, one association. Raises _Broken when nothing DICOM was received."""
         begin = time.perf_counter()
-        attempt = _Attempt(called_ae)
+        calling = calling_ae or self.options.calling_ae
+        attempt = _Attempt(called_ae, calling)
         try:
             conn = await open_connection(
                 target.ip, target.port, self.options.dial, tls=tls, server_hostname=target.host
@@ -216,7 +283,8 @@ class DicomProbe:
         try:
             if tls is not None:
                 attempt.tls = describe_session(conn.tls_session())
-            conn.write(proto.request(pdu.with_ae_titles(self._request_template, called_ae)))
+            request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
+            conn.write(proto.request(request))
             event = await session.next_event()
             got_pdu = True
             if isinstance(event, AssociationAccepted):
@@ -285,7 +353,7 @@ class DicomProbe:
             accept.implementation_class_uid if accept else None,
             accept.implementation_version_name if accept else None,
         )
-        policy = ae_policy(attempts[0], attempts[1] if len(attempts) > 1 else None)
+        policy = ae_policy(attempts)
         klass = dicom_exposure_class(
             accepted=accepted is not None,
             ae_policy=policy,
@@ -296,6 +364,7 @@ class DicomProbe:
             tls=tls,
             ae_policy=policy,
             accepted_called_ae=accepted.called_ae if accepted else None,
+            accepted_calling_ae=accepted.calling_ae if accepted else None,
             implementation_class_uid=accept.implementation_class_uid if accept else None,
             implementation_version_name=accept.implementation_version_name if accept else None,
             toolkit=ident.toolkit,
@@ -331,7 +400,7 @@ class DicomProbe:
                 )
         return AssociationAttempt(
             called_ae=a.called_ae,
-            calling_ae=self.options.calling_ae,
+            calling_ae=a.calling_ae,
             outcome=a.outcome,
             reject=reasons.reject_info(a.reject.result, a.reject.source, a.reject.reason)
             if a.reject
@@ -379,16 +448,28 @@ class DicomProbe:
         return f"PA{self._random.getrandbits(48):012X}"
 
 
-def ae_policy(first: _Attempt, second: _Attempt | None) -> AePolicy:
-    """Derive the AE-title policy from the random-title attempt and the default-title one."""
+def _accepted(attempts: list[_Attempt]) -> bool:
+    return any(a.outcome is AssociationOutcome.ACCEPTED for a in attempts)
+
+
+def _calling_refused(a: _Attempt) -> bool:
+    return a.reject is not None and (a.reject.source, a.reject.reason) == (
+        reasons.CALLING_AE_NOT_RECOGNIZED
+    )
+
+
+def ae_policy(attempts: list[_Attempt]) -> AePolicy:
+    """The AE-title policy shown by our attempts: random title, default title, guesses."""
+    first = attempts[0]
     if first.outcome is AssociationOutcome.ACCEPTED:
         return AePolicy.ANY_CALLED_AE
-    attempts = [first] + ([second] if second is not None else [])
+    if any(a.outcome is AssociationOutcome.ACCEPTED for a in attempts[2:]):
+        return AePolicy.GUESSABLE
+    if len(attempts) > 1 and attempts[1].outcome is AssociationOutcome.ACCEPTED:
+        return AePolicy.CALLED_AE_KNOWN_DEFAULT
     codes = [(a.reject.source, a.reject.reason) for a in attempts if a.reject is not None]
     if reasons.CALLING_AE_NOT_RECOGNIZED in codes:
         return AePolicy.CALLING_AE_ENFORCED
-    if second is not None and second.outcome is AssociationOutcome.ACCEPTED:
-        return AePolicy.CALLED_AE_KNOWN_DEFAULT
     if codes and all(c == reasons.CALLED_AE_NOT_RECOGNIZED for c in codes):
         return AePolicy.CALLED_AE_ENFORCED
     if codes and len(codes) == len(attempts):

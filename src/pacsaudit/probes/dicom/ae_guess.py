@@ -1,0 +1,58 @@
+"""The AE titles ``--guess-ae`` tries, as data, and the file format that replaces them.
+
+Guessing is opt-in and bounded: at most ``max_guesses`` associations per list and host, one at
+a time, ``interval`` seconds apart, so a guarded server sees a handful of polite attempts, not a
+brute-force run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pacsaudit.errors import UsageError
+from pacsaudit.probes.dicom.pdu import encode_ae_title
+
+
+@dataclass(frozen=True, slots=True)
+class AeGuessOptions:
+    enabled: bool = False
+    called: tuple[str, ...] = field(default_factory=tuple)
+    calling: tuple[str, ...] = field(default_factory=tuple)
+    max_guesses: int = 24
+    interval: float = 0.2
+
+
+def shipped_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    raw = json.loads(
+        resources.files("pacsaudit.data").joinpath("ae_titles.json").read_text("utf-8")
+    )
+    return tuple(raw["called"]), tuple(raw["calling"])
+
+
+def read_ae_list(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """One title per line; ``calling:`` on its own line starts the calling list."""
+    called: list[str] = []
+    calling: list[str] = []
+    current = called
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read AE list {path}: {exc.__class__.__name__}") from None
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if text.lower() == "calling:":
+            current = calling
+            continue
+        try:
+            encode_ae_title(text)
+        except ValueError as exc:
+            raise UsageError(f"{path}:{number}: {exc}") from None
+        current.append(text)
+    if not called and not calling:
+        raise UsageError(f"{path}: no AE titles")
+    return tuple(called), tuple(calling)
