@@ -1,0 +1,64 @@
+"""What a C-FIND identifier may leave behind: presence counts, years, codes, keyed hashes."""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from pacsaudit.measure.annex_e import load_table
+from pacsaudit.measure.identifiers import (
+    PATIENT_LEVEL_PHI,
+    STUDY_LEVEL_PHI,
+    IdentifierTally,
+    count_string,
+    modality_codes,
+    study_year,
+)
+from pacsaudit.measure.keyed_hash import KeyedHasher
+
+
+def test_every_phi_return_key_is_an_annex_e_attribute() -> None:
+    table = load_table()
+    keywords = {a.keyword for a in table.attributes}
+    missing = [k for k in (*PATIENT_LEVEL_PHI, *STUDY_LEVEL_PHI) if k not in keywords]
+    assert not missing
+
+
+def test_issue_minimum_return_keys_are_asked_for() -> None:
+    required = {
+        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge",
+        "PatientAddress", "PatientTelephoneNumbers", "OtherPatientIDs", "PatientSize",
+        "PatientWeight", "EthnicGroup", "AdditionalPatientHistory", "ReferringPhysicianName",
+        "InstitutionName", "InstitutionAddress", "StudyDescription", "AccessionNumber", "StudyID",
+    }  # fmt: skip
+    assert required <= set(STUDY_LEVEL_PHI)
+
+
+def test_tally_counts_presence_and_hashes_ids_only() -> None:
+    tally = IdentifierTally(KeyedHasher(b"k" * 32))
+    a = Dataset()
+    a.PatientName = "Canary^Alpha"
+    a.PatientID = "CNRY-1"
+    a.PatientBirthDate = ""
+    a.OtherPatientIDsSequence = Sequence([Dataset()])
+    b = Dataset()
+    b.PatientName = ""
+    b.PatientID = "CNRY-1"
+    tally.add(a, ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDsSequence"))
+    tally.add(b, ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDsSequence"))
+    assert tally.records == 2
+    assert dict(tally.phi) == {"PatientName": 1, "PatientID": 2, "OtherPatientIDsSequence": 1}
+    assert len(tally.patient_hashes) == 1
+    assert "CNRY" not in repr(tally.__dict__)
+
+
+def test_study_facts_are_reduced() -> None:
+    assert study_year(b"20240131") == 2024
+    assert study_year(b"2024") == 2024
+    assert study_year(b"1800") is None
+    assert study_year(b"ab") is None
+    assert count_string(b"  42 ") == 42
+    assert count_string(b"4e2") is None
+    assert count_string(b"9999999999") is None
+    assert modality_codes(b"CT\\SR \\Jane Doe\\") == ["CT", "SR"]
+    assert modality_codes(None) == []
