@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import base64
 import hmac
-import os
-import secrets
-import stat
 import uuid
 from pathlib import Path
 
 from pacsaudit.errors import UsageError
+from pacsaudit.measure.keyed_hash import KeyFileError, config_dir
+from pacsaudit.measure.keyed_hash import load_or_create_key as load_key
 
-KEY_BYTES = 32
 MAX_DAY_OFFSET = 3650
 """Dates move back by 1 to this many days, one offset per patient."""
 
@@ -27,42 +25,18 @@ _UID_CACHE_LIMIT = 1 << 16
 
 
 def default_key_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "pacsaudit" / "deid.key"
+    """Its own file beside the scanner's patient-hash key: a different secret for a different
+    use, so sharing one never exposes the other."""
+    return config_dir() / "deid.key"
 
 
 def load_or_create_key(path: Path | None = None) -> bytes:
-    """Read the key, creating it (0600, in a 0700 folder) on first use.
-
-    A key file readable by group or others is refused rather than used: anyone holding the key
-    can test guesses of patient IDs against the pseudonyms.
-    """
-    path = path or default_key_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first; read theirs
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES) + "\n")
+    """Read the key, creating it (0600, in a 0700 folder) on first use; a key file readable by
+    group or others is refused, since its holder can test guesses against the pseudonyms."""
     try:
-        info = path.stat()
-        text = path.read_text(encoding="ascii").strip()
-    except OSError as exc:
-        raise UsageError(f"cannot read the key file {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise UsageError(f"the key file {path} is not a regular file")
-    if info.st_mode & 0o077:
-        raise UsageError(f"the key file {path} is readable by others; run: chmod 600 {path}")
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise UsageError(f"the key file {path} does not hold a hex key") from None
-    if len(key) < 16:
-        raise UsageError(f"the key in {path} is shorter than 128 bits")
-    return key
+        return load_key(path or default_key_path())
+    except KeyFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class Pseudonyms:

@@ -116,7 +116,7 @@ def deid_file(candidate: Candidate) -> tuple[DeidFile, int]:
         ds, kind, _ = read_dicom(candidate.path, header_only=False)
         meta = getattr(ds, "file_meta", None)
         if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
-            raise ReadFailure(FileError.MALFORMED, "DICOMDIR: rebuild it from the output")
+            raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
         outcome = deid.apply(ds)
         size = _write(ds, kind, target)
     except Exception as exc:  # one bad file must not end the run

@@ -27,6 +27,7 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 METADATA_DIR = ".pacsaudit"
 """Our own folder inside an output tree (logs, review list); never walked as input."""
@@ -60,6 +61,9 @@ class FileError(enum.StrEnum):
     """Permission denied."""
     NOT_REGULAR = "not-regular"
     """A FIFO, socket or device: never opened, since reading one can block forever."""
+    DICOMDIR = "dicomdir"
+    """A media directory: its record offsets would not survive re-encoding; rebuild it from
+    the de-identified files instead (``dcmmkdir``, pydicom's ``FileSet``)."""
     NO_SPACE = "no-space"
     """The output file system is full (or over quota)."""
     OS_ERROR = "os-error"
@@ -107,13 +111,16 @@ def sniff(head: bytes) -> Kind:
         return Kind.PART10
     if len(head) < 8:
         return Kind.NOT_DICOM
-    group, element = struct.unpack("<HH", head[:4])
-    if group not in (0x0002, 0x0008) or element > 0x00FF:
-        return Kind.NOT_DICOM
-    if head[4:6] in _VRS:
-        return Kind.HEADERLESS  # explicit VR
-    length = struct.unpack("<I", head[4:8])[0]
-    return Kind.HEADERLESS if length < 0x10000 else Kind.NOT_DICOM
+    explicit = head[4:6] in _VRS
+    for order in "<>":  # little endian, or explicit VR big endian (retired, still found)
+        group, element = struct.unpack(f"{order}HH", head[:4])
+        if group not in (0x0002, 0x0008) or element > 0x00FF:
+            continue
+        if explicit:
+            return Kind.HEADERLESS
+        if order == "<" and struct.unpack("<I", head[4:8])[0] < 0x10000:
+            return Kind.HEADERLESS  # implicit VR little endian
+    return Kind.NOT_DICOM
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +160,9 @@ def _candidate(path: Path, root: Path, relative: Path) -> Candidate:
 def _check_complete(ds: Dataset, fp: BinaryIO, size: int, stopped: bool) -> None:
     if not len(ds):
         raise ReadFailure(FileError.TRUNCATED, "no data set after the header")
+    meta = getattr(ds, "file_meta", None)
+    if getattr(meta, "TransferSyntaxUID", None) == DeflatedExplicitVRLittleEndian:
+        return  # offsets are in the inflated stream; zlib itself reports a cut stream
     last = ds.get_item(max(ds.keys()))
     if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF:
         return  # an undefined length ends in a delimiter; a missing one raised EOFError

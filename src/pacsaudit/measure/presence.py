@@ -32,7 +32,9 @@ def is_empty_value(value: object) -> bool:
         return not bytes(value).strip(b" \x00")
     if isinstance(value, list | tuple | MultiValue):
         return all(is_empty_value(v) for v in value)
-    return False
+    if isinstance(value, int | float):
+        return False
+    return not str(value).strip(" \x00")  # PersonName, UID and other str-like values
 
 
 def _maybe_sequence(ds: Dataset, tag: int, raw: RawDataElement) -> bool:
