@@ -88,6 +88,13 @@ def classify(exc: BaseException) -> ReadFailure:
 
     if isinstance(exc, ReadFailure):
         return exc
+    cause: BaseException = exc
+    for _ in range(8):  # pydicom re-raises with the tag in the message and the original as cause
+        if cause.__cause__ is None:
+            break
+        cause = cause.__cause__
+    if isinstance(cause, OSError) and cause.errno:
+        exc = cause
     if isinstance(exc, PermissionError):
         return ReadFailure(FileError.UNREADABLE, "permission denied")
     if isinstance(exc, OSError):
