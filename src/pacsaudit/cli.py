@@ -22,11 +22,11 @@ from pacsaudit.probes.dicom.exposure import ExposureOptions
 from pacsaudit.probes.dicom.probe import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
-    DICOM_PORTS,
     DICOM_TLS_PORTS,
     Depth,
     DicomOptions,
 )
+from pacsaudit.scan import default_scan_ports
 from pacsaudit.targets.spec import parse_ports
 
 app = typer.Typer(
@@ -74,7 +74,7 @@ def scan(
     ] = None,
     ports: Annotated[
         str, typer.Option("--ports", "-p", help="Ports and ranges, e.g. 104,4242,11112.")
-    ] = ",".join(map(str, DICOM_PORTS)),
+    ] = ",".join(map(str, default_scan_ports())),
     tls_ports: Annotated[str, typer.Option(help="Ports where DICOM runs over TLS.")] = ",".join(
         map(str, DICOM_TLS_PORTS)
     ),
@@ -134,6 +134,13 @@ def scan(
         Severity | None,
         typer.Option(help="Exit with code 3 when a finding has this severity or worse."),
     ] = None,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this probe on every port instead of choosing by port and "
+            "by what the peer says first."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
@@ -178,6 +185,7 @@ def scan(
             engine=EngineOptions(concurrency=concurrency, host_timeout=host_timeout),
             dicom=dicom,
             output=output,
+            forced_probe=probe,
         )
     except (UsageError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -276,6 +284,13 @@ def inspect(
     fail_on_identifying: Annotated[
         bool, typer.Option(help="Exit 1 when any file still carries identifying values.")
     ] = False,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this probe on every port instead of choosing by port and "
+            "by what the peer says first."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
@@ -331,6 +346,13 @@ def deid(
         Path | None, typer.Option("--output", "-o", help="Also write all records as JSON Lines.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            help="Run this probe on every port instead of choosing by port and "
+            "by what the peer says first."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,

@@ -32,7 +32,9 @@ from pacsaudit.engine.runner import (
 )
 from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Severity
-from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
+from pacsaudit.probes.base import Probe
+from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe, DicomTlsProbe
+from pacsaudit.probes.registry import Dispatcher, default_ports
 from pacsaudit.report.jsonl import JsonlWriter
 from pacsaudit.report.table import INTERESTING, print_summary
 from pacsaudit.targets.spec import (
@@ -57,10 +59,27 @@ class ScanPlan:
     dicom: DicomOptions
     output: Path | None
     excluded: int = 0
+    forced_probe: str | None = None
 
     @property
     def total(self) -> int:
         return self.space.size() * len(self.ports)
+
+
+def build_probes(plan: ScanPlan) -> dict[str, Probe]:
+    """Every probe this scan may run, configured from the plan (the registry's contents)."""
+    return {
+        "dicom": DicomProbe(plan.dicom),
+        "dicom-tls": DicomTlsProbe(plan.dicom),
+    }
+
+
+PROBE_NAMES = ("dicom", "dicom-tls")
+"""What ``--probe`` accepts; kept in step with :func:`build_probes` by a test."""
+
+
+def default_scan_ports() -> tuple[int, ...]:
+    return default_ports(build_probes(_DEFAULT_PLAN).values())
 
 
 def read_target_file(path: str) -> list[SourcedEntry]:
@@ -84,6 +103,7 @@ def make_plan(
     engine: EngineOptions,
     dicom: DicomOptions,
     output: Path | None,
+    forced_probe: str | None = None,
 ) -> ScanPlan:
     entries: list[SourcedEntry] = []
     for n, text in enumerate(targets, 1):
@@ -95,6 +115,8 @@ def make_plan(
         entries.extend(read_target_file(path))
     if not entries:
         raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
+    if forced_probe is not None and forced_probe not in PROBE_NAMES:
+        raise UsageError(f"unknown probe {forced_probe!r}: one of {', '.join(PROBE_NAMES)}")
     try:
         engine.validate()
         dicom.validate()
@@ -114,7 +136,13 @@ def make_plan(
         dicom=dicom,
         output=output,
         excluded=space.size() - kept.size(),
+        forced_probe=forced_probe,
     )
+
+
+_DEFAULT_PLAN = ScanPlan(
+    space=AddressSpace(), ports=(), engine=EngineOptions(), dicom=DicomOptions(), output=None
+)
 
 
 def _merge(a: AddressSpace, b: AddressSpace) -> AddressSpace:
@@ -140,7 +168,7 @@ def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -
     """Run the plan to completion (or Ctrl-C); findings are on disk either way."""
     concurrency = raise_fd_limit(plan.engine.concurrency)
     engine = EngineOptions(concurrency=concurrency, host_timeout=plan.engine.host_timeout)
-    probe = DicomProbe(plan.dicom)
+    probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
     outcome = ScanOutcome(ScanStats())
     with JsonlWriter(plan.output) as writer:
 

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from pacsaudit.errors import classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status, utc_timestamp
@@ -73,9 +74,19 @@ def raise_fd_limit(wanted: int) -> int:
     return max(1, min(wanted, soft - FD_RESERVE))
 
 
+@runtime_checkable
+class MultiProbe(Protocol):
+    """A probe that may return several findings for one target (the registry's dispatcher)."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def scan_all(self, target: Target) -> list[Finding]: ...
+
+
 async def run_scan(
     targets: Iterable[Target],
-    probe: Probe,
+    probe: Probe | MultiProbe,
     options: EngineOptions,
     on_finding: Callable[[Finding], None],
     stats: ScanStats | None = None,
@@ -84,16 +95,27 @@ async def run_scan(
     stats = stats or ScanStats()
     iterator = iter(targets)
     budget = options.host_timeout
+    scan_all = probe.scan_all if isinstance(probe, MultiProbe) else None
+    scan_one = probe.scan if scan_all is None and not isinstance(probe, MultiProbe) else None
 
     async def worker() -> None:
         for target in iterator:
+            findings: list[Finding]
             try:
                 async with asyncio.timeout(budget):
-                    finding = await probe.scan(target)
+                    if scan_all is not None:
+                        findings = await scan_all(target)
+                    else:
+                        assert scan_one is not None
+                        findings = [await scan_one(target)]
             except TimeoutError:
-                finding = _error_finding(
-                    probe, target, ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
-                )
+                findings = [
+                    _error_finding(
+                        probe.name,
+                        target,
+                        ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent"),
+                    )
+                ]
             except Exception as exc:  # a probe bug must not end the scan
                 log.debug(
                     "probe %s failed on %s:%d: %s",
@@ -103,10 +125,11 @@ async def run_scan(
                     type(exc).__name__,
                 )
                 classified = classify(exc)
-                finding = _error_finding(probe, target, classified.error, classified.status)
+                findings = [_error_finding(probe.name, target, classified.error, classified.status)]
             stats.done += 1
-            stats.by_status[finding.status] += 1
-            on_finding(finding)
+            for finding in findings:
+                stats.by_status[finding.status] += 1
+                on_finding(finding)
 
     workers = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
     try:
@@ -120,12 +143,12 @@ async def run_scan(
 
 
 def _error_finding(
-    probe: Probe, target: Target, error: ErrorInfo | None, status: Status = Status.ERROR
+    protocol: str, target: Target, error: ErrorInfo | None, status: Status = Status.ERROR
 ) -> Finding:
     return Finding(
         ip=target.ip,
         port=target.port,
-        protocol=probe.name,
+        protocol=protocol if protocol != "auto" else "dicom",
         status=status,
         timestamp=utc_timestamp(),
         error=error,

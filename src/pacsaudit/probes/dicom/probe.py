@@ -13,6 +13,7 @@ scripts, which treat every rejection alike, miss the second.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import random
 import ssl
@@ -104,6 +105,8 @@ class DicomOptions:
     calling_ae: str = DEFAULT_CALLING_AE
     default_called_ae: str = DEFAULT_CALLED_AE
     tls_ports: frozenset[int] = frozenset(DICOM_TLS_PORTS)
+    always_tls: bool = False
+    """Speak TLS on every port (for a port identified as TLS by the dispatcher)."""
     read_timeout: float = 5.0
     max_pdu_receive: int = 1 << 20
     dial: DialOptions = field(default_factory=DialOptions)
@@ -437,7 +440,7 @@ class DicomProbe:
         )
 
     def _tls_for(self, port: int) -> ssl.SSLContext | None:
-        if port not in self.options.tls_ports:
+        if port not in self.options.tls_ports and not self.options.always_tls:
             return None
         if self._tls_context is None:
             self._tls_context = scanner_tls_context()
@@ -446,6 +449,16 @@ class DicomProbe:
     def _random_ae(self) -> str:
         """A title no administrator would configure: accepting it means accepting anyone."""
         return f"PA{self._random.getrandbits(48):012X}"
+
+
+class DicomTlsProbe(DicomProbe):
+    """DICOM over TLS on any port: what the dispatcher runs where a port answered with a TLS
+    alert. It claims no port of its own."""
+
+    default_ports: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(self, options: DicomOptions | None = None) -> None:
+        super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True))
 
 
 def _accepted(attempts: list[_Attempt]) -> bool:

@@ -1,0 +1,106 @@
+"""Which probe runs on which port — an explicit registry, no import side effects.
+
+Each probe declares its default ports; ``scan``'s default port list is their union. A port that
+exactly one probe claims goes to that probe. A port that several or none claim is *identified*
+first: the DICOM probe opens the conversation (it must speak first, and its A-ASSOCIATE-RQ
+draws a telling answer from almost anything: an A-ASSOCIATE-AC, an HTTP 400, an FTP greeting
+sent before our bytes, a TLS alert), and the peer's first bytes pick the probe that follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pacsaudit.model import DicomResult, ErrorKind, Finding, Status
+from pacsaudit.probes.base import Probe
+from pacsaudit.targets.spec import Target
+
+ProbeFactory = Callable[[], Probe]
+
+
+def default_ports(probes: Iterable[Probe]) -> tuple[int, ...]:
+    ports: dict[int, None] = {}
+    for probe in probes:
+        for port in probe.default_ports:
+            ports.setdefault(port, None)
+    return tuple(sorted(ports))
+
+
+def sniff_protocol(banner: str | None) -> str | None:
+    """Name the protocol behind a non-DICOM answer (``errors.printable_sample`` rendering)."""
+    if not banner:
+        return None
+    if banner.startswith("HTTP/"):
+        return "http"
+    if banner.startswith(("220 ", "220-")):
+        return "ftp"
+    if banner.startswith("@RSYNCD:"):
+        return "rsync"
+    if banner.startswith("\\x15\\x03"):  # a TLS alert record: the port wants a handshake
+        return "tls"
+    return None
+
+
+_SILENT_KINDS = frozenset({ErrorKind.RESET, ErrorKind.EOF})
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatcher:
+    """Runs the right probe(s) for each target; one finding per protocol tried."""
+
+    probes: Mapping[str, Probe]
+    forced: str | None = None
+    tls_followers: Sequence[str] = ("dicom-tls", "https")
+    """Tried in order where the port answered with a TLS alert."""
+    silent_followers: Sequence[str] = ("dicom-tls", "https", "smb")
+    """Tried in order where the port closed or reset on our A-ASSOCIATE-RQ without a word —
+    what TLS servers (storescp with ``+tls``) and SMB servers do."""
+
+    @property
+    def name(self) -> str:
+        return self.forced or "auto"
+
+    def claimants(self, port: int) -> list[str]:
+        return [name for name, p in self.probes.items() if port in p.default_ports]
+
+    async def scan_all(self, target: Target) -> list[Finding]:
+        if self.forced is not None:
+            return [await self.probes[self.forced].scan(target)]
+        claim = self.claimants(target.port)
+        if len(claim) == 1:
+            return [await self.probes[claim[0]].scan(target)]
+        return await self.identify(target)
+
+    async def identify(self, target: Target) -> list[Finding]:
+        dicom = self.probes.get("dicom")
+        if dicom is None:
+            first = next(iter(self.probes.values()))
+            return [await first.scan(target)]
+        found = await dicom.scan(target)
+        if found.status is Status.OPEN_NOT_DICOM:
+            banner = found.result.banner if isinstance(found.result, DicomResult) else None
+            protocol = sniff_protocol(banner)
+            if protocol == "tls":
+                return [found, *await self._first_answer(target, self.tls_followers)]
+            if protocol is not None and protocol in self.probes:
+                return [found, await self.probes[protocol].scan(target)]
+        elif (
+            found.status is Status.ERROR
+            and found.error is not None
+            and found.error.kind in _SILENT_KINDS
+        ):
+            return [found, *await self._first_answer(target, self.silent_followers)]
+        return [found]
+
+    async def _first_answer(self, target: Target, names: Sequence[str]) -> list[Finding]:
+        """The first follower's finding that is not an error; errors are dropped (the sniff's
+        own finding already records that the port would not talk)."""
+        for name in names:
+            probe = self.probes.get(name)
+            if probe is None:
+                continue
+            follow = await probe.scan(target)
+            if follow.status not in (Status.ERROR, Status.CLOSED, Status.FILTERED):
+                return [follow]
+        return []
