@@ -318,9 +318,7 @@ class ExposureSurvey:
             or (studies and studies.lower_bound)
         )
         # Distinct keyed Patient IDs where the server returned them, else one per answer.
-        n_patients = (
-            (len(self.tally.patient_hashes) or patients.records) if patients else None
-        )
+        n_patients = (len(self.tally.patient_hashes) or patients.records) if patients else None
         n_studies = (len(self.study_uids) or studies.records) if studies else None
         return Exposure(
             patients=n_patients,
