@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import msgspec
 from pydicom.uid import UID
 
 from pacsaudit.engine.stream import DialOptions, open_connection, scanner_tls_context
@@ -36,8 +37,10 @@ from pacsaudit.model import (
     DicomResult,
     ErrorInfo,
     Exposure,
+    ExposureClass,
     Finding,
     Retrieval,
+    Severity,
     Status,
     TlsInfo,
     utc_timestamp,
@@ -132,9 +135,10 @@ class DicomOptions:
 class _Broken(Exception):
     """An exchange ended early; carries the attempt recorded so far."""
 
-    def __init__(self, error: BaseException) -> None:
+    def __init__(self, error: BaseException, tls: TlsInfo | None = None) -> None:
         super().__init__(str(error))
         self.error = error
+        self.tls = tls
 
 
 @dataclass(slots=True)
@@ -191,7 +195,9 @@ class DicomProbe:
             )
         except _Broken as broken:
             classified = classify(broken.error)
-            return self._finding(target, started, classified.status, None, classified.error)
+            return self._finding(
+                target, started, classified.status, _tls_only(broken), classified.error
+            )
         attempts = [first]
         if first.outcome is not AssociationOutcome.ACCEPTED:
             try:
@@ -308,7 +314,7 @@ class DicomProbe:
         except Exception as exc:
             conn.abort()
             if not got_pdu:
-                raise _Broken(exc) from None
+                raise _Broken(exc, attempt.tls) from None
             if isinstance(exc, PeerAborted):
                 attempt.abort = exc.abort
             attempt.error = classify(exc).error
@@ -459,6 +465,19 @@ class DicomTlsProbe(DicomProbe):
 
     def __init__(self, options: DicomOptions | None = None) -> None:
         super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True))
+
+
+def _tls_only(broken: _Broken) -> DicomResult | None:
+    """A TLS server that demands a client certificate: nothing more to learn, nothing exposed
+    to a client without one (TLS 1.3 sends the "certificate required" alert after the
+    handshake, so the session facts are known)."""
+    error = broken.error
+    if not isinstance(error, ssl.SSLError) or "CERTIFICATE_REQUIRED" not in str(error).upper():
+        return None
+    tls = broken.tls
+    if tls is not None:
+        tls = msgspec.structs.replace(tls, client_certificate_requested=True)
+    return DicomResult(tls=tls, exposure_class=ExposureClass.TLS_ONLY, severity=Severity.INFO)
 
 
 def _accepted(attempts: list[_Attempt]) -> bool:
