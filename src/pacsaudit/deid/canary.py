@@ -66,11 +66,18 @@ class CanaryFile:
     burned_in: bool
 
 
-def _pixels(rows: int, seed: int) -> bytes:
-    """Bytes 0x80-0xFF only: no ASCII canary can appear in them."""
-    pattern = bytes(0x80 | ((i * 7 + seed) & 0x7F) for i in range(256))
+def _pixels(rows: int, index: int) -> bytes:
+    """Bytes 0x80-0xFF only, so no ASCII canary can appear in them; the first three carry the
+    file's index, so a tool that renames its outputs can still be checked file by file."""
+    head = bytes(0x80 | (index >> shift) & 0x7F for shift in (14, 7, 0))
+    pattern = bytes(0x80 | ((i * 7 + index) & 0x7F) for i in range(256))
     size = rows * rows * 2
-    return (pattern * (size // 256 + 1))[:size]
+    return (head + pattern * (size // 256 + 1))[:size]
+
+
+def index_from_pixels(pixels: bytes) -> int:
+    """The corpus index written into the pixel data by :func:`make_dataset`."""
+    return (pixels[0] & 0x7F) << 14 | (pixels[1] & 0x7F) << 7 | (pixels[2] & 0x7F)
 
 
 def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dataset, CanaryFile]:
@@ -207,13 +214,21 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
 
 
 def write_corpus(
-    root: Path, n_files: int, *, patients: int = 50, rows: int = 32, variety: bool = True
+    root: Path,
+    n_files: int,
+    *,
+    patients: int = 50,
+    rows: int = 32,
+    variety: bool = True,
+    manifest: Path | None = None,
 ) -> list[CanaryFile]:
-    """Write ``n_files`` synthetic files under ``root`` plus the manifest; returns the entries.
+    """Write ``n_files`` synthetic files under ``root`` and the manifest (in ``root`` unless
+    ``manifest`` names another file); returns the entries.
 
     With ``variety``, one file in ten is implicit VR and one in 25 is headerless (no preamble,
     no file meta), as older archives and NAS exports are.
     """
+    manifest_path = manifest
     entries: list[CanaryFile] = []
     for index in range(n_files):
         ds, entry = make_dataset(index, patients=patients, rows=rows)
@@ -235,7 +250,7 @@ def write_corpus(
             ds.file_meta = meta
             ds.save_as(path, enforce_file_format=True)
         entries.append(entry)
-    manifest = [
+    manifest_data = [
         {
             "path": e.path,
             "canaries": e.canaries,
@@ -245,12 +260,13 @@ def write_corpus(
         }
         for e in entries
     ]
-    (root / MANIFEST).write_text(json.dumps(manifest))
+    (manifest_path or root / MANIFEST).write_text(json.dumps(manifest_data))
     return entries
 
 
-def read_manifest(root: Path) -> list[CanaryFile]:
-    data = json.loads((root / MANIFEST).read_text())
+def read_manifest(path: Path) -> list[CanaryFile]:
+    """Entries of a manifest file, or of the manifest in a corpus folder."""
+    data = json.loads((path / MANIFEST if path.is_dir() else path).read_text())
     return [CanaryFile(**d) for d in data]
 
 

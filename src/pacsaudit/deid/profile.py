@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -63,7 +63,7 @@ _FIXED_DUMMY = {
     "UR": "urn:uuid:00000000-0000-0000-0000-000000000000",
 }
 _MIN_TOKEN = 3
-_PRESCREEN_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100", "ISO_IR 192"})
+_PRESCREEN_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100"})
 _SCRUBBED = "*"
 
 _PATIENT_ID = 0x00100020
@@ -133,10 +133,13 @@ class Deidentifier:
             self._uid_element(meta, 0x00020003, state)
         self._dataset(ds, state, 0)
         if state.tokens:
-            pattern = _token_pattern(state.tokens)
             charset = ds.get("SpecificCharacterSet", "") or ""
-            prescreen = isinstance(charset, str) and charset in _PRESCREEN_CHARSETS
-            _scrub(ds, pattern, state, 0, prescreen)
+            # Latin-1 bytes decode exactly; UTF-8 ones keep ASCII words intact.
+            prescreen = isinstance(charset, str) and (
+                charset in _PRESCREEN_CHARSETS
+                or (charset == "ISO_IR 192" and all(t.isascii() for t in state.tokens))
+            )
+            _scrub(ds, state.tokens, state, 0, prescreen)
         self._mark(ds)
         return outcome
 
@@ -352,37 +355,41 @@ def _shift(value: str, vr: str, days: int) -> str:
     return moved.strftime("%Y%m%d") + (text[8:] if vr == "DT" else "")
 
 
+_WORD = re.compile(r"[^\W_]+")  # letters and digits: "_" separates words too
+_DATE_IN_TEXT = re.compile(
+    r"(?<!\d)(?:(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})|(\d{2})[./](\d{2})[./](\d{4}))(?!\d)"
+)
+
+
 def _collect_tokens(value: object, vr: str, tokens: set[str]) -> None:
+    """Words (lower-cased, 3 characters or more) and dates (YYYYMMDD) of an identifier."""
     for v in _as_list(value):
         text = str(v).strip()
-        if not text:
+        if vr in _DATE_VRS:
+            if len(text) >= 8 and text[:8].isdigit():
+                tokens.add(text[:8])
             continue
-        if vr in _DATE_VRS and len(text) >= 8 and text[:8].isdigit():
-            y, m, d = text[:4], text[4:6], text[6:8]
-            tokens.update(
-                {text[:8], f"{y}-{m}-{d}", f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{y}/{m}/{d}"}
-            )
-            continue
-        if len(text) >= _MIN_TOKEN:
-            tokens.add(text)
-        for word in re.split(r"[\s\^=,;]+", text):
-            if len(word) >= _MIN_TOKEN:
-                tokens.add(word)
+        tokens.update(w for w in _WORD.findall(text.lower()) if len(w) >= _MIN_TOKEN)
 
 
-def _token_pattern(tokens: Iterable[str]) -> re.Pattern[str]:
-    """Tokens as text and, for non-ASCII ones, as their UTF-8 bytes seen through Latin-1, so
-    the same pattern can pre-screen undecoded values (see :func:`_scrub`)."""
-    every = set(tokens)
-    every.update(t.encode("utf-8").decode("latin-1") for t in list(every) if not t.isascii())
-    ordered = sorted(every, key=len, reverse=True)  # longest first: whole values before words
-    body = "|".join(re.escape(t) for t in ordered)
-    return re.compile(rf"(?<![0-9A-Za-z])(?:{body})(?![0-9A-Za-z])", re.IGNORECASE)
+def _clean_text(text: str, tokens: set[str]) -> str:
+    """Replace each word and each written date of ``text`` that is one of ``tokens`` with *.
+
+    Matching words against a set costs the same for any number of identifiers, where one
+    regular expression per file (with every identifier in it) cost milliseconds to compile.
+    """
+
+    def date(m: re.Match[str]) -> str:
+        y, mo, d = (m[1], m[2], m[3]) if m[1] else (m[6], m[5], m[4])
+        return _SCRUBBED if f"{y}{mo}{d}" in tokens else m[0]
+
+    def word(m: re.Match[str]) -> str:
+        return _SCRUBBED if m[0].lower() in tokens else m[0]
+
+    return _WORD.sub(word, _DATE_IN_TEXT.sub(date, text))
 
 
-def _scrub(
-    ds: Dataset, pattern: re.Pattern[str], state: _FileState, depth: int, prescreen: bool
-) -> None:
+def _scrub(ds: Dataset, tokens: set[str], state: _FileState, depth: int, prescreen: bool) -> None:
     """Remove this file's identifier tokens from every text value left (the ``C`` action for
     text, and the safety net for names typed into other attributes)."""
     for tag in list(ds.keys()):
@@ -392,28 +399,20 @@ def _scrub(
             elem = ds[tag]
             if elem.VR == "SQ" and depth < MAX_DEPTH:
                 for item in elem.value or []:
-                    _scrub(item, pattern, state, depth + 1, prescreen)
+                    _scrub(item, tokens, state, depth + 1, prescreen)
             continue
         if vr not in TEXT_VRS:
             continue
-        if (
-            prescreen
-            and isinstance(raw, RawDataElement)
-            and not (raw.value and pattern.search(raw.value.decode("latin-1")))
-        ):
-            continue  # decoding the value is the slow part: only for a likely hit
+        if prescreen and isinstance(raw, RawDataElement):
+            # Decoding is the slow part: look at the undecoded bytes first (every charset
+            # allowed here keeps ASCII letters and digits as they are).
+            raw_text = raw.value.decode("latin-1") if raw.value else ""
+            if _clean_text(raw_text, tokens) == raw_text:
+                continue
         elem = ds[tag]
         values = _as_list(elem.value)
-        if not values:
-            continue
-        changed = False
-        cleaned: list[object] = []
-        for v in values:
-            text = str(v)
-            new = pattern.sub(_SCRUBBED, text)
-            changed |= new != text
-            cleaned.append(new)
-        if changed:
+        cleaned = [_clean_text(str(v), tokens) for v in values]
+        if cleaned != [str(v) for v in values]:
             state.actions["C"] += 1
             elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
 
