@@ -14,8 +14,8 @@ demo: system-deps $(VENV)/.installed
 	$(BIN)/pacsaudit lab demo --output out/demo/findings.jsonl
 
 test: system-deps $(VENV)/.installed
-	$(BIN)/ruff check src tests bench tools
-	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 	$(BIN)/pytest
 
