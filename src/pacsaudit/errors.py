@@ -8,6 +8,7 @@ Messages built here never include peer-supplied text: they are safe to log at an
 from __future__ import annotations
 
 import errno
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -75,6 +76,10 @@ def classify(exc: BaseException) -> Classified:
         return Classified(Status.FILTERED, None)
     if isinstance(exc, ReadTimeout):
         return _error(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
+    if isinstance(exc, TimeoutError) and exc.errno == errno.ETIMEDOUT:
+        # The kernel gave up on the TCP handshake. OSError(ETIMEDOUT, ...) is constructed as a
+        # TimeoutError, so this must come before the budget below.
+        return Classified(Status.FILTERED, None)
     if isinstance(exc, TimeoutError):
         return _error(ErrorKind.BUDGET_EXCEEDED, "the probe ran past its time budget")
     if isinstance(exc, PeerClosed):
@@ -88,12 +93,13 @@ def classify(exc: BaseException) -> Classified:
         return _error(ErrorKind.TLS_FAILURE, f"TLS handshake failed: {reason}")
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return _error(ErrorKind.RESET, "the peer reset the connection")
+    if isinstance(exc, socket.gaierror):
+        # Its errno is an EAI_* code (negative on Linux), not an errno: name it as such.
+        return _error(ErrorKind.RESOLUTION_FAILED, f"name resolution failed ({exc.errno})")
     if isinstance(exc, OSError):
         code = exc.errno
         if code == errno.ECONNREFUSED:
             return Classified(Status.CLOSED, None)
-        if code == errno.ETIMEDOUT:
-            return Classified(Status.FILTERED, None)
         name = errno.errorcode.get(code, str(code)) if code is not None else type(exc).__name__
         kind = (
             _ERRNO_KINDS.get(code, ErrorKind.OS_ERROR) if code is not None else ErrorKind.OS_ERROR

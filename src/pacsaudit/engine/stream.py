@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass
 from typing import cast
 
@@ -78,7 +79,9 @@ class Connection(asyncio.Protocol):
         """Whatever has arrived (at least one byte), or ``b""`` at EOF.
 
         Raises :class:`ReadTimeout` when nothing arrives in time, and the transport's error
-        (e.g. ``ConnectionResetError``) when the connection broke.
+        (e.g. ``ConnectionResetError``) when the connection broke. A read that is cancelled
+        (the engine's per-target budget ran out) aborts the connection: its owner is being
+        unwound and would never close it, and the loop would keep the socket open for good.
         """
         if not self._chunks and not self._eof:
             waiter = self._loop.create_future()
@@ -86,6 +89,9 @@ class Connection(asyncio.Protocol):
             handle = self._loop.call_later(timeout, _expire, waiter)
             try:
                 await waiter
+            except asyncio.CancelledError:
+                self.abort()
+                raise
             finally:
                 handle.cancel()
                 self._waiter = None
@@ -218,8 +224,10 @@ def _tls_reason(exc: BaseException) -> str:
         return str(exc.reason or exc.__class__.__name__).lower().replace("_", "-")
     if isinstance(exc, TimeoutError) or "longer than" in str(exc):
         return "handshake-timeout"
-    if isinstance(exc, ConnectionResetError):
+    if isinstance(exc, ConnectionResetError) and exc.errno == errno.ECONNRESET:
         return "reset-during-handshake"
+    # asyncio and uvloop report a plain EOF during the handshake as a bare ConnectionResetError
+    # (no errno); only a real RST carries ECONNRESET.
     if isinstance(exc, ConnectionError | EOFError):
         return "closed-during-handshake"
     return exc.__class__.__name__
@@ -235,7 +243,9 @@ def scanner_tls_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with warnings.catch_warnings():  # deprecated on purpose: old servers are what we look for
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
     with contextlib.suppress(ssl.SSLError):  # depends on the OpenSSL build
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     return ctx

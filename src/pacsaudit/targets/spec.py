@@ -116,6 +116,7 @@ class AddressSpace:
                 yield a, name
 
 
+_DIGITS = re.compile(r"[0-9]{1,5}")
 _RANGE_SHORT = re.compile(r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
@@ -141,14 +142,17 @@ def parse_address_entry(entry: str) -> tuple[int, int, int] | str:
     m = _RANGE_SHORT.match(text)
     if m:
         first = _ip(m.group(1) + m.group(2))
-        last_octet = int(m.group(3))
-        if last_octet > 255:
+        end_text = m.group(3)
+        if int(end_text) > 255 or (len(end_text) > 1 and end_text[0] == "0"):
+            # Leading zeros are refused as in addresses: inet_aton would read "010" as octal.
             raise ValueError("range end is not an octet")
-        last = int(first) - int(m.group(2)) + last_octet
+        last = int(first) - int(m.group(2)) + int(end_text)
         return _interval(first, ipaddress.IPv4Address(last))
-    if "-" in text and (text.count(".") >= 6 or text.count(":") >= 2):
+    if "-" in text:
         left, _, right = text.partition("-")
-        return _interval(_ip(left), _ip(right))
+        # A range only when it starts with an address: "pacs-1.a.b.c.d.e.f" is a host name.
+        if _is_ip(left):
+            return _interval(_ip(left), _ip(right))
     try:
         addr = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -157,9 +161,20 @@ def parse_address_entry(entry: str) -> tuple[int, int, int] | str:
         return addr.version, int(addr), int(addr)
     if re.fullmatch(r"[\d.]+", text):
         raise ValueError("not a valid IPv4 address")
+    if re.fullmatch(r"[\d.-]+", text):
+        # Digits, dots and dashes only: a mistyped range, never a name worth a DNS query.
+        raise ValueError("not a valid IPv4 range (a.b.c.d-e or a.b.c.d-w.x.y.z)")
     if not _HOSTNAME.match(text):
         raise ValueError("neither an address, a CIDR block, a range nor a host name")
     return text.rstrip(".").lower()
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _ip(text: str) -> IPAddress:
@@ -216,7 +231,8 @@ def build_space(entries: Iterable[SourcedEntry], *, resolve: bool = True) -> Add
         for name, origin in names.items():
             space.names[name] = resolve_name(name, origin)
     elif names:
-        raise UsageError(f"{next(iter(names.values()))}: host names are not allowed here")
+        name, origin = next(iter(names.items()))
+        raise UsageError(f"{origin}: bad target {name!r}: host names are not allowed here")
     return space
 
 
@@ -235,17 +251,15 @@ def resolve_name(name: str, origin: str) -> list[str]:
 def parse_ports(spec: str) -> tuple[int, ...]:
     """``104,4242,11112`` or ``8000-8100``; duplicates removed, order kept."""
     ports: dict[int, None] = {}
-    for part in spec.replace(" ", "").split(","):
+    for part in "".join(spec.split()).split(","):
         if not part:
             continue
         lo_text, sep, hi_text = part.partition("-")
-        try:
-            lo = int(lo_text)
-            hi = int(hi_text) if sep else lo
-        except ValueError:
-            raise UsageError(
-                f"bad port {part!r}: ports are numbers or ranges like 100-200"
-            ) from None
+        # ASCII digits only: int() would also take "+80", "1_000" and other scripts' digits.
+        if not _DIGITS.fullmatch(lo_text) or (sep and not _DIGITS.fullmatch(hi_text)):
+            raise UsageError(f"bad port {part!r}: ports are numbers or ranges like 100-200")
+        lo = int(lo_text)
+        hi = int(hi_text) if sep else lo
         if not (1 <= lo <= 65535 and 1 <= hi <= 65535) or hi < lo:
             raise UsageError(f"bad port {part!r}: ports run from 1 to 65535")
         for p in range(lo, hi + 1):

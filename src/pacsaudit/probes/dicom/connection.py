@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from pacsaudit.probes.dicom import pdu
-from pacsaudit.probes.dicom.dimse import CommandSet, decode_command_set
+from pacsaudit.probes.dicom.dimse import MAX_COMMAND_SET_LENGTH, CommandSet, decode_command_set
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
 
 DEFAULT_MAX_PDU_RECEIVE = 1 << 20
@@ -115,7 +115,15 @@ _FIRST_PDU_TYPES = frozenset(
 class _Assembler:
     """Reassembles P-DATA-TF fragments into DIMSE messages, with a size cap."""
 
-    __slots__ = ("_command", "_context_id", "_dataset", "_decoded", "_max", "_size")
+    __slots__ = (
+        "_command",
+        "_command_size",
+        "_context_id",
+        "_dataset",
+        "_decoded",
+        "_max",
+        "_size",
+    )
 
     def __init__(self, max_message: int) -> None:
         self._max = max_message
@@ -127,6 +135,7 @@ class _Assembler:
         self._decoded: CommandSet | None = None
         self._dataset: list[bytes] = []
         self._size = 0
+        self._command_size = 0
 
     def feed(self, pdv: pdu.Pdv) -> DimseMessage | None:
         if self._context_id is None:
@@ -143,6 +152,10 @@ class _Assembler:
         if pdv.is_command:
             if self._decoded is not None:
                 raise DicomProtocolError("invalid-pdv", "command fragment after the command ended")
+            # Refuse an oversized command as soon as it is one, not once the message cap is hit.
+            self._command_size += len(pdv.data)
+            if self._command_size > MAX_COMMAND_SET_LENGTH:
+                raise DicomProtocolError("oversized-command", "command set larger than 64 KiB")
             self._command.append(pdv.data)
             if not pdv.is_last:
                 return None
@@ -181,6 +194,7 @@ class RequestorConnection:
         self._received_any_pdu = False
         self._assembler = _Assembler(max_message)
         self._pending: list[Event] = []
+        self._error: DicomProtocolError | None = None
         self.peer_max_pdu: int = 0
         """The peer's maximum PDU length (0 = unlimited), once the association is accepted."""
         self.accepted_contexts: dict[int, str | None] = {}
@@ -217,8 +231,16 @@ class RequestorConnection:
         return pdu.RELEASE_RQ
 
     def release_reply(self) -> bytes:
-        """Answer a peer's A-RELEASE-RQ; the association is over afterwards."""
-        self.state = State.CLOSED
+        """Answer a peer's A-RELEASE-RQ.
+
+        When the peer asked while we were releasing too (a release collision, PS3.8 7.2.2),
+        the requestor answers first and the peer's A-RELEASE-RP is still due (Sta9 → Sta11):
+        the state stays :attr:`State.AWAITING_RELEASE_RP`. Otherwise the association is over.
+        """
+        if self.state not in (State.ESTABLISHED, State.AWAITING_RELEASE_RP):
+            raise RuntimeError(f"cannot send A-RELEASE-RP in state {self.state.value}")
+        if self.state is State.ESTABLISHED:
+            self.state = State.CLOSED
         return pdu.RELEASE_RP
 
     def abort(self) -> bytes:
@@ -235,6 +257,20 @@ class RequestorConnection:
         self._buffer += data
 
     def next_event(self) -> Event | Sentinel:
+        """The next event, :data:`NEED_DATA`, or :class:`DicomProtocolError`.
+
+        After a protocol error the connection is dead: every later call raises the same error
+        (as h11 does), so a driver that swallowed it cannot read on past the broken PDU.
+        """
+        if self._error is not None:
+            raise self._error
+        try:
+            return self._next_event()
+        except DicomProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _next_event(self) -> Event | Sentinel:
         if self._pending:
             return self._pending.pop(0)
         while True:

@@ -79,9 +79,15 @@ def _pdu(pdu_type: int, payload: bytes) -> bytes:
 
 
 def encode_ae_title(title: str) -> bytes:
-    """AE titles travel as 16 bytes, space padded; the standard allows no control characters."""
-    raw = title.encode("ascii")
-    if not raw.strip() or len(raw) > AE_TITLE_LENGTH or any(b < 0x20 or b == 0x5C for b in raw):
+    """AE titles travel as 16 bytes, space padded; the standard allows no control characters
+    (PS3.5 6.2, VR AE: default repertoire without backslash and control characters)."""
+    raw = title.encode("ascii", "replace")  # a non-ASCII character becomes "?", refused below
+    if (
+        not raw.strip()
+        or len(raw) > AE_TITLE_LENGTH
+        or not title.isascii()
+        or any(b < 0x20 or b in (0x5C, 0x7F) for b in raw)
+    ):
         raise ValueError(f"invalid AE title {title!r}: 1-16 printable characters, no backslash")
     return raw.ljust(AE_TITLE_LENGTH, b" ")
 
