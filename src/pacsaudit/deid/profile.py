@@ -164,7 +164,8 @@ class Deidentifier:
 
     def _dataset(self, ds: Dataset, state: _FileState, depth: int) -> None:
         private: list[int] = []
-        for tag in list(ds.keys()):
+        # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
+        for tag in list(map(int, ds.keys())):
             group = tag >> 16
             if group % 2 == 1:
                 private.append(tag)
@@ -312,11 +313,20 @@ def _code_for(option: Option) -> Any:
     )
 
 
+_VR_CACHE: dict[int, str] = {}
+
+
 def _vr(tag: int) -> str:
-    try:
-        return dictionary_VR(tag)
-    except KeyError:
-        return "UN"
+    """The dictionary VR, cached: the same few hundred tags come back in every file."""
+    vr = _VR_CACHE.get(tag)
+    if vr is None:
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+        if len(_VR_CACHE) < 1 << 16:
+            _VR_CACHE[tag] = vr
+    return vr
 
 
 def _element_vr(tag: int, elem: DataElement | RawDataElement | None) -> str:
@@ -392,7 +402,8 @@ def _clean_text(text: str, tokens: set[str]) -> str:
 def _scrub(ds: Dataset, tokens: set[str], state: _FileState, depth: int, prescreen: bool) -> None:
     """Remove this file's identifier tokens from every text value left (the ``C`` action for
     text, and the safety net for names typed into other attributes)."""
-    for tag in list(ds.keys()):
+    # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
+    for tag in list(map(int, ds.keys())):
         raw = ds.get_item(tag)
         vr = _element_vr(tag, raw)
         if vr == "SQ":

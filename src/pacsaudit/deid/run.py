@@ -74,6 +74,8 @@ class DeidResult:
 
 
 _state: dict[str, object] = {}
+_made: set[Path] = set()
+"""Output folders this process already created (one mkdir per folder, not per file)."""
 
 
 def _init_worker(key: bytes, options: DeidOptions, output: str) -> None:
@@ -88,7 +90,10 @@ def _target(output: Path, candidate: Candidate) -> Path:
 
 def _write(ds: Dataset, kind: Kind, target: Path) -> int:
     """Write beside the target, then rename: the target is whole or absent, never partial."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.parent not in _made:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if len(_made) < 1 << 14:
+            _made.add(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         if kind is Kind.PART10:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pydicom.datadict import dictionary_VR
+from pydicom._dicom_dict import DicomDictionary
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -20,6 +20,7 @@ MAX_DEPTH = 32
 """Sequences nested deeper than this are not followed (hostile files); PS3.3 needs far fewer."""
 
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+_DICTIONARY_SQ = frozenset(tag for tag, entry in DicomDictionary.items() if entry[0] == "SQ")
 
 
 def is_empty_value(value: object) -> bool:
@@ -41,10 +42,7 @@ def _maybe_sequence(ds: Dataset, tag: int, raw: RawDataElement) -> bool:
     if raw.VR == "SQ" or raw.length == _UNDEFINED_LENGTH:
         return True
     if raw.VR is None or raw.VR == "UN":
-        try:
-            return dictionary_VR(tag) == "SQ"
-        except KeyError:
-            return False
+        return tag in _DICTIONARY_SQ
     return False
 
 
@@ -80,7 +78,8 @@ def count_present(
 
 
 def _walk(ds: Dataset, table: AnnexETable, counts: Counter[str], depth: int, limit: int) -> None:
-    for tag in list(ds.keys()):
+    # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
+    for tag in list(map(int, ds.keys())):
         attr = table.lookup(tag)
         elem = ds.get_item(tag)
         if elem is None:
