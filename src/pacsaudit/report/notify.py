@@ -1,0 +1,298 @@
+"""``pacsaudit notify``: one Markdown notice per network owner, ready to send.
+
+The researchers warned owners before publishing. An owner needs to know which of its services
+are open, what each gives away and what to change — not our raw results. The user supplies the
+map of networks to owners (CSV: ``cidr,owner,contact``); each finding goes to the owner of the
+most specific network holding its address. Findings that no network covers are grouped by
+country (one notice each: the starting point for a national CERT).
+
+A notice holds addresses, ports, product names, severities, counts and attribute *names* — never
+a value, a hash or a key id: it leaves the organisation that ran the scan.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pacsaudit import __version__
+from pacsaudit.report.records import SEVERITY_RANK, Loaded, ReportInputError, Service, ip_order
+from pacsaudit.report.remedy import advice_for
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    name: str
+    contact: str
+    networks: tuple[IpNetwork, ...]
+
+
+class OwnerMap:
+    """Longest-prefix match of an address to its owner: one dict probe per prefix length."""
+
+    def __init__(self, rows: Sequence[tuple[IpNetwork, str, str]]) -> None:
+        merged: dict[str, tuple[str, list[IpNetwork]]] = {}
+        for network, name, contact in rows:
+            known = merged.setdefault(name, (contact, []))
+            known[1].append(network)
+            if contact and not known[0]:
+                merged[name] = (contact, known[1])
+        self.owners = {
+            name: Owner(name, contact, tuple(nets)) for name, (contact, nets) in merged.items()
+        }
+        self._by_prefix: dict[tuple[int, int], dict[IpNetwork, Owner]] = {}
+        for owner in self.owners.values():
+            for net in owner.networks:
+                self._by_prefix.setdefault((net.version, net.prefixlen), {})[net] = owner
+        self._lengths = sorted(self._by_prefix, key=lambda vp: -vp[1])
+
+    def owner_of(self, ip: str) -> Owner | None:
+        try:
+            address = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return None
+        for version, length in self._lengths:
+            if version != address.version:
+                continue
+            net = ipaddress.ip_network(f"{address}/{length}", strict=False)
+            owner = self._by_prefix[(version, length)].get(net)
+            if owner is not None:
+                return owner
+        return None
+
+
+def read_owner_map(path: Path) -> OwnerMap:
+    """Parse the owners CSV; a bad row stops with its ``file:line`` and what is wrong."""
+    if not path.is_file():
+        raise ReportInputError(f"no such owners map: {path}")
+    rows: list[tuple[IpNetwork, str, str]] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            lines = (line for line in fh if line.strip() and not line.lstrip().startswith("#"))
+            reader = csv.DictReader(lines)
+            fields = [f.strip().lower() for f in reader.fieldnames or []]
+            if "cidr" not in fields or "owner" not in fields:
+                raise ReportInputError(
+                    f"{path}: the first row must name the columns cidr,owner[,contact]"
+                )
+            reader.fieldnames = fields
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                cidr, owner = (row.get("cidr") or "").strip(), (row.get("owner") or "").strip()
+                if not owner:
+                    raise ReportInputError(f"{where}: no owner")
+                try:
+                    network = ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ReportInputError(f"{where}: not a network: {cidr[:60]!r}") from None
+                rows.append((network, owner, (row.get("contact") or "").strip()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ReportInputError(f"cannot read owners map {path}: {exc}") from None
+    if not rows:
+        raise ReportInputError(f"{path}: no networks in the owners map")
+    return OwnerMap(rows)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md(text: object) -> str:
+    """Escape Markdown and HTML syntax: product names and the like come from peers."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:60] or "owner"
+
+
+def _count(value: int | None, lower: bool) -> str:
+    if value is None:
+        return "not counted"
+    return f"at least {value:,}" if lower else f"{value:,}"
+
+
+def _exposes(s: Service) -> str:
+    parts = []
+    if s.patients.value is not None or s.studies.value is not None:
+        parts.append(
+            f"{_count(s.patients.value, s.patients.lower_bound)} patients, "
+            f"{_count(s.studies.value, s.studies.lower_bound)} studies, "
+            f"{_count(s.images.value, s.images.lower_bound)} images"
+        )
+    if s.bytes.value is not None:
+        parts.append(f"{_count(s.bytes.value, s.bytes.lower_bound)} bytes")
+    if not parts:
+        parts.append("an open service; nothing could be counted")
+    return "; ".join(parts)
+
+
+def _service_section(s: Service) -> list[str]:
+    lines = [
+        f"### {md(s.target)} ({md(s.protocol)}) — {md(s.severity or 'unrated')}: "
+        f"{md(s.exposure_class or 'unclassified')}",
+        "",
+        f"- **Product:** {md(s.product_version_label)}",
+        f"- **Exposes:** {_exposes(s)}",
+    ]
+    if s.phi_exposed:
+        attrs = ", ".join(f"{md(k)} ({n:,} records)" for k, n in sorted(s.phi_exposed.items()))
+        lines.append(f"- **Patient data attributes returned:** {attrs}")
+    if s.ae_policy:
+        lines.append(f"- **AE-title policy:** {md(s.ae_policy)}")
+    retrieval = []
+    if s.move_check in ("destination-unknown", "accepted"):
+        retrieval.append("C-MOVE processed for an unknown destination")
+    if s.get_accepted:
+        retrieval.append("C-GET accepted")
+    if retrieval:
+        lines.append(f"- **Retrieval:** {'; '.join(retrieval)} (nothing was retrieved)")
+    if s.tls is not None:
+        tls = s.tls.version or "yes"
+        tls += ", self-signed certificate" if s.tls.self_signed else ""
+        tls += ", expired certificate" if s.tls.expired else ""
+        lines.append(f"- **TLS:** {md(tls)}")
+    else:
+        lines.append("- **TLS:** none (plaintext)")
+    if s.cves:
+        lines.append(f"- **Known vulnerabilities:** {', '.join(md(c) for c in s.cves)}")
+    if s.flags:
+        lines.append(f"- **Flags:** {', '.join(md(f) for f in s.flags)}")
+    fixes = advice_for(s)
+    if fixes:
+        lines += ["", "**What to do:**", ""]
+        lines += [
+            f"{i}. **{a.title}** ({md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
+        ]
+    lines.append("")
+    return lines
+
+
+def _notice(title: str, to: str, intro: str, services: Sequence[Service], loaded: Loaded) -> str:
+    when = (loaded.first_seen or "")[:10]
+    last = (loaded.last_seen or "")[:10]
+    span = f"{when} – {last}" if last and last != when else when or "an unknown date"
+    lines = [
+        f"# {title}",
+        "",
+        f"**To:** {to}  ",
+        f"**Date:** {datetime.now(UTC):%Y-%m-%d}  ",
+        f"**Scan:** {span}",
+        "",
+        intro,
+        "",
+        "## Summary",
+        "",
+        "| service | protocol | product | severity | exposes |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {md(s.target)} | {md(s.protocol)} | {md(s.product_version_label)} | "
+        f"{md(s.severity or '-')} | {_exposes(s)} |"
+        for s in services
+    ]
+    lines += ["", "## Services and fixes", ""]
+    for s in services:
+        lines += _service_section(s)
+    lines += [
+        "## How this was measured",
+        "",
+        "The services were probed with pacsaudit, which opens a standard DICOM association "
+        "(calling AE title `PACSAUDIT`), asks what an unauthenticated peer may list, and "
+        "keeps only counts: no patient data was retrieved, stored or passed on, and no image "
+        "was downloaded. Every association was released cleanly.",
+        "",
+        f"_Generated by pacsaudit {__version__}._",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass
+class NoticeSet:
+    paths: list[Path] = field(default_factory=list)
+    index: Path | None = None
+    notified_services: int = 0
+    below_threshold: int = 0
+
+
+def write_notices(
+    loaded: Loaded, owners: OwnerMap, out_dir: Path, *, min_severity: str = "medium"
+) -> NoticeSet:
+    """One notice per owner and per country of unmapped findings, plus ``index.csv``."""
+    threshold = SEVERITY_RANK[min_severity]
+    chosen = [s for s in loaded.services if s.is_service]
+    result = NoticeSet(below_threshold=sum(1 for s in chosen if s.severity_rank < threshold))
+    chosen = [s for s in chosen if s.severity_rank >= threshold]
+    chosen.sort(key=lambda s: (-s.severity_rank, *ip_order(s.ip), s.port))
+    by_owner: dict[str, list[Service]] = {}
+    unmapped: dict[str, list[Service]] = {}
+    for s in chosen:
+        owner = owners.owner_of(s.ip)
+        if owner is None:
+            unmapped.setdefault(s.country, []).append(s)
+        else:
+            by_owner.setdefault(owner.name, []).append(s)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index_rows: list[list[str]] = []
+    used: set[str] = set()
+
+    def emit(stem: str, text: str, owner: str, contact: str, services: list[Service]) -> None:
+        name, n = stem, 2
+        while name in used:
+            name, n = f"{stem}-{n}", n + 1
+        used.add(name)
+        path = out_dir / f"{name}.md"
+        path.write_text(text, "utf-8")
+        result.paths.append(path)
+        result.notified_services += len(services)
+        worst = services[0].severity or ""
+        index_rows.append([path.name, owner, contact, str(len(services)), worst])
+
+    for name in sorted(by_owner):
+        owner = owners.owners[name]
+        services = by_owner[name]
+        nets = ", ".join(md(n) for n in owner.networks)
+        intro = (
+            f"We found {len(services)} medical-imaging services in networks registered to "
+            f"{md(owner.name)} ({nets}) that answer anyone who can reach them. Each is listed "
+            "below with what it exposes (counts only) and the concrete steps that close it."
+        )
+        title = f"Exposed medical-imaging services at {md(owner.name)}"
+        emit(
+            slug(name),
+            _notice(title, md(owner.contact or owner.name), intro, services, loaded),
+            owner.name,
+            owner.contact,
+            services,
+        )
+    for country in sorted(unmapped):
+        services = unmapped[country]
+        where = "local networks" if country == "local" else f"country {country}"
+        intro = (
+            f"These {len(services)} services in {where} are in no network of the owners map. "
+            "Find their operators (the registry's abuse contact, or the national CERT) and "
+            "pass on the sections that concern them."
+        )
+        title = f"Exposed medical-imaging services without a known owner: {md(where)}"
+        emit(
+            f"unmapped-{slug(country)}",
+            _notice(title, "to be determined", intro, services, loaded),
+            "",
+            "",
+            services,
+        )
+    index = out_dir / "index.csv"
+    with index.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["notice", "owner", "contact", "services", "worst_severity"])
+        writer.writerows(index_rows)
+    result.index = index
+    return result

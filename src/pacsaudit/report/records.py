@@ -1,0 +1,427 @@
+"""Reading JSON Lines results for the reporters: tolerant inside, strict on the envelope.
+
+The reporters must keep working while the result model grows (new protocols, new fields such as
+``product``, ``cves`` and ``flags``), so a line is not decoded into :class:`pacsaudit.model.Finding`
+(whose tagged result union rejects a protocol it does not know yet). The envelope — address,
+port, protocol, status, ``schema_version`` — is checked strictly, because without it a record
+cannot be counted; everything inside ``result`` is read field by field with type checks, and a
+field that is missing or has an unexpected type is treated as absent.
+
+A bad line (truncated by an interrupted scan, not JSON, another schema version, no envelope) is
+skipped, counted and named as ``file:line`` with a reason; the valid lines are still reported.
+Reasons are our own words: never the line's content, which may hold anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pacsaudit.errors import UsageError
+from pacsaudit.model import SCHEMA_VERSION
+from pacsaudit.report.geo import country_of
+
+EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association"})
+"""Classes that mean anyone reaching the port gets in (README: exposure classes)."""
+
+SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
+CLASS_ORDER = ("phi-readable", "retrievable", "open-association", "ae-enforced", "tls-only")
+NO_SERVICE_STATUSES = frozenset({"closed", "filtered", "error", "open-not-dicom"})
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""A longer line is not a finding we wrote; refusing it bounds memory on hostile input."""
+
+
+class ReportInputError(UsageError):
+    """The inputs cannot be reported at all (missing file, nothing valid in them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """One measured quantity: ``None`` when not measured; ``lower_bound`` when cut short."""
+
+    value: int | None = None
+    lower_bound: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFacts:
+    version: str | None
+    self_signed: bool
+    expired: bool
+    client_certificate_requested: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """What the reporters need of one finding, read defensively."""
+
+    source: str
+    """``file:line`` the record came from."""
+    ip: str
+    port: int
+    protocol: str
+    status: str
+    timestamp: str
+    host: str | None = None
+    country: str = "unknown"
+    exposure_class: str | None = None
+    severity: str | None = None
+    ae_policy: str | None = None
+    accepted_ae: str | None = None
+    product: str | None = None
+    version: str | None = None
+    cves: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    tls: TlsFacts | None = None
+    patients: Count = Count()
+    studies: Count = Count()
+    images: Count = Count()
+    bytes: Count = Count()
+    phi_attributes: Mapping[str, int] = field(default_factory=dict)
+    distinct_patients: int = 0
+    patient_hashes: tuple[str, ...] = ()
+    hash_key_id: str | None = None
+    get_accepted: bool = False
+    move_check: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.ip, self.port, self.protocol)
+
+    @property
+    def target(self) -> str:
+        """``ip:port`` with IPv6 in brackets, as a user would type it."""
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+    @property
+    def is_service(self) -> bool:
+        """The protocol answered (even to refuse us): a service to count, not just a port."""
+        return self.exposure_class is not None or self.status not in NO_SERVICE_STATUSES
+
+    @property
+    def exposed(self) -> bool:
+        return self.exposure_class in EXPOSED_CLASSES
+
+    @property
+    def severity_rank(self) -> int:
+        return SEVERITY_RANK.get(self.severity or "", -1)
+
+    @property
+    def product_label(self) -> str:
+        return self.product or "unidentified"
+
+    @property
+    def product_version_label(self) -> str:
+        if self.product is None:
+            return "unidentified"
+        return f"{self.product} {self.version}" if self.version else self.product
+
+    @property
+    def phi_exposed(self) -> dict[str, int]:
+        return {k: n for k, n in self.phi_attributes.items() if n > 0}
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass
+class Loaded:
+    """Every valid record of the inputs, deduplicated, and what was wrong with the rest."""
+
+    services: list[Service]
+    files: list[str]
+    records: int = 0
+    bad_lines: list[BadLine] = field(default_factory=list)
+    duplicates: int = 0
+    empty_inputs: list[str] = field(default_factory=list)
+    schema_versions: Counter[int] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def hash_keys(self) -> Counter[str]:
+        """Hash key id → services whose Patient ID hashes were made with it."""
+        return Counter(s.hash_key_id for s in self.services if s.hash_key_id and s.patient_hashes)
+
+    @property
+    def first_seen(self) -> str | None:
+        stamps = [s.timestamp for s in self.services if s.timestamp]
+        return min(stamps) if stamps else None
+
+    @property
+    def last_seen(self) -> str | None:
+        stamps = [s.timestamp for s in self.services if s.timestamp]
+        return max(stamps) if stamps else None
+
+
+def ip_order(ip: str) -> tuple[int, int]:
+    """Sort key putting addresses in numeric order, IPv4 first."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return (9, 0)
+    return (address.version, int(address))
+
+
+# -- typed access to untyped JSON: wrong types read as absent --------------------------------
+
+
+def _str(d: Mapping[str, Any], key: str) -> str | None:
+    v = d.get(key)
+    return v if isinstance(v, str) and v else None
+
+
+def _int(d: Mapping[str, Any], key: str) -> int | None:
+    v = d.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _bool(d: Mapping[str, Any], key: str) -> bool:
+    return d.get(key) is True
+
+
+def _obj(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    v = d.get(key)
+    return v if isinstance(v, dict) else {}
+
+
+def _counts(d: Mapping[str, Any], key: str) -> dict[str, int]:
+    return {
+        str(k): v
+        for k, v in _obj(d, key).items()
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    }
+
+
+def _names(value: object, keys: Sequence[str]) -> tuple[str, ...]:
+    """Names from ``["a", …]``, ``[{"id": "a", …}, …]`` or ``{"a": evidence, …}``.
+
+    Flags and CVEs are being added to the model as this is written; any of these shapes is read.
+    """
+    items: list[str] = []
+    if isinstance(value, dict):
+        items = [str(k) for k in value]
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                items.append(item)
+            elif isinstance(item, dict):
+                name = next((item[k] for k in keys if isinstance(item.get(k), str)), None)
+                if name:
+                    items.append(name)
+    return tuple(dict.fromkeys(i for i in items if i))
+
+
+def _count(d: Mapping[str, Any], key: str) -> Count:
+    return Count(_int(d, key), _bool(d, f"{key}_lower_bound"))
+
+
+def _tls(result: Mapping[str, Any]) -> TlsFacts | None:
+    tls = result.get("tls")
+    if not isinstance(tls, dict):
+        return None
+    cert = _obj(tls, "certificate")
+    requested = tls.get("client_certificate_requested")
+    return TlsFacts(
+        version=_str(tls, "version"),
+        self_signed=_bool(cert, "self_signed"),
+        expired=_bool(cert, "expired"),
+        client_certificate_requested=requested if isinstance(requested, bool) else None,
+    )
+
+
+def _service(source: str, env: Mapping[str, Any]) -> Service:
+    result = _obj(env, "result")
+    exposure = _obj(result, "exposure")
+    retrieval = _obj(result, "retrieval")
+    hashes = exposure.get("patient_id_hashes")
+    product = _str(result, "product") or _str(result, "toolkit")
+    version = (
+        _str(result, "product_version")
+        if _str(result, "product")
+        else _str(result, "toolkit_version")
+    )
+    flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
+    ip: str = env["ip"]
+    return Service(
+        source=source,
+        ip=ip,
+        port=env["port"],
+        protocol=env["protocol"],
+        status=env["status"],
+        timestamp=_str(env, "timestamp") or "",
+        host=_str(env, "host"),
+        country=country_of(ip),
+        exposure_class=_str(result, "exposure_class"),
+        severity=_str(result, "severity"),
+        ae_policy=_str(result, "ae_policy"),
+        accepted_ae=_str(result, "accepted_called_ae"),
+        product=product,
+        version=version,
+        cves=_names(result.get("cves"), ("id", "cve")),
+        flags=flags,
+        tls=_tls(result),
+        patients=_count(exposure, "patients"),
+        studies=_count(exposure, "studies"),
+        images=_count(exposure, "images"),
+        bytes=_count(exposure, "bytes"),
+        phi_attributes=_counts(exposure, "phi_attributes"),
+        distinct_patients=_int(exposure, "distinct_patients") or 0,
+        patient_hashes=tuple(h for h in hashes if isinstance(h, str))
+        if isinstance(hashes, list)
+        else (),
+        hash_key_id=_str(exposure, "hash_key_id"),
+        get_accepted=_bool(retrieval, "get_accepted"),
+        move_check=_str(retrieval, "move_check"),
+        error_kind=_str(_obj(env, "error"), "kind"),
+    )
+
+
+def _envelope_problem(obj: object) -> str | None:
+    """Why a decoded line is not a finding we can count, or ``None``."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    version = obj.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return "no schema_version: not a pacsaudit finding"
+    if version != SCHEMA_VERSION:
+        return f"schema_version {version}; this pacsaudit reads version {SCHEMA_VERSION}"
+    for key in ("ip", "protocol", "status"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            return f"no {key}"
+    port = obj.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        return "no valid port"
+    try:
+        ipaddress.ip_address(obj["ip"].split("%", 1)[0])
+    except ValueError:
+        return "ip is not an IP address"
+    if obj.get("result") is not None and not isinstance(obj["result"], dict):
+        return "result is not an object"
+    return None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, ended by a newline), reading in bounded chunks."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            yield number, line, line.endswith(b"\n")
+
+
+def _read_file(path: Path, loaded: Loaded, latest: dict[tuple[str, int, str], Service]) -> None:
+    name = str(path)
+    valid = 0
+    for number, raw, complete in _lines(path):
+        line = raw.strip()
+        if not line:
+            continue
+        source = f"{name}:{number}"
+        if len(line) > MAX_LINE_BYTES:
+            loaded.bad_lines.append(BadLine(source, "line too long"))
+            continue
+        try:
+            obj = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            reason = (
+                "truncated record at end of file (was the scan interrupted?)"
+                if not complete
+                else "not valid JSON"
+            )
+            loaded.bad_lines.append(BadLine(source, reason))
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("schema_version"), int):
+            loaded.schema_versions[obj["schema_version"]] += 1
+        problem = _envelope_problem(obj)
+        if problem is not None:
+            loaded.bad_lines.append(BadLine(source, problem))
+            continue
+        service = _service(source, obj)
+        valid += 1
+        previous = latest.get(service.key)
+        if previous is not None:
+            loaded.duplicates += 1
+            if previous.timestamp > service.timestamp:
+                continue
+        latest[service.key] = service
+    loaded.records += valid
+    if valid == 0:
+        loaded.empty_inputs.append(name)
+
+
+def load_results(paths: Sequence[Path]) -> Loaded:
+    """Read every input; raise :class:`ReportInputError` only when nothing can be reported."""
+    if not paths:
+        raise ReportInputError("no results given")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise ReportInputError(f"no such results file: {', '.join(missing)}")
+    loaded = Loaded(services=[], files=[str(p) for p in paths])
+    latest: dict[tuple[str, int, str], Service] = {}
+    for path in paths:
+        try:
+            _read_file(path, loaded, latest)
+        except OSError as exc:
+            raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    loaded.services = list(latest.values())
+    _warn(loaded)
+    if not loaded.services:
+        detail = (
+            f"{plural(len(loaded.bad_lines), 'bad line')} ({describe_bad_lines(loaded.bad_lines)})"
+            if loaded.bad_lines
+            else "the inputs are empty"
+        )
+        raise ReportInputError(f"no valid findings in {', '.join(loaded.files)}: {detail}")
+    return loaded
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def describe_bad_lines(bad: Sequence[BadLine], limit: int = 5) -> str:
+    """The first few bad lines by name, and how many more: a message stays one line."""
+    shown = "; ".join(str(b) for b in bad[:limit])
+    return shown + (f"; and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
+def _warn(loaded: Loaded) -> None:
+    """Say what a reader of the report must know about its inputs."""
+    w = loaded.warnings
+    if loaded.bad_lines:
+        w.append(
+            f"{plural(len(loaded.bad_lines), 'bad line')} skipped, the valid records are reported: "
+            + describe_bad_lines(loaded.bad_lines)
+        )
+    for name in loaded.empty_inputs:
+        w.append(f"{name} holds no valid findings")
+    versions = sorted(loaded.schema_versions)
+    if len(versions) > 1:
+        w.append(
+            "the inputs mix schema versions "
+            + ", ".join(f"{v} ({plural(loaded.schema_versions[v], 'line')})" for v in versions)
+            + f"; only version {SCHEMA_VERSION} is read"
+        )
+    if loaded.duplicates:
+        w.append(
+            f"{plural(loaded.duplicates, 'record')} repeat an ip/port/protocol already read "
+            "(several scans or overlapping shards?): the latest record of each is reported"
+        )
+    keys = loaded.hash_keys
+    if len(keys) > 1:
+        w.append(
+            f"the inputs come from different scans: Patient ID hashes were made with "
+            f"{len(keys)} different keys, which are not comparable; distinct patients are "
+            "counted per key and not merged"
+        )

@@ -1,0 +1,144 @@
+"""What to fix, per finding: the concrete remediation behind each kind of exposure.
+
+A report that only says "critical" gets filed; one that names the lock that is missing gets
+acted on. Each :class:`Advice` is one kind of fix, written once and shared by the HTML report,
+the CSV and the owner notices; :func:`advice_for` picks the ones a finding's evidence calls for,
+each with the reason in that finding's own terms (counts and protocol facts only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pacsaudit.report.geo import LOCAL
+from pacsaudit.report.records import Service
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    id: str
+    title: str
+    text: str
+
+
+ACCESS_CONTROL = Advice(
+    "access-control",
+    "Require authentication and an allow-list of peers",
+    "Anyone who can reach this port is served. Configure the archive to answer only the "
+    "modalities and viewers it knows (by address and AE title), disable query/retrieve for "
+    "unknown peers, and restrict C-MOVE destinations to registered AE titles. If the service "
+    "is not needed, switch it off.",
+)
+AE_TITLE = Advice(
+    "ae-title",
+    "Enforce called and calling AE titles",
+    "The service accepts an AE title it should not (any title, a well-known default such as "
+    "ANY-SCP, or a guessable one). Turn on AE-title checking for both the called and the "
+    "calling title and list every legitimate peer. AE titles are not secrets: do this together "
+    "with network restrictions, never instead of them.",
+)
+TLS = Advice(
+    "tls",
+    "Encrypt with TLS and authenticate peers by certificate",
+    "Patient data crosses the network in clear, or over TLS with a certificate a client cannot "
+    "verify. Offer DICOM over TLS (PS3.15 Annex B, port 2762) with a certificate from a CA the "
+    "peers trust, require client certificates, and close the plaintext port once peers moved.",
+)
+SEGMENTATION = Advice(
+    "segmentation",
+    "Segment the network: keep the archive off reachable networks",
+    "The service is reachable from where we scanned. Place imaging systems in their own "
+    "network segment, reachable only from modalities and reading stations (firewall rules or a "
+    "VPN for remote reading); an archive must never be reachable from the Internet.",
+)
+ANONYMOUS = Advice(
+    "anonymous-access",
+    "Remove anonymous and guest access",
+    "Files or a web interface are served without a login. Disable anonymous FTP, guest SMB "
+    "shares and unauthenticated web or DICOMweb access; give each user an account and audit "
+    "access.",
+)
+PATCH = Advice(
+    "patch",
+    "Patch known vulnerabilities",
+    "The product and version identified have published vulnerabilities (CVE ids listed). "
+    "Upgrade to a fixed release from the vendor; until then, restrict network access to it.",
+)
+BREACH = Advice(
+    "breach-review",
+    "Review access logs: patient data may already have been read",
+    "Records with patient identifiers were returned to an unauthenticated query. Check the "
+    "archive's logs for queries and retrievals from unknown peers and involve your data "
+    "protection officer: this may be a notifiable breach.",
+)
+
+CATALOGUE: tuple[Advice, ...] = (
+    ACCESS_CONTROL,
+    AE_TITLE,
+    TLS,
+    SEGMENTATION,
+    ANONYMOUS,
+    PATCH,
+    BREACH,
+)
+BY_ID = {a.id: a for a in CATALOGUE}
+
+_LOOSE_AE = {
+    "any-called-ae": "accepts any called AE title",
+    "called-ae-known-default": "accepts the default AE title ANY-SCP",
+    "guessable": "accepts a common, guessable AE title",
+}
+_FILE_AND_WEB = frozenset({"ftp", "smb", "http", "https", "dicomweb", "webdav", "nfs"})
+_ANONYMOUS_FLAGS = ("anonymous", "guest", "no-auth", "unauthenticated")
+
+
+def advice_for(s: Service) -> list[tuple[Advice, str]]:
+    """The fixes a finding calls for, each with why, most urgent first."""
+    if not s.is_service:
+        return []
+    out: list[tuple[Advice, str]] = []
+    if s.exposure_class == "phi-readable":
+        out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))
+    if s.exposed:
+        why = {
+            "phi-readable": "patient records listed without authentication",
+            "retrievable": "images can be retrieved or sent to an unknown destination",
+            "open-association": "an association was accepted without authentication",
+        }[s.exposure_class or "open-association"]
+        if s.move_check in ("destination-unknown", "accepted"):
+            why += "; C-MOVE processed for an unknown destination"
+        out.append((ACCESS_CONTROL, why))
+    if s.ae_policy in _LOOSE_AE:
+        out.append((AE_TITLE, _LOOSE_AE[s.ae_policy]))
+    anonymous_flag = any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
+    if anonymous_flag or (s.exposed and s.protocol in _FILE_AND_WEB):
+        out.append((ANONYMOUS, f"{s.protocol} content served without a login"))
+    tls_why = _tls_problem(s)
+    if tls_why:
+        out.append((TLS, tls_why))
+    if s.exposed:
+        where = (
+            "reachable on a local network address"
+            if s.country == LOCAL
+            else f"reachable on a public address ({s.country})"
+        )
+        out.append((SEGMENTATION, where))
+    if s.cves:
+        shown = ", ".join(s.cves[:5]) + (f" and {len(s.cves) - 5} more" if len(s.cves) > 5 else "")
+        out.append((PATCH, f"{s.product_version_label}: {shown}"))
+    return out
+
+
+def _tls_problem(s: Service) -> str | None:
+    if s.exposure_class in ("tls-only", "closed"):
+        return None
+    if s.tls is None:
+        return "plaintext protocol" if s.exposed or s.protocol == "dicom" else None
+    problems = []
+    if s.tls.self_signed:
+        problems.append("self-signed certificate")
+    if s.tls.expired:
+        problems.append("expired certificate")
+    if s.exposed and s.tls.client_certificate_requested is not True:
+        problems.append("no client certificate required")
+    return ", ".join(problems) or None
