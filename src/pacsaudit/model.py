@@ -33,6 +33,12 @@ class Status(enum.StrEnum):
     """A DICOM Upper Layer peer answered (accepting, rejecting or aborting our association)."""
     ERROR = "error"
     """The port accepted a connection, then something failed; ``error.kind`` says what."""
+    FTP = "ftp"
+    """An FTP server answered (its greeting, then our anonymous login attempt)."""
+    SMB = "smb"
+    """An SMB server answered our negotiation."""
+    RSYNC = "rsync"
+    """An rsync daemon answered with its ``@RSYNCD:`` greeting."""
 
 
 class ErrorKind(enum.StrEnum):
@@ -234,6 +240,10 @@ class ExposureClass(enum.StrEnum):
     RETRIEVABLE = "retrievable"
     OPEN_ASSOCIATION = "open-association"
     AE_ENFORCED = "ae-enforced"
+    ANONYMOUS_ACCESS = "anonymous-access"
+    """Anonymous or guest access to a file share or service: listings, no patient data seen."""
+    AUTH_REQUIRED = "auth-required"
+    """The service answered and refused anonymous and guest access."""
     TLS_ONLY = "tls-only"
     CLOSED = "closed"
 
@@ -282,7 +292,129 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     severity: Severity | None = None
 
 
-Result = DicomResult
+class ShareAccess(enum.StrEnum):
+    """What an anonymous or guest session could do with one share or module."""
+
+    LISTED = "listed"
+    """Its contents were listed."""
+    DENIED = "denied"
+    """Access was refused (authentication required, or not allowed for guests)."""
+    SKIPPED = "skipped"
+    """Not tried: a bound (``--max-shares``, the time budget) was reached first."""
+    ERROR = "error"
+    """The attempt broke off; see ``error``."""
+
+
+class ShareSummary(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One SMB share, rsync module or FTP root: counts only, never a path inside it."""
+
+    name: str
+    """The share or module name as the server announces it (printable, at most 64 chars)."""
+    access: ShareAccess
+    writable: bool | None = None
+    """True when our anonymous session may create files in its top folder (SMB maximal access
+    of the share root, FTP ``MLSD`` permission facts). None when not tested."""
+    files: int = 0
+    dicom_files: int = 0
+    error: ErrorInfo | None = None
+
+
+class DicomdirCounts(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Directory records of the DICOMDIR files read (PS3.10 media indexes): counts only."""
+
+    files: int = 0
+    """DICOMDIR files read."""
+    patients: int = 0
+    studies: int = 0
+    series: int = 0
+    images: int = 0
+    """IMAGE records plus other instance-level records (SR, presentation states, ...)."""
+    lower_bound: bool = False
+    """A DICOMDIR was larger than ``--max-dicomdir-bytes`` or cut short: counts are minimums."""
+    unreadable: int = 0
+
+
+class IndicatorHit(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A file whose name matched a shipped indicator of compromise (``data/indicators.json``).
+
+    The file's own path is not kept: paths on imaging shares often name patients. The
+    indicator's id and the share and depth where it sat are enough to go and look.
+    """
+
+    indicator: str
+    category: str
+    """``crypto-miner``, ``miner-config``, ``ransom-note``, ``ransomware-extension``, ..."""
+    description: str
+    source: str
+    """Where the indicator comes from (a public report or advisory)."""
+    share: str | None = None
+    depth: int = 0
+    count: int = 1
+    """Files in this share that matched this indicator."""
+
+
+class FileShareResult(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag="fileshare", tag_field="kind"
+):
+    """What an FTP, SMB or rsync probe saw through an anonymous or guest session.
+
+    Counts, attribute keywords and share names only: no file name, path or value read from a
+    file leaves the probe. Every walk is bounded (``--max-depth``, ``--max-entries``,
+    ``--max-reads``, the time budget); a count cut short by a bound is a lower bound, and
+    ``bounds_hit`` says which bound cut it.
+    """
+
+    server: str | None = None
+    """What the server says it is: the FTP greeting's first line, the SMB dialect and OS, the
+    rsync protocol version (printable, bounded)."""
+    login: str | None = None
+    """The anonymous identity that was let in: ``anonymous`` (FTP), ``null-session`` or
+    ``guest`` (SMB), ``none`` (rsync modules list without login)."""
+    anonymous: bool = False
+    """Anonymous or guest access was granted."""
+    shares: list[ShareSummary] = msgspec.field(default_factory=list)
+    directories: int = 0
+    files: int = 0
+    bytes: int = 0
+    """Total size of the files listed."""
+    symlinks: int = 0
+    """Symbolic links seen (never followed) and folders skipped as already visited."""
+    files_read: int = 0
+    """Files whose first bytes were read (a bounded prefix each, never a whole file)."""
+    bytes_read: int = 0
+    dicom_detection: str | None = None
+    """``magic``: ``DICM`` at offset 128 of a bounded prefix read; ``name-and-size``: named
+    like a DICOM file and large enough (rsync cannot read part of a file)."""
+    dicom_files: int = 0
+    dicom_bytes: int = 0
+    dicom_lower_bound: bool = False
+    not_dicom_named_dicom: int = 0
+    """Files named ``*.dcm`` (or ``DICOMDIR``) without the DICOM magic."""
+    headers_sampled: int = 0
+    """DICOM headers parsed (prefix up to Pixel Data, ``--max-samples``)."""
+    headers_truncated: int = 0
+    """Sampled headers that did not reach Pixel Data within ``--max-header-bytes``."""
+    phi_attributes: dict[str, int] = msgspec.field(default_factory=dict)
+    """PS3.15 Annex E keyword → sampled headers with a non-empty value."""
+    dicomdir: DicomdirCounts | None = None
+    writable_dirs: int = 0
+    """Folders where our anonymous session may create files."""
+    world_writable_dirs: int = 0
+    """Folders whose listed permissions are writable by anyone (``o+w``)."""
+    indicators: list[IndicatorHit] = msgspec.field(default_factory=list)
+    """Signs of compromise (miners, ransom notes) seen during the walk."""
+    lower_bound: bool = False
+    bounds_hit: list[str] = msgspec.field(default_factory=list)
+    """``max-depth``, ``max-entries``, ``max-reads``, ``max-shares``, ``time-budget``."""
+    walk_errors: int = 0
+    """Listings and reads that failed (permission, vanished file, malformed answer)."""
+    error: ErrorInfo | None = None
+    """Why the walk stopped early; the counts above are what was obtained."""
+    exposure_class: ExposureClass | None = None
+    severity: Severity | None = None
+
+
+Result = DicomResult | FileShareResult
 
 
 class Finding(msgspec.Struct, frozen=True, omit_defaults=False):

@@ -22,6 +22,8 @@ SEVERITY_OF: dict[ExposureClass, Severity] = {
     ExposureClass.RETRIEVABLE: Severity.HIGH,
     ExposureClass.OPEN_ASSOCIATION: Severity.MEDIUM,
     ExposureClass.AE_ENFORCED: Severity.LOW,
+    ExposureClass.ANONYMOUS_ACCESS: Severity.MEDIUM,
+    ExposureClass.AUTH_REQUIRED: Severity.LOW,
     ExposureClass.TLS_ONLY: Severity.INFO,
     ExposureClass.CLOSED: Severity.INFO,
 }
