@@ -8,13 +8,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from pacsaudit.deid.canary import CanaryFile, find_canaries, make_dataset, write_corpus
+from pacsaudit.deid.run import TMP_SUFFIX
 from pacsaudit.inspection.files import METADATA_DIR
-from pacsaudit.inspection.model import FileProblem, InspectSummary, decode_record
+from pacsaudit.inspection.model import DeidSummary, FileProblem, InspectSummary, decode_record
 
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]
 
@@ -136,3 +139,36 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     missing = _run(["inspect", "nowhere"], tmp_path)
     assert missing.returncode == 2
     assert "no such file" in missing.stderr
+
+
+def test_ctrl_c_then_resume(tmp_path: Path) -> None:
+    entries = write_corpus(tmp_path / "in", 600, patients=20)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    log = tmp_path / "out" / METADATA_DIR / "deid-log.jsonl"
+    proc = subprocess.Popen(
+        [*PACSAUDIT, "deid", "in", "out", "-q", "-j", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(3000):  # at most 30 s: interrupt once some files are done
+            if proc.poll() is not None or (log.exists() and log.stat().st_size > 2000):
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code in (0, 130)  # 0 only if it finished before the signal arrived
+    out = tmp_path / "out"
+    assert not [p for p in out.rglob(f"*{TMP_SUFFIX}")]  # nothing half-written
+    for path in out.rglob("*.dcm"):
+        pydicom.dcmread(path, force=True)  # every file there is whole
+    done = _run(["deid", "in", "out", "-q", "-o", "again.jsonl"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = decode_record((tmp_path / "again.jsonl").read_text().splitlines()[-1])
+    assert isinstance(summary, DeidSummary)
+    assert summary.written + summary.already_done == len(entries)
+    assert len(list(out.rglob("*.dcm"))) == len(entries)

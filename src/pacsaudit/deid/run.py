@@ -21,16 +21,16 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 from pydicom.dataset import Dataset
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from pacsaudit import __version__
 from pacsaudit.deid.keys import Pseudonyms
-from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
+from pacsaudit.deid.profile import Deidentifier, DeidOptions, Outcome, iter_review_reasons
 from pacsaudit.errors import UsageError
 from pacsaudit.inspection.files import (
     METADATA_DIR,
@@ -46,6 +46,7 @@ from pacsaudit.inspection.files import (
 from pacsaudit.inspection.model import DeidFile, DeidSummary, encode_record
 from pacsaudit.inspection.pool import ordered_map
 from pacsaudit.measure.annex_e import load_table
+from pacsaudit.measure.burned_in import burned_in_risk
 
 TMP_SUFFIX = ".pacsaudit-tmp"
 RUN_FILE = "run.json"
@@ -116,7 +117,14 @@ def deid_file(candidate: Candidate) -> tuple[DeidFile, int]:
     relative = str(candidate.relative)
     target = _target(output, candidate)
     if target.exists():
-        return DeidFile(relative, "already-done"), 0
+        # Done by an earlier run: its log line may be missing (workers finish their chunk
+        # after Ctrl-C), so the review verdict is read again from the output's header.
+        try:
+            done, _, _ = read_dicom(target, header_only=True)
+            review = list(iter_review_reasons(Outcome(burned_in=burned_in_risk(done))))
+        except ReadFailure:
+            review = []
+        return DeidFile(relative, "already-done", review=review), 0
     try:
         ds, kind, _ = read_dicom(candidate.path, header_only=False)
         meta = getattr(ds, "file_meta", None)
@@ -181,22 +189,6 @@ def _prepare_output(plan: DeidPlan) -> Path:
     return meta_dir
 
 
-def _previous_log(path: Path) -> dict[str, DeidFile]:
-    """Records of earlier runs into this OUT, so a resumed run can still list their reviews."""
-    found: dict[str, DeidFile] = {}
-    if not path.exists():
-        return found
-    decoder = msgspec.json.Decoder(DeidFile)
-    for line in path.read_bytes().splitlines():
-        try:
-            record = decoder.decode(line)
-        except msgspec.DecodeError:
-            continue  # a torn last line from a crash
-        if record.status == "written":
-            found[record.path] = record
-    return found
-
-
 def run_deid(
     plan: DeidPlan,
     *,
@@ -208,7 +200,6 @@ def run_deid(
     _check_paths(plan.source, plan.output)
     meta_dir = _prepare_output(plan)
     log_path = meta_dir / LOG_FILE
-    earlier = _previous_log(log_path)
     source = plan.source
     candidates = list(walk([source]))
     if not source.is_dir():
@@ -233,7 +224,6 @@ def run_deid(
         for record, size in results:
             if record.status == "already-done":
                 already += 1
-                record = earlier.get(record.path, record)
             elif record.status == "written":
                 written += 1
                 bytes_written += size
@@ -244,7 +234,9 @@ def run_deid(
             files.append(record)
             if on_file is not None:
                 on_file(size)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenProcessPool):
+        # Ctrl-C reaches the workers too (same process group) and breaks the pool: either way
+        # what was written is whole, the rest is done by running the same command again.
         interrupted = True
     finally:
         os.close(fd)

@@ -134,6 +134,8 @@ def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) ->
         table.add_row(f"skipped: {kind}", str(n), style="yellow")
     table.add_row("to review (burned-in text)", str(summary.review), style="magenta")
     console.print(table)
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/]: run the same command again to resume")
     for f in [f for f in files if f.error is not None][:10]:
         console.print(f"  skipped {f.path}: {f.error} ({f.message})", highlight=False)
     console.print(
