@@ -29,10 +29,12 @@ CHANGES = ("newly-exposed", "fixed", "still-exposed", "no-longer-seen")
 
 class Measure(msgspec.Struct, kw_only=True):
     old: int | None
+    old_lower_bound: bool
     new: int | None
+    new_lower_bound: bool
     delta: int | None
     lower_bound: bool
-    """Either side was cut short (or not measured): the change is approximate."""
+    """Either side was cut short: the change is approximate."""
 
 
 class ServiceChange(msgspec.Struct, kw_only=True):
@@ -77,12 +79,19 @@ class Diff(msgspec.Struct, kw_only=True):
 
 
 def _measure(old: Count | None, new: Count | None) -> Measure:
-    o = old.value if old is not None else None
-    n = new.value if new is not None else None
-    lower = bool((old and old.lower_bound) or (new and new.lower_bound))
-    if o is None and n is None:
-        return Measure(old=None, new=None, delta=None, lower_bound=False)
-    return Measure(old=o, new=n, delta=(n or 0) - (o or 0), lower_bound=lower)
+    old = old or Count()
+    new = new or Count()
+    delta = None
+    if old.value is not None or new.value is not None:
+        delta = (new.value or 0) - (old.value or 0)
+    return Measure(
+        old=old.value,
+        old_lower_bound=old.lower_bound,
+        new=new.value,
+        new_lower_bound=new.lower_bound,
+        delta=delta,
+        lower_bound=old.lower_bound or new.lower_bound,
+    )
 
 
 def _counted(s: Service) -> bool:
@@ -187,14 +196,13 @@ def _rank(severity: str | None) -> int:
 
 
 def fmt_measure(m: Measure) -> str:
-    """``25 → 30 (+5)``, ``≥`` where a side was cut short."""
+    """``25 → 30 (+5)``; ``≥`` marks a side that was cut short, ``≈`` the change it makes."""
     if m.old is None and m.new is None:
         return "-"
-    ge = "≥" if m.lower_bound else ""
-    old = "-" if m.old is None else f"{m.old:,}"
-    new = "-" if m.new is None else f"{m.new:,}"
-    delta = f" ({m.delta:+,})" if m.delta else ""
-    return f"{old} → {ge}{new}{delta}"
+    old = "-" if m.old is None else ("≥" if m.old_lower_bound else "") + f"{m.old:,}"
+    new = "-" if m.new is None else ("≥" if m.new_lower_bound else "") + f"{m.new:,}"
+    delta = f" ({'≈' if m.lower_bound else ''}{m.delta:+,})" if m.delta else ""
+    return f"{old} → {new}{delta}"
 
 
 def render_text(d: Diff) -> str:
