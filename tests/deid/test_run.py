@@ -157,24 +157,6 @@ def test_bad_input_is_reported_per_file_and_the_run_goes_on(key: bytes, tmp_path
     assert {r.path for r in records if isinstance(r, DeidFile)} >= set(by_path) - {"folder.dcm"}
 
 
-def test_unreadable_file_is_reported(key: bytes, tmp_path: Path) -> None:
-    src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    _write(src / "a.dcm", 0)
-    locked = src / "locked.dcm"
-    _write(locked, 1)
-    locked.chmod(0)
-    try:
-        if os.geteuid() == 0:
-            pytest.skip("root reads mode-000 files; covered by the CLI test without capabilities")
-        result = run_deid(DeidPlan(src, out, DeidOptions(), key))
-    finally:
-        locked.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    by_path = {f.path: f for f in result.files}
-    assert by_path["locked.dcm"].error == "unreadable"
-    assert by_path["a.dcm"].status == "written"
-
-
 def test_key_file_is_private_and_checked(tmp_path: Path) -> None:
     path = tmp_path / "cfg" / "pacsaudit" / "deid.key"
     key = load_or_create_key(path)
@@ -192,3 +174,29 @@ def test_copy_of_corpus_is_independent(corpus: Corpus, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     assert _digest(copy) == _digest(root)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {Option.RETAIN_UIDS, Option.RETAIN_LONG_FULL_DATES},
+        {Option.RETAIN_LONG_MODIFIED_DATES, Option.RETAIN_PATIENT_CHARACTERISTICS},
+        {Option.RETAIN_DEVICE_IDENTITY, Option.RETAIN_INSTITUTION_IDENTITY},
+        {Option.CLEAN_DESCRIPTORS, Option.CLEAN_STRUCTURED_CONTENT, Option.CLEAN_GRAPHICS},
+    ],
+)
+def test_inspect_honours_the_options_a_file_declares(
+    corpus: Corpus, key: bytes, tmp_path: Path, options: set[Option]
+) -> None:
+    """What an option retains is not reported as left over; everything else still is zero."""
+    root, entries = corpus
+    out = tmp_path / "out"
+    run_deid(DeidPlan(root, out, DeidOptions(frozenset(options)), key))
+    summary = inspect_paths([out]).summary
+    assert summary.deidentified_files == len(entries)
+    assert summary.identifying_attributes == 0
+    retained = {a.keyword for a in summary.attributes}
+    if Option.RETAIN_UIDS in options:
+        assert "StudyInstanceUID" in retained
+    if Option.RETAIN_PATIENT_CHARACTERISTICS in options:
+        assert "PatientSex" in retained
