@@ -15,6 +15,7 @@ from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
 from pacsaudit.probes.dicom.probe import Depth, DicomOptions
+from pacsaudit.report.build import write_report
 from pacsaudit.scan import execute, make_plan, summarise
 
 
@@ -40,9 +41,12 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
         summarise(outcome, console)
         console.print(f"findings written to {output}")
         findings = [decode_finding(line) for line in output.read_bytes().splitlines() if line]
-        return check_against_lab(info, findings, console)
+        ok = check_against_lab(info, findings, console)
     finally:
         lab_down(state_dir, console=console)
+    for path in write_report([output], output.parent).paths:
+        console.print(f"report written to {path}")
+    return ok
 
 
 def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) -> bool:
