@@ -407,7 +407,7 @@ SCENARIOS = [
         "accepts-then-aborts",
         accepts_then_aborts,
         Status.DICOM,
-        attempt_error_kind=ErrorKind.PROTOCOL_VIOLATION,
+        attempt_error_kind=ErrorKind.PEER_ABORTED,
     ),
     Scenario(
         "accepts-then-silent",

@@ -40,6 +40,10 @@ class TlsFailure(PacsauditError):
         self.reason = reason
 
 
+class BudgetSpent(TimeoutError):
+    """The probe's own deadline for this target passed (see ``DicomOptions.budget``)."""
+
+
 class ConnectTimeout(TimeoutError):
     """The TCP handshake did not complete in time: the port is filtered (or the host down)."""
 
@@ -85,6 +89,8 @@ def classify(exc: BaseException) -> Classified:
     if isinstance(exc, PeerClosed):
         return _error(ErrorKind.EOF, "the peer closed the connection without answering")
     if isinstance(exc, ProtocolError):
+        if exc.code == "peer-aborted":  # a legal A-ABORT: the peer ended it, nothing broken
+            return _error(ErrorKind.PEER_ABORTED, exc.message, exc.code)
         return _error(ErrorKind.PROTOCOL_VIOLATION, exc.message, exc.code)
     if isinstance(exc, TlsFailure):
         return _error(ErrorKind.TLS_FAILURE, str(exc), exc.reason)

@@ -56,6 +56,8 @@ class ErrorKind(enum.StrEnum):
     """The peer spoke DICOM but broke the standard or one of our limits."""
     TLS_FAILURE = "tls-failure"
     """The TLS handshake failed."""
+    PEER_ABORTED = "peer-aborted"
+    """The peer ended the association with an A-ABORT (legal, but nothing more was said)."""
     HOST_UNREACHABLE = "host-unreachable"
     NETWORK_UNREACHABLE = "network-unreachable"
     RESOLUTION_FAILED = "resolution-failed"
@@ -208,6 +210,9 @@ class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
     patient_id_hashes: list[str] = msgspec.field(default_factory=list)
     """HMAC-SHA-256 of each Patient ID under the user's secret key, truncated to 64 bits."""
     hash_key_id: str | None = None
+    data_markers: dict[str, int] = msgspec.field(default_factory=dict)
+    """Marker id of ``data/dicom_fingerprints.json`` → studies matching it (demo data sets,
+    honeypot contents)."""
     queries: list[QueryStats] = msgspec.field(default_factory=list)
     error: ErrorInfo | None = None
     """Why the enumeration stopped early; the counts above are what was obtained."""
@@ -269,6 +274,20 @@ _SEVERITY_RANK = {
 }
 
 
+class FlagKind(enum.StrEnum):
+    LIKELY_HONEYPOT = "likely-honeypot"
+    DEMO_DATA = "demo-data"
+
+
+class Flag(msgspec.Struct, frozen=True):
+    """Why a service's numbers should not count as real exposure; reports keep them apart."""
+
+    kind: FlagKind
+    evidence: str
+    source: str | None = None
+    """The entry of ``data/dicom_fingerprints.json`` that matched, when one did."""
+
+
 class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", tag_field="kind"):
     """What the DICOM probe learned about one ip/port."""
 
@@ -281,6 +300,16 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     toolkit: str | None = None
     """The DICOM toolkit named by the implementation identifiers (DCMTK, pynetdicom, ...)."""
     toolkit_version: str | None = None
+    product: str | None = None
+    """The product, where behaviour tells it apart from the toolkit (e.g. Orthanc vs dcmqrscp)."""
+    product_evidence: list[str] = msgspec.field(default_factory=list)
+    cves: list[str] = msgspec.field(default_factory=list)
+    """CVEs whose affected range holds the reported version — *possibly* affected: builds and
+    distributions backport fixes without changing the version they report."""
+    cve_basis: str | None = None
+    accepts_unknown_sop_class: bool | None = None
+    """Accepted a context for a SOP class that exists nowhere: accepts anything (honeypots)."""
+    flags: list[Flag] = msgspec.field(default_factory=list)
     accepted_contexts: list[str] = msgspec.field(default_factory=list)
     echo_status: int | None = None
     attempts: list[AssociationAttempt] = msgspec.field(default_factory=list)

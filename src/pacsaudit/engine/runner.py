@@ -98,34 +98,31 @@ async def run_scan(
     scan_all = probe.scan_all if isinstance(probe, MultiProbe) else None
     scan_one = probe.scan if scan_all is None and not isinstance(probe, MultiProbe) else None
 
+    async def probe_one(target: Target) -> list[Finding]:
+        deadline = asyncio.timeout(budget)
+        try:
+            async with deadline:
+                if scan_all is not None:
+                    return await scan_all(target)
+                assert scan_one is not None
+                return [await scan_one(target)]
+        except Exception as exc:  # a probe bug must not end the scan
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                error = ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
+                return [_error_finding(probe.name, target, error)]
+            log.debug(
+                "probe %s failed on %s:%d: %s",
+                probe.name,
+                target.ip,
+                target.port,
+                type(exc).__name__,
+            )
+            classified = classify(exc)
+            return [_error_finding(probe.name, target, classified.error, classified.status)]
+
     async def worker() -> None:
         for target in iterator:
-            findings: list[Finding]
-            try:
-                async with asyncio.timeout(budget):
-                    if scan_all is not None:
-                        findings = await scan_all(target)
-                    else:
-                        assert scan_one is not None
-                        findings = [await scan_one(target)]
-            except TimeoutError:
-                findings = [
-                    _error_finding(
-                        probe.name,
-                        target,
-                        ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent"),
-                    )
-                ]
-            except Exception as exc:  # a probe bug must not end the scan
-                log.debug(
-                    "probe %s failed on %s:%d: %s",
-                    probe.name,
-                    target.ip,
-                    target.port,
-                    type(exc).__name__,
-                )
-                classified = classify(exc)
-                findings = [_error_finding(probe.name, target, classified.error, classified.status)]
+            findings = await probe_one(target)
             stats.done += 1
             for finding in findings:
                 stats.by_status[finding.status] += 1

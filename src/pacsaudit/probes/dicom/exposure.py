@@ -29,6 +29,7 @@ from pacsaudit.measure.identifiers import (
     raw_value,
 )
 from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.measure.markers import MarkerTally
 from pacsaudit.model import ErrorInfo, Exposure, MoveCheck, QueryStats, Retrieval
 from pacsaudit.probes.dicom import query
 from pacsaudit.probes.dicom.session import Session
@@ -131,6 +132,7 @@ class ExposureSurvey:
         self.contexts = contexts
         self.options = options
         self.tally = IdentifierTally(hasher, max_hashes=options.max_records)
+        self.markers = MarkerTally()
         self.levels: dict[str, _Level] = {}
         self.study_uids: list[bytes] = []
         self.study_instance_counts: list[int | None] = []
@@ -163,16 +165,20 @@ class ExposureSurvey:
         on_record: Callable[[Dataset], None],
     ) -> query.QueryOutcome:
         budget = self.options.max_records - level.records
-        outcome = await query.find(
-            self.session,
-            self.contexts[sop_class],
-            sop_class,
-            identifier,
-            max_records=max(budget, 1),
-            reserve=self.options.reserve,
-            on_record=on_record,
-        )
-        level.note(outcome)
+        outcome = query.QueryOutcome()
+        try:
+            await query.find(
+                self.session,
+                self.contexts[sop_class],
+                sop_class,
+                identifier,
+                max_records=max(budget, 1),
+                reserve=self.options.reserve,
+                on_record=on_record,
+                outcome=outcome,
+            )
+        finally:
+            level.note(outcome)  # a broken query still counted what it read
         return outcome
 
     async def _patients(self) -> None:
@@ -195,6 +201,7 @@ class ExposureSurvey:
             uid = raw_value(ds, "StudyInstanceUID")
             if not is_present(uid):
                 self.tally.add_study(ds)
+                self.markers.add_study(ds)
             else:
                 assert uid is not None
                 uid = uid.strip(b" \0")
@@ -203,6 +210,7 @@ class ExposureSurvey:
                 if uid not in self._seen_studies:
                     self._seen_studies.add(uid)
                     self.tally.add_study(ds)
+                    self.markers.add_study(ds)
                     self.study_uids.append(uid)
                     self.study_instance_counts.append(
                         count_string(raw_value(ds, "NumberOfStudyRelatedInstances"))
@@ -337,6 +345,7 @@ class ExposureSurvey:
             distinct_patients=len(self.tally.patient_hashes),
             patient_id_hashes=sorted(self.tally.patient_hashes),
             hash_key_id=self.tally.hasher.key_id,
+            data_markers=dict(sorted(self.markers.hits.items())),
             queries=[lv.stats() for lv in self.levels.values() if lv.queries or lv.error],
             error=self.error,
         )

@@ -27,6 +27,8 @@ from pydicom.uid import UID
 from pacsaudit.engine.stream import DialOptions, open_connection, scanner_tls_context
 from pacsaudit.engine.tlsinfo import describe_session
 from pacsaudit.errors import classify, printable_sample
+from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
+from pacsaudit.intel.knowledge import knowledge
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.severity import SEVERITY_OF, dicom_exposure_class
 from pacsaudit.model import (
@@ -39,6 +41,8 @@ from pacsaudit.model import (
     Exposure,
     ExposureClass,
     Finding,
+    Flag,
+    FlagKind,
     Retrieval,
     Severity,
     Status,
@@ -61,7 +65,6 @@ from pacsaudit.probes.dicom.exposure import (
     ExposureOptions,
     ExposureSurvey,
 )
-from pacsaudit.probes.dicom.fingerprint import identify
 from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
 
@@ -89,7 +92,19 @@ PROPOSED_CONTEXTS: tuple[pdu.PresentationContextProposal, ...] = tuple(
         (13, "1.2.840.10008.5.1.4.1.2.2.3", (_EXPLICIT, _IMPLICIT)),  # Study Root GET
     )
 )
-_CONTEXT_KEYWORDS = {c.context_id: UID(c.abstract_syntax).keyword for c in PROPOSED_CONTEXTS}
+UNKNOWN_SOP_CLASS_CONTEXT_ID = 15
+UNKNOWN_SOP_CLASS_KEYWORD = "UnknownSOPClass"
+PROPOSED_CONTEXTS += (
+    # A SOP class that exists nowhere (under pacsaudit's own UID): a real SCP refuses it,
+    # a honeypot that accepts everything does not.
+    pdu.PresentationContextProposal(
+        UNKNOWN_SOP_CLASS_CONTEXT_ID, IMPLEMENTATION_CLASS_UID + ".9.1", (_IMPLICIT,)
+    ),
+)
+_CONTEXT_KEYWORDS = {
+    c.context_id: UID(c.abstract_syntax).keyword or UNKNOWN_SOP_CLASS_KEYWORD
+    for c in PROPOSED_CONTEXTS
+}
 _CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
 _RELEASE_MARGIN = 0.5
 """Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
@@ -311,7 +326,10 @@ class DicomProbe:
         except NotDicomError:
             conn.abort()
             raise
-        except Exception as exc:
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled by the engine: let go at once
+                conn.abort()
+                raise
             conn.abort()
             if not got_pdu:
                 raise _Broken(exc, attempt.tls) from None
@@ -346,6 +364,8 @@ class DicomProbe:
             if any(uid in contexts for uid in (PATIENT_ROOT_FIND, STUDY_ROOT_FIND)):
                 # run() keeps partial counts and records the error instead of raising.
                 attempt.exposure = await survey.run()
+                if attempt.exposure.error is not None:
+                    return  # the exchange broke: no further request, no release
             attempt.retrieval = await survey.retrieval()
             if (attempt.exposure and attempt.exposure.error) or attempt.retrieval.error:
                 return  # the exchange broke: no release on a connection in an unknown state
@@ -358,11 +378,43 @@ class DicomProbe:
         records = [self._record(a) for a in attempts]
         tls = next((a.tls for a in attempts if a.tls is not None), None)
         accept = accepted.accept if accepted else None
-        ident = identify(
-            accept.implementation_class_uid if accept else None,
-            accept.implementation_version_name if accept else None,
-        )
+        class_uid = accept.implementation_class_uid if accept else None
+        version_name = accept.implementation_version_name if accept else None
+        toolkit = identify_toolkit(class_uid, version_name)
         policy = ae_policy(attempts)
+        accepted_contexts = (
+            [
+                c.abstract_syntax
+                for c in records[attempts.index(accepted)].contexts
+                if c.accepted and c.abstract_syntax != UNKNOWN_SOP_CLASS_KEYWORD
+            ]
+            if accepted
+            else []
+        )
+        unknown_ok = (
+            UNKNOWN_SOP_CLASS_CONTEXT_ID in accept_ids(accept) if accept is not None else None
+        )
+        verdict = judge(
+            toolkit=toolkit,
+            class_uid=class_uid,
+            version_name=version_name,
+            max_pdu=accept.max_pdu_length if accept else None,
+            any_called_ae=policy is AePolicy.ANY_CALLED_AE,
+            accepted_services=frozenset(accepted_contexts),
+            accepts_unknown_sop_class=unknown_ok,
+        )
+        exposure = accepted.exposure if accepted else None
+        flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
+        flags += data_marker_flags(exposure)
+        cves: list[str] = []
+        cve_basis = None
+        if toolkit.name and toolkit.version:
+            cves = cves_for(toolkit.name, toolkit.version)
+            if cves:
+                cve_basis = (
+                    f"{toolkit.name} {toolkit.version} as reported in the A-ASSOCIATE-AC; "
+                    "fixes backported by a distribution are invisible (possibly affected)"
+                )
         klass = dicom_exposure_class(
             accepted=accepted is not None,
             ae_policy=policy,
@@ -376,16 +428,18 @@ class DicomProbe:
             accepted_calling_ae=accepted.calling_ae if accepted else None,
             implementation_class_uid=accept.implementation_class_uid if accept else None,
             implementation_version_name=accept.implementation_version_name if accept else None,
-            toolkit=ident.toolkit,
-            toolkit_version=ident.version,
-            accepted_contexts=[
-                c.abstract_syntax for c in records[attempts.index(accepted)].contexts if c.accepted
-            ]
-            if accepted
-            else [],
+            toolkit=toolkit.name,
+            toolkit_version=toolkit.version,
+            product=verdict.product,
+            product_evidence=verdict.product_evidence,
+            cves=cves,
+            cve_basis=cve_basis,
+            accepts_unknown_sop_class=unknown_ok,
+            flags=flags,
+            accepted_contexts=accepted_contexts,
             echo_status=accepted.echo_status if accepted else None,
             attempts=records,
-            exposure=accepted.exposure if accepted else None,
+            exposure=exposure,
             retrieval=accepted.retrieval if accepted else None,
             exposure_class=klass,
             severity=SEVERITY_OF[klass],
@@ -465,6 +519,29 @@ class DicomTlsProbe(DicomProbe):
 
     def __init__(self, options: DicomOptions | None = None) -> None:
         super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True))
+
+
+def accept_ids(accept: pdu.AssociateAccept) -> set[int]:
+    return {c.context_id for c in accept.contexts if c.result == pdu.ContextResult.ACCEPTANCE}
+
+
+DEMO_SHARE = 0.5
+"""A server is flagged when at least this share of its studies match one marker."""
+
+
+def data_marker_flags(exposure: Exposure | None) -> list[Flag]:
+    if exposure is None or not exposure.data_markers or not exposure.studies:
+        return []
+    markers = {m.id: m for m in knowledge().markers}
+    flags = []
+    for marker_id, hits in exposure.data_markers.items():
+        marker = markers.get(marker_id)
+        if marker is None or hits < DEMO_SHARE * exposure.studies:
+            continue
+        kind = FlagKind.LIKELY_HONEYPOT if marker.kind == "honeypot" else FlagKind.DEMO_DATA
+        evidence = f"{hits} of {exposure.studies} studies match {marker.name}"
+        flags.append(Flag(kind, evidence, marker_id))
+    return flags
 
 
 def _tls_only(broken: _Broken) -> DicomResult | None:

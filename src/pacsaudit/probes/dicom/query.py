@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -31,6 +32,7 @@ DATASET_PRESENT = 0x0000
 NO_DATASET = 0x0101
 MEDIUM_PRIORITY = 0x0000
 
+UNDEFINED_LENGTH = 0xFFFFFFFF
 DRAIN_LIMIT = 10_000
 """Pending responses we read after a C-CANCEL before calling the peer endless."""
 
@@ -88,6 +90,18 @@ def decode_identifier(data: bytes, transfer_syntax: str | None) -> Dataset:
         raise DicomProtocolError(
             "invalid-identifier", "the peer sent an undecodable identifier"
         ) from None
+    # pydicom reads a truncated last element without complaint: compare announced lengths.
+    for tag in ds.keys():  # noqa: SIM118 - keys() does not convert raw elements
+        elem = ds.get_item(tag)
+        if (
+            isinstance(elem, RawDataElement)
+            and elem.length != UNDEFINED_LENGTH
+            and isinstance(elem.value, bytes)
+            and len(elem.value) != elem.length
+        ):
+            raise DicomProtocolError(
+                "invalid-identifier", "an identifier element overruns its dataset"
+            )
     return ds
 
 
@@ -118,9 +132,11 @@ async def find(
     max_records: int,
     reserve: float,
     on_record: Callable[[Dataset], None],
+    outcome: QueryOutcome | None = None,
 ) -> QueryOutcome:
     """Run one C-FIND; call ``on_record`` for each match; cancel at ``max_records`` or when
-    less than ``reserve`` seconds of the session remain."""
+    less than ``reserve`` seconds of the session remain. Pass ``outcome`` to keep the counts
+    of a query that ends in an exception."""
     transfer_syntax = session.proto.accepted_contexts[context_id]
     message_id = session.next_message_id()
     session.send(
@@ -128,7 +144,7 @@ async def find(
         c_find_rq(message_id, sop_class),
         encode_identifier(identifier, transfer_syntax),
     )
-    outcome = QueryOutcome()
+    outcome = outcome if outcome is not None else QueryOutcome()
     while True:
         msg = await session.next_message()
         command = msg.command

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from pacsaudit.engine.stream import Connection
-from pacsaudit.errors import PeerClosed, ReadTimeout
+from pacsaudit.errors import BudgetSpent, PeerClosed
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
@@ -56,15 +56,17 @@ class Session:
         return self.deadline - time.monotonic()
 
     async def next_event(self) -> Event:
+        """The next event, read within the read timeout; past the session deadline every
+        call fails, so a peer streaming answers without end cannot hold the probe."""
         while True:
+            left = self.time_left()
+            if left <= 0:
+                raise BudgetSpent("the probe's time budget for this target is spent")
             event = self.proto.next_event()
             if not isinstance(event, Sentinel):
                 if isinstance(event, ConnectionClosed) and not event.clean:
                     raise PeerClosed("peer closed the connection")
                 return event
-            left = self.time_left()
-            if left <= 0:
-                raise ReadTimeout("session deadline reached")
             self.proto.receive_data(await self.conn.read(min(self.read_timeout, left)))
 
     def send(self, context_id: int, command: bytes, dataset: bytes | None = None) -> None:
@@ -91,7 +93,7 @@ class Session:
             event = await self.next_event()
         if isinstance(event, ReleaseRequested):  # release collision (PS3.8 7.2.2)
             self.conn.write(self.proto.release_reply())
-            return True
+            event = await self.next_event()  # the peer's reply to our A-RELEASE-RQ
         if isinstance(event, AssociationAborted):
             raise PeerAborted(event.abort)
         if not isinstance(event, Released):

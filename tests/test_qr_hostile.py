@@ -1,0 +1,120 @@
+"""Issue 3's bad input: Q/R servers that never end, lie about message IDs, send malformed or
+huge identifiers — bounded, recorded with a structured error, partial counts kept; and the
+honeypot tells of a dicompot-like acceptor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from hostile_servers import PeerServer
+from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.model import DicomResult, ErrorKind, Finding, FlagKind, Status
+from pacsaudit.probes.dicom.exposure import ExposureOptions
+from pacsaudit.probes.dicom.probe import Depth, DicomOptions, DicomProbe
+from pacsaudit.targets.spec import Target
+from qr_servers import (
+    FindBehaviour,
+    endless_pending,
+    fixed_studies,
+    huge_identifier,
+    malformed_identifier,
+    qr_server,
+    wrong_message_id,
+)
+
+BUDGET = 4.0
+
+
+def options(**changes: object) -> DicomOptions:
+    base: dict[str, object] = {
+        "depth": Depth.EXPOSURE,
+        "hasher": KeyedHasher(b"h" * 32),
+        "budget": BUDGET,
+        "read_timeout": 1.0,
+        "tls_ports": frozenset(),
+        "exposure": ExposureOptions(max_records=50, reserve=0.5),
+    }
+    base.update(changes)
+    return DicomOptions(**base)  # type: ignore[arg-type]
+
+
+async def scan(behaviour: FindBehaviour, **accept: object) -> tuple[Finding, float]:
+    async with PeerServer(qr_server(behaviour, **accept)) as server:
+        started = time.monotonic()
+        finding = await DicomProbe(options()).scan(Target("127.0.0.1", server.port))
+        return finding, time.monotonic() - started
+
+
+def result(f: Finding) -> DicomResult:
+    assert f.status is Status.DICOM, f
+    assert isinstance(f.result, DicomResult)
+    return f.result
+
+
+def test_endless_pending_is_cancelled_and_bounded() -> None:
+    f, elapsed = asyncio.run(scan(endless_pending))
+    r = result(f)
+    assert elapsed < BUDGET + 1
+    assert r.exposure is not None
+    assert r.exposure.patients == 50  # max_records, then C-CANCEL (ignored by this peer)
+    assert r.exposure.patients_lower_bound is True
+    assert r.exposure.error is not None
+    assert r.exposure.error.kind in {ErrorKind.PROTOCOL_VIOLATION, ErrorKind.READ_TIMEOUT}
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "detail"),
+    [
+        (wrong_message_id, "wrong-message-id"),
+        (malformed_identifier, "invalid-identifier"),
+        (huge_identifier, "oversized-message"),
+    ],
+)
+def test_broken_answers_are_recorded(behaviour: FindBehaviour, detail: str) -> None:
+    f, elapsed = asyncio.run(scan(behaviour))
+    r = result(f)
+    assert elapsed < BUDGET + 1
+    assert r.exposure is not None
+    assert r.exposure.error is not None
+    assert r.exposure.error.kind is ErrorKind.PROTOCOL_VIOLATION
+    assert r.exposure.error.detail == detail
+    # The association itself was accepted and echoed before the query broke.
+    assert r.echo_status == 0
+    assert r.attempts[0].released is None  # no release on a connection in an unknown state
+
+
+def test_malformed_second_identifier_keeps_the_first() -> None:
+    f, _ = asyncio.run(scan(malformed_identifier))
+    r = result(f)
+    assert r.exposure is not None
+    assert r.exposure.records_examined == 1
+    assert r.exposure.phi_attributes.get("PatientName") == 1
+
+
+def test_error_text_carries_no_value_from_the_peer() -> None:
+    f, _ = asyncio.run(scan(malformed_identifier))
+    text = f"{f!r}"
+    assert "Hostile" not in text
+    assert "HOST00000" not in text
+
+
+def test_dicompot_like_acceptor_is_flagged() -> None:
+    """No Implementation Class UID, max PDU 4 MiB, every context accepted (dicompot)."""
+    f, _ = asyncio.run(scan(fixed_studies(3), class_uid=None, version=None, max_length=4_194_304))
+    r = result(f)
+    assert r.accepts_unknown_sop_class is True
+    kinds = [flag.kind for flag in r.flags]
+    assert kinds.count(FlagKind.LIKELY_HONEYPOT) >= 2
+    assert r.toolkit is None
+
+
+def test_demo_data_is_flagged() -> None:
+    """Studies under the TCIA curation root: public research data, not a hospital's."""
+    f, _ = asyncio.run(scan(fixed_studies(4, uid_root="1.3.6.1.4.1.14519.5.2.1.7695")))
+    r = result(f)
+    demo = [flag for flag in r.flags if flag.kind is FlagKind.DEMO_DATA]
+    assert [flag.source for flag in demo] == ["tcia"]
+    assert "4 of 4 studies" in demo[0].evidence
