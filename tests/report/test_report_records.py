@@ -184,3 +184,23 @@ def test_unknown_protocols_and_odd_fields_do_not_break_reading(tmp_path: Path) -
 )
 def test_country_lookup_is_offline_and_local_for_private_ranges(ip: str, country: str) -> None:
     assert country_of(ip) == country
+
+
+@pytest.mark.parametrize(
+    ("toolkit", "extra", "label"),
+    [
+        (("DCMTK", "3.6.7"), {"product": "Orthanc"}, "Orthanc (DCMTK 3.6.7)"),
+        (("DCMTK", "3.6.7"), {"product": "DCMTK storescp"}, "DCMTK storescp 3.6.7"),
+        (("pynetdicom", "3.0.4"), {"product": "pynetdicom"}, "pynetdicom 3.0.4"),
+        (("DCMTK", "3.6.7"), {"product": "Orthanc", "product_version": "1.12.4"}, "Orthanc 1.12.4"),
+        (("DCMTK", "3.6.7"), {}, "DCMTK 3.6.7"),
+        (None, {"product": "Orthanc"}, "Orthanc"),
+        (None, {}, "unidentified"),
+    ],
+)
+def test_product_and_version_never_borrow_a_toolkit_version_for_another_product(
+    tmp_path: Path, toolkit: tuple[str, str] | None, extra: dict[str, str], label: str
+) -> None:
+    svc = fx.Svc("53.10.0.1", 104, "open-association", toolkit=toolkit, extra=extra)
+    (service,) = load_results([fx.write(tmp_path / "p.jsonl", [svc])]).services
+    assert service.product_version_label == label

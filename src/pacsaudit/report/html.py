@@ -136,7 +136,8 @@ def _headline(summary: Summary) -> list[str]:
         sentences.append(f"{plain.services:,} services speak without TLS.")
     if summary.by_cve:
         sentences.append(
-            f"{len(summary.by_cve):,} known CVEs apply to the product versions identified."
+            f"{len(summary.by_cve):,} published CVEs possibly apply to the versions the "
+            "services report."
         )
     apart = sum(c.services for c in summary.flagged.values())
     if apart:

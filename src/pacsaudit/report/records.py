@@ -247,12 +247,7 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     exposure = _obj(result, "exposure")
     retrieval = _obj(result, "retrieval")
     hashes = exposure.get("patient_id_hashes")
-    product = _str(result, "product") or _str(result, "toolkit")
-    version = (
-        _str(result, "product_version")
-        if _str(result, "product")
-        else _str(result, "toolkit_version")
-    )
+    product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
     ip: str = env["ip"]
     return Service(
@@ -287,6 +282,26 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         move_check=_str(retrieval, "move_check"),
         error_kind=_str(_obj(env, "error"), "kind"),
     )
+
+
+def _product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Product and version as a reader names them.
+
+    The toolkit's version is the product's only where the product *is* the toolkit (pynetdicom,
+    DCMTK's storescp); Orthanc reports DCMTK's identifiers, so "Orthanc 3.6.7" would be wrong
+    and the toolkit is named beside it instead.
+    """
+    product, toolkit = _str(result, "product"), _str(result, "toolkit")
+    toolkit_version = _str(result, "toolkit_version")
+    if product is None:
+        return toolkit, toolkit_version if toolkit else None
+    if _str(result, "product_version"):
+        return product, _str(result, "product_version")
+    if toolkit and product.split()[0] == toolkit:
+        return product, toolkit_version
+    if toolkit:
+        return product, f"({toolkit} {toolkit_version})" if toolkit_version else f"({toolkit})"
+    return product, None
 
 
 def _envelope_problem(obj: object) -> str | None:

@@ -61,8 +61,10 @@ ANONYMOUS = Advice(
 PATCH = Advice(
     "patch",
     "Patch known vulnerabilities",
-    "The product and version identified have published vulnerabilities (CVE ids listed). "
-    "Upgrade to a fixed release from the vendor; until then, restrict network access to it.",
+    "The version the service reports lies in the affected range of published vulnerabilities "
+    "(CVE ids listed). It is possibly affected: distributions backport fixes without changing "
+    "the version. Check with the vendor, upgrade to a fixed release, and until then restrict "
+    "network access to it.",
 )
 BREACH = Advice(
     "breach-review",
