@@ -35,7 +35,12 @@ INTERESTING = frozenset({Status.DICOM, Status.OPEN_NOT_DICOM, Status.ERROR})
 
 def _toolkit(r: DicomResult) -> str:
     if r.toolkit:
-        return f"{r.toolkit} {r.toolkit_version or ''}".strip()
+        toolkit = f"{r.toolkit} {r.toolkit_version or ''}".strip()
+        if r.product and r.product != r.toolkit:
+            toolkit = f"{r.product} ({toolkit})"
+        if r.cves:
+            toolkit += f" [{len(r.cves)} CVE]"
+        return toolkit
     return r.implementation_version_name or r.implementation_class_uid or "-"
 
 
@@ -46,6 +51,8 @@ def _notes(f: Finding) -> str:
         return f"says {first_line[:40]}"
     if f.error is not None:
         return str(f.error.kind)
+    if isinstance(r, DicomResult) and r.flags:
+        return "; ".join(f"{flag.kind}: {flag.evidence}" for flag in r.flags)
     if isinstance(r, DicomResult):
         rejects = [a.reject.reason for a in r.attempts if a.reject is not None]
         if rejects and not r.accepted_contexts:
