@@ -153,3 +153,21 @@ def test_closed_port(lab: LabInfo) -> None:
     assert f.status is Status.CLOSED
     assert f.error is None
     assert f.result is None
+
+
+@pytest.mark.lab
+def test_products_told_apart_by_behaviour(lab: LabInfo) -> None:
+    """Orthanc and storescp share DCMTK's identifiers; their behaviour names them."""
+    orthanc = dicom_result(probe_once(lab, "orthanc"))
+    storescp = dicom_result(probe_once(lab, "dicom-tls"))
+    qrscp = dicom_result(probe_once(lab, "qrscp"))
+    assert orthanc.product == "Orthanc"
+    assert storescp.product == "DCMTK storescp"
+    assert qrscp.product == "pynetdicom"
+    for r in (orthanc, storescp):
+        assert "CVE-2022-2119" in r.cves  # DCMTK 3.6.7: fixed only in 3.6.8
+        assert r.cve_basis is not None
+        assert "possibly affected" in r.cve_basis
+    for r in (orthanc, storescp, qrscp):
+        assert r.accepts_unknown_sop_class is False  # real servers refuse a made-up SOP class
+        assert r.flags == []  # synthetic lab data is neither demo data nor a honeypot

@@ -56,6 +56,9 @@ class DataMarker:
     patient_name_regex: re.Pattern[str] | None
     patient_name_contains: str | None
     study_description_contains: str | None
+    require_all: bool = False
+    """Every criterion given must match (entries with a ``combination_rule``, e.g. DICOMHawk:
+    TCIA's UID root alone is research data, together with hash-like Patient IDs a honeypot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ def _marker(e: dict[str, Any]) -> DataMarker:
         else None,
         patient_name_contains=m.get("patient_name_contains"),
         study_description_contains=m.get("study_description_contains"),
+        require_all="combination_rule" in m,
     )
 
 

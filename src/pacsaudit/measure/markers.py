@@ -28,29 +28,31 @@ def _under(uid: str, root: str) -> bool:
 
 def matches(marker: DataMarker, ds: Dataset) -> bool:
     uid = _text(ds, "StudyInstanceUID")
-    if uid and (uid in marker.study_uids or any(_under(uid, r) for r in marker.uid_roots)):
-        return True
     name = _text(ds, "PatientName")
-    if name:
-        upper = name.upper()
-        if upper in marker.patient_names:
-            return True
-        if marker.patient_name_regex is not None and marker.patient_name_regex.match(name):
-            return True
-        if marker.patient_name_contains and marker.patient_name_contains.upper() in upper:
-            return True
     pid = _text(ds, "PatientID")
-    if pid and (
-        pid in marker.patient_ids
-        or (marker.patient_id_regex is not None and marker.patient_id_regex.match(pid))
-    ):
-        return True
     desc = _text(ds, "StudyDescription")
-    return bool(
-        desc
-        and marker.study_description_contains
-        and marker.study_description_contains.upper() in desc.upper()
-    )
+    upper = name.upper()
+    checks: list[bool] = []
+    if marker.study_uids or marker.uid_roots:
+        checks.append(
+            bool(uid)
+            and (uid in marker.study_uids or any(_under(uid, r) for r in marker.uid_roots))
+        )
+    if marker.patient_names:
+        checks.append(upper in marker.patient_names)
+    if marker.patient_name_regex is not None:
+        checks.append(bool(name) and marker.patient_name_regex.match(name) is not None)
+    if marker.patient_name_contains:
+        checks.append(marker.patient_name_contains.upper() in upper)
+    if marker.patient_ids:
+        checks.append(pid in marker.patient_ids)
+    if marker.patient_id_regex is not None:
+        checks.append(bool(pid) and marker.patient_id_regex.match(pid) is not None)
+    if marker.study_description_contains:
+        checks.append(marker.study_description_contains.upper() in desc.upper())
+    if not checks:
+        return False
+    return all(checks) if marker.require_all else any(checks)
 
 
 @dataclass
