@@ -15,10 +15,12 @@ Reasons are our own words: never the line's content, which may hold anything.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -57,6 +59,9 @@ class TlsFacts:
     client_certificate_requested: bool | None
 
 
+_NO_COUNTS: Mapping[str, int] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     """What the reporters need of one finding, read defensively."""
@@ -83,7 +88,7 @@ class Service:
     studies: Count = Count()
     images: Count = Count()
     bytes: Count = Count()
-    phi_attributes: Mapping[str, int] = field(default_factory=dict)
+    phi_attributes: Mapping[str, int] = field(default_factory=lambda: _NO_COUNTS)
     distinct_patients: int = 0
     patient_hashes: tuple[str, ...] = ()
     hash_key_id: str | None = None
@@ -243,6 +248,17 @@ def _tls(result: Mapping[str, Any]) -> TlsFacts | None:
 
 
 def _service(source: str, env: Mapping[str, Any]) -> Service:
+    if env.get("result") is None and env["status"] in ("closed", "filtered"):
+        # Most records of a large scan: nothing but the envelope, read on a fast path.
+        return Service(
+            source=source,
+            ip=env["ip"],
+            port=env["port"],
+            protocol=env["protocol"],
+            status=env["status"],
+            timestamp=_str(env, "timestamp") or "",
+            host=_str(env, "host"),
+        )
     result = _obj(env, "result")
     exposure = _obj(result, "exposure")
     retrieval = _obj(result, "retrieval")
@@ -304,6 +320,21 @@ def _product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return product, None
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def _is_ip(text: str) -> bool:
+    """A regular expression for IPv4 (most of a large scan; ipaddress is ten times slower)."""
+    if _IPV4.fullmatch(text):
+        return True
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _envelope_problem(obj: object) -> str | None:
     """Why a decoded line is not a finding we can count, or ``None``."""
     if not isinstance(obj, dict):
@@ -319,9 +350,7 @@ def _envelope_problem(obj: object) -> str | None:
     port = obj.get("port")
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         return "no valid port"
-    try:
-        ipaddress.ip_address(obj["ip"].split("%", 1)[0])
-    except ValueError:
+    if not _is_ip(obj["ip"]):
         return "ip is not an IP address"
     if obj.get("result") is not None and not isinstance(obj["result"], dict):
         return "result is not an object"
