@@ -204,3 +204,46 @@ def test_product_and_version_never_borrow_a_toolkit_version_for_another_product(
     svc = fx.Svc("53.10.0.1", 104, "open-association", toolkit=toolkit, extra=extra)
     (service,) = load_results([fx.write(tmp_path / "p.jsonl", [svc])]).services
     assert service.product_version_label == label
+
+
+def test_file_share_and_web_results_count_images_bytes_and_anonymous_access(
+    tmp_path: Path,
+) -> None:
+    """Shaped like the file-share and HTTP probes' results (kind ``fileshare`` / ``http``)."""
+    from pacsaudit.report.remedy import advice_for
+    from pacsaudit.report.summary import summarise
+
+    envelope = {"status": "open", "timestamp": fx.TS_NEW, "schema_version": 1, "error": None}
+    records = [
+        {**envelope, "ip": "53.10.1.1", "port": 445, "protocol": "smb", "result": {
+            "kind": "fileshare", "server": "SMB 3.1.1", "login": "guest", "anonymous": True,
+            "files": 900, "bytes": 9_000_000, "dicom_detection": "magic", "dicom_files": 800,
+            "dicom_bytes": 8_000_000, "dicom_lower_bound": True,
+            "dicomdir": {"files": 1, "patients": 12, "studies": 30, "images": 800},
+            "phi_attributes": {"PatientName": 50},
+            "exposure_class": "phi-readable", "severity": "critical"}},
+        {**envelope, "ip": "53.10.1.2", "port": 21, "protocol": "ftp", "result": {
+            "kind": "fileshare", "anonymous": True, "files": 3,
+            "exposure_class": "open-association", "severity": "medium"}},
+        {**envelope, "ip": "53.10.1.3", "port": 8042, "protocol": "http", "status": "http",
+         "result": {
+            "kind": "http", "orthanc": {"auth_required": False, "version": "1.12.4"},
+            "exposure": {"patients": 4, "studies": 5, "images": 60,
+                         "phi_attributes": {"PatientName": 4}},
+            "exposure_class": "phi-readable", "severity": "critical"}},
+    ]  # fmt: skip
+    path = tmp_path / "shares.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    loaded = load_results([path])
+    smb, ftp, web = sorted(loaded.services, key=lambda s: s.ip)
+    assert (smb.patients.value, smb.studies.value) == (12, 30)
+    assert (smb.images.value, smb.bytes.value, smb.images.lower_bound) == (800, 8_000_000, True)
+    assert smb.product_version_label == "SMB 3.1.1"
+    assert ftp.images.value is None
+    assert web.product_version_label == "Orthanc 1.12.4"
+    assert "anonymous-access" in [a.id for a, _ in advice_for(ftp)]
+    assert "anonymous-access" in [a.id for a, _ in advice_for(web)]
+    totals = summarise(loaded).totals
+    assert (totals.patients, totals.images, totals.bytes) == (16, 860, 8_000_000)
+    assert totals.images_lower_bound
+    assert totals.bytes_lower_bound

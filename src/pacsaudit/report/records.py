@@ -94,6 +94,8 @@ class Service:
     hash_key_id: str | None = None
     get_accepted: bool = False
     move_check: str | None = None
+    anonymous: bool = False
+    """A file share let an anonymous or guest session in."""
     error_kind: str | None = None
 
     @property
@@ -284,11 +286,8 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         cves=_names(result.get("cves"), ("id", "cve")),
         flags=flags,
         tls=_tls(result),
-        patients=_count(exposure, "patients"),
-        studies=_count(exposure, "studies"),
-        images=_count(exposure, "images"),
-        bytes=_count(exposure, "bytes"),
-        phi_attributes=_counts(exposure, "phi_attributes"),
+        **_measures(result, exposure),
+        anonymous=_bool(result, "anonymous"),
         distinct_patients=_int(exposure, "distinct_patients") or 0,
         patient_hashes=tuple(h for h in hashes if isinstance(h, str))
         if isinstance(hashes, list)
@@ -300,6 +299,36 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     )
 
 
+def _measures(result: Mapping[str, Any], exposure: Mapping[str, Any]) -> dict[str, Any]:
+    """Patients, studies, images, bytes and PHI counts, wherever the result keeps them.
+
+    DICOM and HTTP results carry an ``exposure`` object; a file share's result counts DICOM
+    files and their bytes at its top level (images), with patients and studies only where a
+    DICOMDIR was read.
+    """
+    if exposure or _str(result, "kind") != "fileshare":
+        return {
+            "patients": _count(exposure, "patients"),
+            "studies": _count(exposure, "studies"),
+            "images": _count(exposure, "images"),
+            "bytes": _count(exposure, "bytes"),
+            "phi_attributes": _counts(exposure, "phi_attributes"),
+        }
+    cut = _bool(result, "lower_bound")
+    dicomdir = _obj(result, "dicomdir")
+    listed = _int(dicomdir, "files")
+    dir_cut = cut or _bool(dicomdir, "lower_bound")
+    detected = _str(result, "dicom_detection") is not None or bool(_int(result, "dicom_files"))
+    lower = cut or _bool(result, "dicom_lower_bound")
+    return {
+        "patients": Count(_int(dicomdir, "patients"), dir_cut) if listed else Count(),
+        "studies": Count(_int(dicomdir, "studies"), dir_cut) if listed else Count(),
+        "images": Count(_int(result, "dicom_files"), lower) if detected else Count(),
+        "bytes": Count(_int(result, "dicom_bytes"), lower) if detected else Count(),
+        "phi_attributes": _counts(result, "phi_attributes"),
+    }
+
+
 def _product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """Product and version as a reader names them.
 
@@ -309,8 +338,10 @@ def _product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """
     product, toolkit = _str(result, "product"), _str(result, "toolkit")
     toolkit_version = _str(result, "toolkit_version")
+    if product is None and toolkit is None:
+        return _web_product(result)
     if product is None:
-        return toolkit, toolkit_version if toolkit else None
+        return toolkit, toolkit_version
     if _str(result, "product_version"):
         return product, _str(result, "product_version")
     if toolkit and product.split()[0] == toolkit:
@@ -333,6 +364,20 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _web_product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """HTTP and file-share results name the software by what answered, not by a toolkit."""
+    orthanc = _obj(result, "orthanc")
+    if orthanc:
+        return "Orthanc", _str(orthanc, "version")
+    apps = result.get("apps")
+    if isinstance(apps, list):
+        named = [a for a in apps if isinstance(a, dict) and _str(a, "product")]
+        if named:
+            return _str(named[0], "product"), None
+    server = _str(result, "server")
+    return (server[:40], None) if server else (None, None)
 
 
 def _envelope_problem(obj: object) -> str | None:

@@ -90,7 +90,7 @@ _LOOSE_AE = {
     "called-ae-known-default": "accepts the default AE title ANY-SCP",
     "guessable": "accepts a common, guessable AE title",
 }
-_FILE_AND_WEB = frozenset({"ftp", "smb", "http", "https", "dicomweb", "webdav", "nfs"})
+_FILE_AND_WEB = frozenset({"ftp", "smb", "rsync", "http", "https", "dicomweb", "webdav", "nfs"})
 _ANONYMOUS_FLAGS = ("anonymous", "guest", "no-auth", "unauthenticated")
 
 
@@ -112,7 +112,7 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
         out.append((ACCESS_CONTROL, why))
     if s.ae_policy in _LOOSE_AE:
         out.append((AE_TITLE, _LOOSE_AE[s.ae_policy]))
-    anonymous_flag = any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
+    anonymous_flag = s.anonymous or any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
     if anonymous_flag or (s.exposed and s.protocol in _FILE_AND_WEB):
         out.append((ANONYMOUS, f"{s.protocol} content served without a login"))
     tls_why = _tls_problem(s)

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from pacsaudit.model import AePolicy, DicomResult, Finding, Severity, Status
+from pacsaudit.model import AePolicy, DicomResult, Finding, HttpResult, Severity, Status
+from pacsaudit.report.http_row import http_cells, http_notes
 
 _CONTEXT_SHORT = {
     "Verification": "ECHO",
@@ -30,7 +31,8 @@ _POLICY_WORDS = {
     AePolicy.UNKNOWN: "unknown",
 }
 
-INTERESTING = frozenset({Status.DICOM, Status.OPEN_NOT_DICOM, Status.ERROR})
+INTERESTING = frozenset(Status) - {Status.CLOSED, Status.FILTERED}
+"""Every status where something answered: DICOM, the other protocols' own statuses, errors."""
 
 
 def _toolkit(r: DicomResult) -> str:
@@ -130,6 +132,13 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
     for f in sorted(findings, key=_order):
         r = f.result if isinstance(f.result, DicomResult) else None
         target = f"{f.host or f.ip}:{f.port}"
+        if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
+            sev = f.result.severity
+            styled = f"[{_SEVERITY_STYLE[sev]}]{sev}[/]" if sev else "-"
+            table.add_row(
+                target, str(f.status), *http_cells(f.result), styled, http_notes(f.result)
+            )
+            continue
         if r is None or f.status is not Status.DICOM:
             table.add_row(target, str(f.status), *["-"] * 8, _notes(f))
             continue
