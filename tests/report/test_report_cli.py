@@ -58,6 +58,7 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         (["report", tmp_path / "missing.jsonl", "-o", tmp_path / "o"], "no such results file"),
         (["report", empty, "-o", tmp_path / "o"], "no valid findings in"),
         (["report", new, "-o", tmp_path / "o", "--public", "--k", "0"], "--k must be at least 1"),
+        (["report", new, "-o", tmp_path / "o", "--public", "--compare", new], "not in a --public"),
         (["diff", empty, new], "no valid findings in"),
         (["notify", new, "--owners", tmp_path / "none.csv", "-o", tmp_path / "n"],
          "no such owners map"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pacsaudit.report.diff import Diff, diff, encode_diff
 from pacsaudit.report.html import render_diff, render_report
-from pacsaudit.report.records import Loaded, load_results
+from pacsaudit.report.records import Loaded, ReportInputError, load_results
 from pacsaudit.report.spreadsheet import write_csv
 from pacsaudit.report.summary import Summary, anonymise, encode_summary, summarise
 
@@ -49,6 +49,8 @@ def write_report(
 
     ``baseline``: results of an earlier scan; the report then has a section of what changed.
     """
+    if public and baseline:
+        raise ReportInputError("--compare lists services by address: not in a --public release")
     loaded = load_results(inputs)
     summary: Summary = summarise(loaded)
     if public:
@@ -59,7 +61,7 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = Written(warnings=list(summary.warnings))
     written.paths.append(_write(out_dir / "summary.json", encode_summary(summary)))
-    html = render_report(loaded, summary, diff=None if public else changes)
+    html = render_report(loaded, summary, diff=changes)
     written.paths.append(_write(out_dir / "report.html", html.encode("utf-8")))
     if not public:
         csv_path = out_dir / "findings.csv"
