@@ -181,11 +181,17 @@ def test_a_small_scan_in_public_withholds_the_headline(tmp_path: Path) -> None:
 
 def test_public_output_holds_no_address_or_identifier(tmp_path: Path) -> None:
     new = fx.write_new(tmp_path)
+    cut = tmp_path / "cut-hospital-x.jsonl"
+    cut.write_bytes(fx.lines(fx.NEW)[0][:50])
     out = tmp_path / "public"
-    written = write_report([new], out, public=True, k=5)
+    written = write_report([new, cut], out, public=True, k=5)
     assert sorted(p.name for p in written.paths) == ["report.html", "summary.json"]
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.json"]
-    forbidden = fx.identifiers(fx.NEW) | {str(new), str(tmp_path), "new.jsonl"}
+    assert any(f"{cut}:1" in w for w in written.warnings)  # the terminal names the line
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert "1 bad line skipped, the valid records are reported" in summary["warnings"]
+    assert summary["inputs"]["bad_lines"] == 1
+    forbidden = fx.identifiers(fx.NEW) | {str(tmp_path), "new.jsonl", "hospital-x"}
     for path in out.iterdir():
         text = path.read_text("utf-8")
         found = sorted(x for x in forbidden if x in text)

@@ -59,7 +59,7 @@ def write_report(
     if baseline:
         changes = diff(load_results(baseline), loaded)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = Written(warnings=list(summary.warnings))
+    written = Written(warnings=list(loaded.warnings))  # the terminal may name files and lines
     written.paths.append(_write(out_dir / "summary.json", encode_summary(summary)))
     html = render_report(loaded, summary, diff=changes)
     written.paths.append(_write(out_dir / "report.html", html.encode("utf-8")))
