@@ -90,6 +90,7 @@ def test_text_json_and_html_forms(tmp_path: Path) -> None:
     assert len(data["changes"]["still-exposed"]) == 2
     html = (tmp_path / "diff" / "diff.html").read_text("utf-8")
     assert html.count('<tr data-change="newly-exposed">') == 8
+    assert '12.0.0.9:104 <span class="badge flag">likely-honeypot</span>' in html
     assert '<div class="tile" data-change="patients-newly-exposed"><b>7</b>' in html
     for h in fx.hs(0, 1000):
         assert h not in html
