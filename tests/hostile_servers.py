@@ -159,12 +159,15 @@ async def drain_until_eof(reader: asyncio.StreamReader) -> None:
 def accept_for(
     request: bytes,
     *,
-    class_uid: str = DCMTK_UID,
+    class_uid: str | None = DCMTK_UID,
     version: str | None = DCMTK_VERSION,
     max_length: int = 16384,
+    accept_all: bool = False,
 ) -> bytes:
     """The A-ASSOCIATE-AC a DCMTK-like acceptor sends: Verification accepted with Implicit VR
-    Little Endian, every other context refused (abstract syntax not supported)."""
+    Little Endian, every other context refused (abstract syntax not supported) — or, with
+    ``accept_all``, every context accepted with Implicit VR Little Endian (a Q/R SCP, or a
+    honeypot when the SOP class is made up). ``class_uid=None`` leaves the item out."""
     rq = A_ASSOCIATE_RQ()
     rq.decode(request)
     primitive = A_ASSOCIATE()
@@ -177,7 +180,9 @@ def accept_for(
         proposed = item.to_primitive()
         ctx = PresentationContext()
         ctx.context_id = proposed.context_id
-        if proposed.abstract_syntax == VERIFICATION and IMPLICIT_VR_LE in proposed.transfer_syntax:
+        if accept_all or (
+            proposed.abstract_syntax == VERIFICATION and IMPLICIT_VR_LE in proposed.transfer_syntax
+        ):
             ctx.result = 0
             ctx.transfer_syntax = [IMPLICIT_VR_LE]
         else:
@@ -187,9 +192,11 @@ def accept_for(
     primitive.presentation_context_definition_results_list = results
     max_item = MaximumLengthNotification()
     max_item.maximum_length_received = max_length
-    uid_item = ImplementationClassUIDNotification()
-    uid_item.implementation_class_uid = class_uid
-    user: list[Any] = [max_item, uid_item]
+    user: list[Any] = [max_item]
+    if class_uid is not None:
+        uid_item = ImplementationClassUIDNotification()
+        uid_item.implementation_class_uid = class_uid
+        user.append(uid_item)
     if version is not None:
         version_item = ImplementationVersionNameNotification()
         version_item.implementation_version_name = version

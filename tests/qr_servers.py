@@ -12,16 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-)
-from pynetdicom.presentation import PresentationContext
 
-from hostile_servers import drain_until_eof, read_pdu
+from hostile_servers import accept_for, drain_until_eof, read_pdu
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.dimse import CommandField, Tag, c_echo_rsp, decode_command_set
 from pacsaudit.probes.dicom.dimse import encode_command_set as command
@@ -38,35 +30,9 @@ def accept_everything(
     version: str | None = "PYNETDICOM_304",
     max_length: int = 16382,
 ) -> bytes:
-    rq = A_ASSOCIATE_RQ()
-    rq.decode(request)
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
-    primitive.called_ae_title = rq.called_ae_title
-    primitive.calling_ae_title = rq.calling_ae_title
-    primitive.result = 0
-    results = []
-    for item in rq.presentation_context:
-        ctx = PresentationContext()
-        ctx.context_id = item.to_primitive().context_id
-        ctx.result = 0
-        ctx.transfer_syntax = [IMPLICIT]
-        results.append(ctx)
-    primitive.presentation_context_definition_results_list = results
-    max_item = MaximumLengthNotification()
-    max_item.maximum_length_received = max_length
-    user: list[Any] = [max_item]
-    if class_uid is not None:
-        uid_item = ImplementationClassUIDNotification()
-        uid_item.implementation_class_uid = class_uid
-        user.append(uid_item)
-    if version is not None:
-        version_item = ImplementationVersionNameNotification()
-        version_item.implementation_version_name = version
-        user.append(version_item)
-    primitive.user_information = user
-    encoded: bytes = A_ASSOCIATE_AC(primitive).encode()
-    return encoded
+    return accept_for(
+        request, class_uid=class_uid, version=version, max_length=max_length, accept_all=True
+    )
 
 
 def find_rsp(message_id: int, status: int, has_dataset: bool) -> bytes:
