@@ -75,14 +75,15 @@ BREACH = Advice(
 )
 
 CATALOGUE: tuple[Advice, ...] = (
+    BREACH,
     ACCESS_CONTROL,
     AE_TITLE,
+    ANONYMOUS,
     TLS,
     SEGMENTATION,
-    ANONYMOUS,
     PATCH,
-    BREACH,
 )
+"""In the order :func:`advice_for` lists them: most urgent first."""
 BY_ID = {a.id: a for a in CATALOGUE}
 
 _LOOSE_AE = {
