@@ -223,8 +223,10 @@ def test_file_share_and_web_results_count_images_bytes_and_anonymous_access(
             "phi_attributes": {"PatientName": 50},
             "exposure_class": "phi-readable", "severity": "critical"}},
         {**envelope, "ip": "53.10.1.2", "port": 21, "protocol": "ftp", "result": {
-            "kind": "fileshare", "anonymous": True, "files": 3,
-            "exposure_class": "open-association", "severity": "medium"}},
+            "kind": "fileshare", "files": 3,
+            "exposure_class": "anonymous-access", "severity": "medium"}},
+        {**envelope, "ip": "53.10.1.4", "port": 9999, "protocol": "newproto", "result": {
+            "kind": "newproto", "exposure_class": "some-future-class", "severity": "high"}},
         {**envelope, "ip": "53.10.1.3", "port": 8042, "protocol": "http", "status": "http",
          "result": {
             "kind": "http", "orthanc": {"auth_required": False, "version": "1.12.4"},
@@ -235,7 +237,10 @@ def test_file_share_and_web_results_count_images_bytes_and_anonymous_access(
     path = tmp_path / "shares.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     loaded = load_results([path])
-    smb, ftp, web = sorted(loaded.services, key=lambda s: s.ip)
+    smb, ftp, web, future = sorted(loaded.services, key=lambda s: s.ip)
+    assert ftp.exposed
+    assert future.exposed  # an unknown class counts by its severity
+    assert [a.id for a, _ in advice_for(future)][:1] == ["access-control"]
     assert (smb.patients.value, smb.studies.value) == (12, 30)
     assert (smb.images.value, smb.bytes.value, smb.images.lower_bound) == (800, 8_000_000, True)
     assert smb.product_version_label == "SMB 3.1.1"

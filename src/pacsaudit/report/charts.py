@@ -28,7 +28,9 @@ CLASS_COLOURS = {
     "phi-readable": SEVERITY_COLOURS["critical"],
     "retrievable": SEVERITY_COLOURS["high"],
     "open-association": SEVERITY_COLOURS["medium"],
+    "anonymous-access": SEVERITY_COLOURS["medium"],
     "ae-enforced": SEVERITY_COLOURS["low"],
+    "auth-required": SEVERITY_COLOURS["low"],
     "tls-only": SEVERITY_COLOURS["info"],
     "closed": SEVERITY_COLOURS["info"],
 }

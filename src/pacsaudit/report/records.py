@@ -29,11 +29,20 @@ from pacsaudit.errors import UsageError
 from pacsaudit.model import SCHEMA_VERSION
 from pacsaudit.report.geo import country_of
 
-EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association"})
-"""Classes that mean anyone reaching the port gets in (README: exposure classes)."""
+EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association", "anonymous-access"})
+"""Classes that mean anyone reaching the port gets in (README: exposure classes); a class added
+later counts as exposed when its severity is medium or worse."""
 
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-CLASS_ORDER = ("phi-readable", "retrievable", "open-association", "ae-enforced", "tls-only")
+CLASS_ORDER = (
+    "phi-readable",
+    "retrievable",
+    "open-association",
+    "anonymous-access",
+    "ae-enforced",
+    "auth-required",
+    "tls-only",
+)
 NO_SERVICE_STATUSES = frozenset({"closed", "filtered", "error", "open-not-dicom"})
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is not a finding we wrote; refusing it bounds memory on hostile input."""
@@ -114,7 +123,9 @@ class Service:
 
     @property
     def exposed(self) -> bool:
-        return self.exposure_class in EXPOSED_CLASSES
+        return self.exposure_class in EXPOSED_CLASSES or (
+            self.exposure_class is not None and self.severity_rank >= SEVERITY_RANK["medium"]
+        )
 
     @property
     def severity_rank(self) -> int:

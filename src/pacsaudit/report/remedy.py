@@ -86,6 +86,12 @@ CATALOGUE: tuple[Advice, ...] = (
 """In the order :func:`advice_for` lists them: most urgent first."""
 BY_ID = {a.id: a for a in CATALOGUE}
 
+_OPEN_BECAUSE = {
+    "phi-readable": "patient records listed without authentication",
+    "retrievable": "images can be retrieved or sent to an unknown destination",
+    "open-association": "an association was accepted without authentication",
+    "anonymous-access": "an anonymous or guest session was let in",
+}
 _LOOSE_AE = {
     "any-called-ae": "accepts any called AE title",
     "called-ae-known-default": "accepts the default AE title ANY-SCP",
@@ -103,17 +109,17 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
     if s.exposure_class == "phi-readable":
         out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))
     if s.exposed:
-        why = {
-            "phi-readable": "patient records listed without authentication",
-            "retrievable": "images can be retrieved or sent to an unknown destination",
-            "open-association": "an association was accepted without authentication",
-        }[s.exposure_class or "open-association"]
+        why = _OPEN_BECAUSE.get(s.exposure_class or "", "served without authentication")
         if s.move_check in ("destination-unknown", "accepted"):
             why += "; C-MOVE processed for an unknown destination"
         out.append((ACCESS_CONTROL, why))
     if s.ae_policy in _LOOSE_AE:
         out.append((AE_TITLE, _LOOSE_AE[s.ae_policy]))
-    anonymous_flag = s.anonymous or any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
+    anonymous_flag = (
+        s.anonymous
+        or s.exposure_class == "anonymous-access"
+        or any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
+    )
     if anonymous_flag or (s.exposed and s.protocol in _FILE_AND_WEB):
         out.append((ANONYMOUS, f"{s.protocol} content served without a login"))
     tls_why = _tls_problem(s)

@@ -9,7 +9,16 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from pacsaudit.model import AePolicy, DicomResult, Finding, HttpResult, Severity, Status
+from pacsaudit.model import (
+    AePolicy,
+    DicomResult,
+    FileShareResult,
+    Finding,
+    HttpResult,
+    Severity,
+    Status,
+)
+from pacsaudit.report.fileshare import fileshare_rows
 from pacsaudit.report.http_row import http_cells, http_notes
 
 _CONTEXT_SHORT = {
@@ -132,6 +141,10 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
     for f in sorted(findings, key=_order):
         r = f.result if isinstance(f.result, DicomResult) else None
         target = f"{f.host or f.ip}:{f.port}"
+        if isinstance(f.result, FileShareResult):
+            for row in fileshare_rows(f, f.result, target, _SEVERITY_STYLE):
+                table.add_row(*row)
+            continue
         if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
             sev = f.result.severity
             styled = f"[{_SEVERITY_STYLE[sev]}]{sev}[/]" if sev else "-"
