@@ -41,8 +41,10 @@ TLS = Advice(
     "tls",
     "Encrypt with TLS and authenticate peers by certificate",
     "Patient data crosses the network in clear, or over TLS with a certificate a client cannot "
-    "verify. Offer DICOM over TLS (PS3.15 Annex B, port 2762) with a certificate from a CA the "
-    "peers trust, require client certificates, and close the plaintext port once peers moved.",
+    "verify. Offer the service over TLS only — DICOM TLS (PS3.15 Annex B, port 2762), HTTPS, "
+    "FTPS or SFTP, SMB encryption — with a certificate from a CA the peers trust, require "
+    "client certificates where the protocol allows, and close the plaintext port once peers "
+    "moved.",
 )
 SEGMENTATION = Advice(
     "segmentation",
