@@ -217,3 +217,18 @@ def test_full_report_writes_three_files_with_the_findings(tmp_path: Path) -> Non
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     assert summary["totals"]["patients"] == 47
     assert summary["inputs"]["files"] == [str(tmp_path / "new.jsonl")]
+
+
+def test_a_fleet_of_identical_services_is_counted_apart(tmp_path: Path) -> None:
+    """Three addresses with the same identifiers and counts: one image deployed three times."""
+    fleet = [
+        fx.Svc(f"17.2.0.{n}", 104, "phi-readable", 25, 60, 295, phi={"PatientName": 25},
+               hashes=fx.hs(700, 725))
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    s = summary_of(tmp_path, fleet)
+    assert s.flagged["fleet"].services == 3
+    assert s.flagged["fleet"].patients == 75
+    assert s.totals.patients == fx.NEW_TOTALS["patients"]  # the fleet stays out of the totals
+    assert s.distinct_patients.value == fx.NEW_DISTINCT
+    assert any("3 services answer with the same identifiers" in w for w in s.warnings)

@@ -18,7 +18,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,7 +26,8 @@ from typing import Any
 import msgspec
 
 from pacsaudit.errors import UsageError
-from pacsaudit.model import SCHEMA_VERSION
+from pacsaudit.intel.fleets import find_fleets
+from pacsaudit.model import SCHEMA_VERSION, Finding, decode_finding
 from pacsaudit.report.geo import country_of
 
 EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association", "anonymous-access"})
@@ -44,6 +45,8 @@ CLASS_ORDER = (
     "tls-only",
 )
 NO_SERVICE_STATUSES = frozenset({"closed", "filtered", "error", "open-not-dicom"})
+FLEET = "fleet"
+"""Flag the reports add to services of a fleet (``pacsaudit.intel.fleets``)."""
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is not a finding we wrote; refusing it bounds memory on hostile input."""
 
@@ -166,6 +169,7 @@ class Loaded:
     duplicates: int = 0
     empty_inputs: list[str] = field(default_factory=list)
     schema_versions: Counter[int] = field(default_factory=Counter)
+    fleet_services: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -420,7 +424,12 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
             yield number, line, line.endswith(b"\n")
 
 
-def _read_file(path: Path, loaded: Loaded, latest: dict[tuple[str, int, str], Service]) -> None:
+def _read_file(
+    path: Path,
+    loaded: Loaded,
+    latest: dict[tuple[str, int, str], Service],
+    dicom: dict[tuple[str, int, str], Finding],
+) -> None:
     name = str(path)
     valid = 0
     for number, raw, complete in _lines(path):
@@ -455,6 +464,13 @@ def _read_file(path: Path, loaded: Loaded, latest: dict[tuple[str, int, str], Se
             if previous.timestamp > service.timestamp:
                 continue
         latest[service.key] = service
+        if _obj(_obj(obj, "result"), "exposure") and obj["result"].get("kind") == "dicom":
+            try:  # the fleet check reads the typed model; a line it cannot read is no fleet
+                dicom[service.key] = decode_finding(line)
+            except msgspec.MsgspecError:
+                dicom.pop(service.key, None)
+        else:
+            dicom.pop(service.key, None)
     loaded.records += valid
     if valid == 0:
         loaded.empty_inputs.append(name)
@@ -469,12 +485,18 @@ def load_results(paths: Sequence[Path]) -> Loaded:
         raise ReportInputError(f"no such results file: {', '.join(missing)}")
     loaded = Loaded(services=[], files=[str(p) for p in paths])
     latest: dict[tuple[str, int, str], Service] = {}
+    dicom: dict[tuple[str, int, str], Finding] = {}
     for path in paths:
         try:
-            _read_file(path, loaded, latest)
+            _read_file(path, loaded, latest, dicom)
         except OSError as exc:
             raise ReportInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    fleets = find_fleets(dicom.values())
+    for key, service in latest.items():
+        if (service.ip, service.port) in fleets and FLEET not in service.flags:
+            latest[key] = replace(service, flags=(*service.flags, FLEET))
     loaded.services = list(latest.values())
+    loaded.fleet_services = len(fleets)
     _warn(loaded)
     if not loaded.services:
         detail = (
@@ -517,6 +539,12 @@ def _warn(loaded: Loaded) -> None:
         w.append(
             f"{plural(loaded.duplicates, 'record')} repeat an ip/port/protocol already read "
             "(several scans or overlapping shards?): the latest record of each is reported"
+        )
+    if loaded.fleet_services:
+        w.append(
+            f"{plural(loaded.fleet_services, 'service')} answer with the same identifiers and "
+            "the same counts at several addresses (one honeypot image deployed many times, or "
+            f"one server behind many addresses): flagged {FLEET} and counted apart"
         )
     keys = loaded.hash_keys
     if len(keys) > 1:

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 import msgspec
 
 from pacsaudit import __version__
-from pacsaudit.report.records import CLASS_ORDER, SEVERITY_RANK, Count, Loaded, Service
+from pacsaudit.report.records import CLASS_ORDER, FLEET, SEVERITY_RANK, Count, Loaded, Service
 
 SUMMARY_VERSION = 1
-SET_APART_FLAGS = ("likely-honeypot", "demo-data")
+SET_APART_FLAGS = ("likely-honeypot", "demo-data", FLEET)
 """Flags whose services are counted apart from the headline totals."""
 
 

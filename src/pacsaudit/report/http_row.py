@@ -1,0 +1,121 @@
+"""The summary table's cells for an HTTP(S) finding, in the DICOM rows' columns.
+
+So that web and DICOM exposures read side by side: *toolkit* names the product, *accepts* says
+who gets in (anyone, a login, a shipped default login), *services* the APIs found, *exposed* the
+counts (QIDO-RS or Orthanc's listing, else Orthanc's ``/statistics``), *retrieval* what would
+serve the images.
+"""
+
+from __future__ import annotations
+
+from pacsaudit.model import Exposure, HttpResult, OrthancStatistics
+
+
+def _count(n: int | None, lower: bool) -> str:
+    if n is None:
+        return "?"
+    return f"≥{n:,}" if lower else f"{n:,}"
+
+
+def _product(r: HttpResult) -> str:
+    if r.orthanc is not None and r.orthanc.version:
+        return f"Orthanc {r.orthanc.version}"
+    pacs = [a.product for a in r.apps if a.category == "pacs"]
+    names = pacs or [a.product for a in r.apps]
+    return names[0] if names else (r.server or "-")
+
+
+def _accepts(r: HttpResult) -> str:
+    if r.credentials is not None and r.credentials.accepted_user is not None:
+        return f"[bold red]default login {r.credentials.accepted_user}[/]"
+    open_api = (r.orthanc is not None and not r.orthanc.auth_required) or any(
+        d.answered for d in r.dicomweb
+    )
+    if open_api:
+        return "[bold red]no login[/]"
+    if r.auth is not None:
+        scheme = r.auth.scheme or str(r.auth.status_code)
+        tried = f", {r.credentials.tried} defaults refused" if r.credentials else ""
+        return f"[green]login ({scheme}{tried})[/]"
+    if any(not a.protected for a in r.apps):
+        return "[red]no login[/]"
+    return "-"
+
+
+def _services(r: HttpResult) -> str:
+    parts: list[str] = []
+    if r.orthanc is not None:
+        parts.append("REST")
+    for d in r.dicomweb:
+        name = "QIDO" if d.service == "qido-rs" else "WADO-URI"
+        if name not in parts:
+            parts.append(name if not d.protected or d.answered else f"{name}(locked)")
+    apps = [a.product for a in r.apps if a.category in ("viewer", "admin-ui")]
+    parts.extend(apps[:3])
+    return " ".join(parts) or "-"
+
+
+def _exposed(e: Exposure | None, stats: OrthancStatistics | None) -> str:
+    if e is not None and e.studies:
+        return (
+            f"{_count(e.patients, e.patients_lower_bound)} pt / "
+            f"{_count(e.studies, e.studies_lower_bound)} st / "
+            f"{_count(e.images, e.images_lower_bound)} im"
+        )
+    if stats is not None:
+        return (
+            f"{_count(stats.patients, False)} pt / {_count(stats.studies, False)} st / "
+            f"{_count(stats.instances, False)} im"
+        )
+    if e is not None:
+        return "0 st"
+    return "-"
+
+
+def _retrieval(r: HttpResult) -> str:
+    parts = []
+    if r.orthanc is not None and r.orthanc.statistics is not None:
+        parts.append("REST file")
+    if any(d.service == "qido-rs" and d.answered for d in r.dicomweb):
+        parts.append("WADO-RS")
+    if any(d.service == "wado-uri" and d.answered for d in r.dicomweb):
+        parts.append("WADO-URI")
+    return " ".join(parts) or "-"
+
+
+def _tls(r: HttpResult) -> str:
+    if r.tls is None:
+        return "-"
+    tls = r.tls.version or "yes"
+    cert = r.tls.certificate
+    if cert is not None and cert.self_signed:
+        tls += " self-signed"
+    return tls
+
+
+def http_cells(r: HttpResult) -> list[str]:
+    """toolkit, accepts, services, exposed, PHI attrs, retrieval, TLS."""
+    phi = "-"
+    if r.exposure is not None:
+        phi = str(sum(1 for n in r.exposure.phi_attributes.values() if n > 0))
+    stats = r.orthanc.statistics if r.orthanc is not None else None
+    return [
+        _product(r),
+        _accepts(r),
+        _services(r),
+        _exposed(r.exposure, stats),
+        phi,
+        _retrieval(r),
+        _tls(r),
+    ]
+
+
+def http_notes(r: HttpResult) -> str:
+    notes = []
+    if r.status_code is not None:
+        notes.append(f"HTTP {r.status_code}")
+    if r.auth is not None and r.auth.realm:
+        notes.append(f'realm "{r.auth.realm}"')
+    if r.exposure is not None and r.exposure.queries:
+        notes.append(f"via {r.exposure.queries[0].model}")
+    return "; ".join(notes)
