@@ -243,7 +243,8 @@ def test_file_share_and_web_results_count_images_bytes_and_anonymous_access(
     assert [a.id for a, _ in advice_for(future)][:1] == ["access-control"]
     assert (smb.patients.value, smb.studies.value) == (12, 30)
     assert (smb.images.value, smb.bytes.value, smb.images.lower_bound) == (800, 8_000_000, True)
-    assert smb.product_version_label == "SMB 3.1.1"
+    assert smb.product_version_label == "banner: SMB 3.1.1"
+    assert smb.public_product_version_label == "unidentified"
     assert ftp.images.value is None
     assert web.product_version_label == "Orthanc 1.12.4"
     assert "anonymous-access" in [a.id for a, _ in advice_for(ftp)]

@@ -232,3 +232,24 @@ def test_a_fleet_of_identical_services_is_counted_apart(tmp_path: Path) -> None:
     assert s.totals.patients == fx.NEW_TOTALS["patients"]  # the fleet stays out of the totals
     assert s.distinct_patients.value == fx.NEW_DISTINCT
     assert any("3 services answer with the same identifiers" in w for w in s.warnings)
+
+
+def test_public_release_never_names_a_product_by_a_peers_greeting(tmp_path: Path) -> None:
+    """Five FTP servers greeting with their hospital's name would pass k=5 by product."""
+    records = [
+        {"ip": f"53.30.0.{n}", "port": 21, "protocol": "ftp", "status": "open",
+         "timestamp": fx.TS_NEW, "schema_version": 1,
+         "result": {"kind": "fileshare", "server": "Welcome to St Example Hospital FTP",
+                    "exposure_class": "anonymous-access", "severity": "medium"}}
+        for n in range(1, 6)
+    ]  # fmt: skip
+    path = tmp_path / "ftp.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "public"
+    write_report([path], out, public=True, k=5)
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["by_product"]["unidentified"]["services"] == 5
+    for name in ("summary.json", "report.html"):
+        assert "Example Hospital" not in (out / name).read_text("utf-8")
+    write_report([path], tmp_path / "full")
+    assert "Example Hospital" in (tmp_path / "full" / "report.html").read_text("utf-8")

@@ -52,7 +52,7 @@ def write_report(
     if public and baseline:
         raise ReportInputError("--compare lists services by address: not in a --public release")
     loaded = load_results(inputs)
-    summary: Summary = summarise(loaded)
+    summary: Summary = summarise(loaded, public=public)
     if public:
         summary = anonymise(summary, k)
     changes: Diff | None = None

@@ -45,6 +45,8 @@ CLASS_ORDER = (
     "tls-only",
 )
 NO_SERVICE_STATUSES = frozenset({"closed", "filtered", "error", "open-not-dicom"})
+BANNER_PREFIX = "banner: "
+"""Marks a product named only by the peer's free-form greeting or Server header."""
 FLEET = "fleet"
 """Flag the reports add to services of a fleet (``pacsaudit.intel.fleets``)."""
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -137,6 +139,19 @@ class Service:
     @property
     def product_label(self) -> str:
         return self.product or "unidentified"
+
+    @property
+    def public_product_label(self) -> str:
+        """A greeting may name the hospital ("Welcome to St Mary's PACS"): not in a release."""
+        if self.product and self.product.startswith(BANNER_PREFIX):
+            return "unidentified"
+        return self.product_label
+
+    @property
+    def public_product_version_label(self) -> str:
+        if self.product and self.product.startswith(BANNER_PREFIX):
+            return "unidentified"
+        return self.product_version_label
 
     @property
     def product_version_label(self) -> str:
@@ -392,7 +407,7 @@ def _web_product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
         if named:
             return _str(named[0], "product"), None
     server = _str(result, "server")
-    return (server[:40], None) if server else (None, None)
+    return (BANNER_PREFIX + server[:40], None) if server else (None, None)
 
 
 def _envelope_problem(obj: object) -> str | None:

@@ -214,8 +214,12 @@ def _distinct(services: Sequence[Service]) -> DistinctPatients:
     )
 
 
-def summarise(loaded: Loaded) -> Summary:
-    """The full (not anonymised) summary of the loaded findings."""
+def summarise(loaded: Loaded, *, public: bool = False) -> Summary:
+    """The summary of the loaded findings, not yet anonymised.
+
+    ``public``: products named only by a peer's free-form banner are left unidentified, since
+    a greeting can name its hospital; :func:`anonymise` does the rest.
+    """
     services = [s for s in loaded.services if s.is_service]
     apart = [s for s in services if _set_apart(s)]
     counted = [s for s in services if not _set_apart(s)]
@@ -263,8 +267,13 @@ def summarise(loaded: Loaded) -> Summary:
         ),
         by_severity=_breakdown(counted, lambda s: [s.severity or "unrated"], by_severity),
         by_port=_breakdown(counted, lambda s: [str(s.port)]),
-        by_product=_breakdown(counted, lambda s: [s.product_label]),
-        by_product_version=_breakdown(counted, lambda s: [s.product_version_label]),
+        by_product=_breakdown(
+            counted, lambda s: [s.public_product_label if public else s.product_label]
+        ),
+        by_product_version=_breakdown(
+            counted,
+            lambda s: [s.public_product_version_label if public else s.product_version_label],
+        ),
         by_country=_breakdown(counted, lambda s: [s.country]),
         by_tls=_breakdown(counted, _tls_keys),
         by_ae_policy=_breakdown(counted, lambda s: [s.ae_policy] if s.ae_policy else []),
