@@ -89,8 +89,9 @@ class TestHostileFindings:
 
     def test_they_cover_every_status_and_the_usual_error_kinds(self) -> None:
         findings = [f for _, f in findings_of_every_scenario()]
-        # The file-share statuses come from other probes (tests/fileshare covers them).
-        others = {Status.FILTERED, Status.FTP, Status.SMB, Status.RSYNC}
+        # The file-share and web statuses come from other probes (tests/fileshare and
+        # tests/web cover them).
+        others = {Status.FILTERED, Status.FTP, Status.SMB, Status.RSYNC, Status.HTTP}
         assert {f.status for f in findings} == set(Status) - others
         kinds = {f.error.kind for f in findings if f.error is not None}
         assert kinds >= {
@@ -138,7 +139,7 @@ class TestSchemaConstrains:
             {"port": "104"},
             {"error": {"kind": "gremlins", "message": "?"}},
             {"error": {"kind": "reset"}},
-            {"result": {"kind": "http"}},
+            {"result": {"kind": "gopher"}},
             {"result": {"kind": "dicom", "ae_policy": "whatever"}},
         ],
     )

@@ -26,6 +26,8 @@ from pacsaudit.probes.dicom.probe import (
     Depth,
     DicomOptions,
 )
+from pacsaudit.probes.http.probe import HTTPS_PORTS, HttpOptions
+from pacsaudit.probes.http.transport import Limits as HttpLimits
 from pacsaudit.scan import default_scan_ports
 from pacsaudit.targets.spec import parse_ports
 
@@ -134,6 +136,25 @@ def scan(
         Severity | None,
         typer.Option(help="Exit with code 3 when a finding has this severity or worse."),
     ] = None,
+    https_ports: Annotated[
+        str, typer.Option(help="Ports where the HTTP probe speaks TLS (HTTPS).")
+    ] = ",".join(map(str, HTTPS_PORTS)),
+    try_default_credentials: Annotated[
+        bool,
+        typer.Option(
+            help="Where an imaging web API asks for a login, try the shipped default "
+            "credentials (data/http_credentials.json). Never done without this flag."
+        ),
+    ] = False,
+    max_credentials: Annotated[
+        int, typer.Option(help="Default credential pairs tried per web service.")
+    ] = 4,
+    max_redirects: Annotated[
+        int, typer.Option(help="Same-host HTTP redirects followed per request.")
+    ] = 3,
+    max_body: Annotated[
+        int, typer.Option(help="KiB read of one HTTP JSON answer (a QIDO-RS page) at most.")
+    ] = 8192,
     probe: Annotated[
         str | None,
         typer.Option(
@@ -146,7 +167,7 @@ def scan(
     ] = False,
     log_level: Annotated[str, typer.Option(help="Logging level on stderr.")] = "WARNING",
 ) -> None:
-    """Probe targets for DICOM services and record how open each one is."""
+    """Probe targets for DICOM and web services and record how open each one is."""
     from pacsaudit.scan import execute, make_plan, summarise
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
@@ -176,6 +197,22 @@ def scan(
             interval=guess_interval,
         ),
     )
+    http = HttpOptions(
+        https_ports=frozenset(_ports(https_ports)),
+        read_timeout=read_timeout,
+        dial=dicom.dial,
+        enumerate=depth is Depth.EXPOSURE,
+        hasher=hasher,
+        budget=host_timeout,
+        max_records=max_records,
+        limits=HttpLimits(
+            request_timeout=2 * read_timeout,
+            max_redirects=max_redirects,
+            json_bytes=max_body * 1024,
+        ),
+        try_default_credentials=try_default_credentials,
+        max_credentials=max_credentials,
+    )
     try:
         plan = make_plan(
             targets=targets or [],
@@ -186,6 +223,7 @@ def scan(
             dicom=dicom,
             output=output,
             forced_probe=probe,
+            http=http,
         )
     except (UsageError, ValueError) as exc:
         raise _fail(str(exc)) from None

@@ -39,6 +39,8 @@ class Status(enum.StrEnum):
     """An SMB server answered our negotiation."""
     RSYNC = "rsync"
     """An rsync daemon answered with its ``@RSYNCD:`` greeting."""
+    HTTP = "http"
+    """An HTTP server answered (whatever its status code: 401 and 404 are answers too)."""
 
 
 class ErrorKind(enum.StrEnum):
@@ -443,7 +445,135 @@ class FileShareResult(
     severity: Severity | None = None
 
 
-Result = DicomResult | FileShareResult
+class HttpAuth(msgspec.Struct, frozen=True, omit_defaults=True):
+    """How an HTTP endpoint refused us: 401 with the challenge it offered, or 403."""
+
+    status_code: int
+    scheme: str | None = None
+    """The first challenge's scheme: ``Basic``, ``Digest``, ``Bearer``, ``Negotiate``, ..."""
+    realm: str | None = None
+    """The challenge's realm (printable, at most 64 characters); it often names the product."""
+
+
+class HttpExchange(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One request the HTTP probe sent and what came back. No body content is ever kept."""
+
+    path: str
+    """The request target we built (path and query); never a location the peer supplied."""
+    purpose: str
+    """Why we asked: ``root``, ``app``, ``orthanc-system``, ``qido``, ``wado-uri``, ..."""
+    status_code: int | None = None
+    content_type: str | None = None
+    bytes_read: int = 0
+    """Body bytes read (after any content decoding), at most the cap for this purpose."""
+    truncated: bool = False
+    """The body was longer than the cap: we stopped reading and closed the connection."""
+    redirects: int = 0
+    """Same-host redirects followed (``--max-redirects`` at most; never to another host)."""
+    note: str | None = None
+    """A short code for what else happened: ``redirect-off-target``, ``redirect-limit``,
+    ``unsupported-encoding``, ``not-json``."""
+    credentials: bool = False
+    """True when the request carried a shipped default credential (only with
+    ``--try-default-credentials``)."""
+    error: ErrorInfo | None = None
+    elapsed_ms: float | None = None
+
+
+class WebApp(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A medical-imaging web application recognised by a signature in
+    ``data/http_signatures.json``."""
+
+    product: str
+    category: str
+    """``viewer``, ``admin-ui``, ``pacs`` or ``api``."""
+    path: str
+    """Where it was seen (our request path)."""
+    evidence: str
+    """What matched: ``title``, ``body``, ``server-header``, ``realm`` or ``api``."""
+    protected: bool = False
+    """The page asked for credentials (recognised from its challenge)."""
+
+
+class OrthancStatistics(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Orthanc's ``/statistics``: counts kept by the server itself, no patient data at all."""
+
+    patients: int | None = None
+    studies: int | None = None
+    series: int | None = None
+    instances: int | None = None
+    disk_size_mb: int | None = None
+
+
+class OrthancInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Orthanc's REST API (``/system``, ``/statistics``, ``/plugins``)."""
+
+    auth_required: bool
+    """``/system`` answered 401/403 to an anonymous request."""
+    name: str | None = None
+    """The server's configured name (printable, at most 64 characters)."""
+    version: str | None = None
+    api_version: int | None = None
+    dicom_aet: str | None = None
+    dicom_port: int | None = None
+    plugins: list[str] = msgspec.field(default_factory=list)
+    statistics: OrthancStatistics | None = None
+
+
+class DicomWebEndpoint(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A DICOMweb service found under one root: QIDO-RS or WADO-URI."""
+
+    service: str
+    """``qido-rs`` or ``wado-uri``."""
+    path: str
+    """The root (``/dicom-web``) or, for WADO-URI, the endpoint (``/wado``)."""
+    answered: bool = False
+    """It answered a request without credentials (or with a shipped default one): QIDO-RS
+    with a DICOM JSON array; WADO-URI by telling a malformed request from a missing path."""
+    protected: bool = False
+    """It asked for credentials (401/403)."""
+    status_code: int | None = None
+    evidence: str | None = None
+    """How a WADO-URI endpoint was recognised: ``status-differs``, ``orthanc-plugin``."""
+
+
+class CredentialCheck(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``--try-default-credentials``: which shipped pairs were tried where, and which worked."""
+
+    path: str
+    """The protected path the pairs were tried on."""
+    tried: int = 0
+    accepted_user: str | None = None
+    """User name of the shipped default pair that was accepted (the password is public
+    too: it is in ``data/http_credentials.json``)."""
+
+
+class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", tag_field="kind"):
+    """What the HTTP(S) probe learned about one ip/port: counts, names and codes only."""
+
+    scheme: str = "http"
+    tls: TlsInfo | None = None
+    status_code: int | None = None
+    """Status of ``GET /`` after same-host redirects."""
+    server: str | None = None
+    """The ``Server`` header (printable, at most 96 characters)."""
+    auth: HttpAuth | None = None
+    """The first refusal met on an imaging endpoint (or on ``/``)."""
+    apps: list[WebApp] = msgspec.field(default_factory=list)
+    orthanc: OrthancInfo | None = None
+    dicomweb: list[DicomWebEndpoint] = msgspec.field(default_factory=list)
+    exposure: Exposure | None = None
+    """What QIDO-RS (or Orthanc's REST listing) let us count: studies, patients (distinct
+    keyed hashes), images, PHI attribute counts. ``queries[].model`` says which API."""
+    credentials: CredentialCheck | None = None
+    exchanges: list[HttpExchange] = msgspec.field(default_factory=list)
+    banner: str | None = None
+    """For a peer that did not speak HTTP: at most 96 printable characters of what it sent."""
+    exposure_class: ExposureClass | None = None
+    severity: Severity | None = None
+
+
+Result = DicomResult | FileShareResult | HttpResult
 
 
 class Finding(msgspec.Struct, frozen=True, omit_defaults=False):

@@ -34,6 +34,7 @@ from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Severity
 from pacsaudit.probes.base import Probe
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe, DicomTlsProbe
+from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
 from pacsaudit.probes.registry import Dispatcher, default_ports
 from pacsaudit.report.jsonl import JsonlWriter
 from pacsaudit.report.table import INTERESTING, print_summary
@@ -60,6 +61,7 @@ class ScanPlan:
     output: Path | None
     excluded: int = 0
     forced_probe: str | None = None
+    http: HttpOptions = field(default_factory=HttpOptions)
 
     @property
     def total(self) -> int:
@@ -71,10 +73,12 @@ def build_probes(plan: ScanPlan) -> dict[str, Probe]:
     return {
         "dicom": DicomProbe(plan.dicom),
         "dicom-tls": DicomTlsProbe(plan.dicom),
+        "http": HttpProbe(plan.http),
+        "https": HttpsProbe(plan.http),
     }
 
 
-PROBE_NAMES = ("dicom", "dicom-tls")
+PROBE_NAMES = ("dicom", "dicom-tls", "http", "https")
 """What ``--probe`` accepts; kept in step with :func:`build_probes` by a test."""
 
 
@@ -104,6 +108,7 @@ def make_plan(
     dicom: DicomOptions,
     output: Path | None,
     forced_probe: str | None = None,
+    http: HttpOptions | None = None,
 ) -> ScanPlan:
     entries: list[SourcedEntry] = []
     for n, text in enumerate(targets, 1):
@@ -120,6 +125,8 @@ def make_plan(
     try:
         engine.validate()
         dicom.validate()
+        if http is not None:
+            http.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     excluded_space = AddressSpace()
@@ -137,6 +144,7 @@ def make_plan(
         output=output,
         excluded=space.size() - kept.size(),
         forced_probe=forced_probe,
+        http=http or HttpOptions(),
     )
 
 

@@ -50,7 +50,9 @@ class ScanStats:
 
     @property
     def found(self) -> int:
-        return self.by_status[Status.DICOM] + self.by_status[Status.OPEN_NOT_DICOM]
+        """Targets where a service answered (any protocol's own status, or open-not-dicom)."""
+        silent = (Status.CLOSED, Status.FILTERED, Status.ERROR)
+        return sum(n for status, n in self.by_status.items() if status not in silent)
 
     @property
     def elapsed(self) -> float:

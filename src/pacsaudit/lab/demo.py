@@ -15,6 +15,7 @@ from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
 from pacsaudit.probes.dicom.probe import Depth, DicomOptions
+from pacsaudit.probes.http.probe import HttpOptions
 from pacsaudit.report.build import write_report
 from pacsaudit.scan import execute, make_plan, summarise
 
@@ -24,6 +25,7 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
     try:
         info.print(console)
         tls_ports = frozenset(s.port for s in info.services if s.tls)
+        hasher = KeyedHasher(load_or_create_key())
         plan = make_plan(
             targets=[info.host],
             input_files=[],
@@ -33,9 +35,10 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
             dicom=DicomOptions(
                 tls_ports=tls_ports,
                 depth=Depth.EXPOSURE,
-                hasher=KeyedHasher(load_or_create_key()),
+                hasher=hasher,
             ),
             output=output,
+            http=HttpOptions(hasher=hasher),
         )
         outcome = execute(plan, console)
         summarise(outcome, console)
@@ -67,11 +70,15 @@ def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) 
             got = result.ae_policy if result else None
             if got != want_policy:
                 problems.append(f"{service.name}: AE policy {got}, expected {want_policy}")
+        want_class = service.expect.get("exposure_class")
+        got_class = getattr(found.result, "exposure_class", None)
+        if want_class and got_class != want_class:
+            problems.append(f"{service.name}: class {got_class}, expected {want_class}")
         for what in ("patients", "studies", "images"):
             want = service.expect.get(what)
             if want is None:
                 continue
-            exposure = result.exposure if result else None
+            exposure = getattr(found.result, "exposure", None)
             got_n = getattr(exposure, what, None) if exposure else None
             if str(got_n) != want:
                 problems.append(f"{service.name}: {got_n} {what}, expected {want}")

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pacsaudit.lab import certs
+from pacsaudit.lab.http import dicomweb_config, locked_orthanc_expect, open_orthanc_expect
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 
 LAB_HOST = "127.0.0.1"
@@ -271,7 +272,8 @@ def _orthanc_config(root: Path, dicom_port: int, http_port: int, **overrides: ob
 
 def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabService:
     root = info.state_dir / "orthanc"
-    cfg = _orthanc_config(root, ports["orthanc"], ports["orthanc-http"])
+    http_port = ports["orthanc-http"]
+    cfg = _orthanc_config(root, ports["orthanc"], http_port, **dicomweb_config(LAB_HOST, http_port))
     service = LabService(
         name="orthanc",
         software="Orthanc",
@@ -288,8 +290,8 @@ def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabSer
             software="Orthanc REST",
             protocol="http",
             port=ports["orthanc-http"],
-            description="Orthanc's HTTP port, no login",
-            expect={"status": "open-not-dicom"},
+            description="Orthanc's HTTP port, no login, DICOMweb (QIDO-RS, WADO-RS/URI)",
+            expect=open_orthanc_expect(_counts(manifest)),
         )
     )
     _start(info, service, ["Orthanc", str(cfg)], root)
@@ -335,8 +337,8 @@ def _orthanc_locked(info: LabInfo, ports: dict[str, int], manifest: Manifest) ->
             software="Orthanc REST",
             protocol="http",
             port=ports["orthanc-locked-http"],
-            description="Orthanc's HTTP port, login required",
-            expect={"status": "open-not-dicom"},
+            description="Orthanc's HTTP port, login required (random password)",
+            expect=locked_orthanc_expect(),
         )
     )
     _start(info, service, ["Orthanc", str(cfg)], root)

@@ -12,6 +12,7 @@ from pacsaudit.model import (
     AePolicy,
     Exposure,
     ExposureClass,
+    HttpResult,
     MoveCheck,
     Retrieval,
     Severity,
@@ -51,6 +52,39 @@ def dicom_exposure_class(
         return ExposureClass.OPEN_ASSOCIATION
     if ae_policy in _ENFORCED:
         return ExposureClass.AE_ENFORCED
+    return ExposureClass.CLOSED
+
+
+def http_exposure_class(result: HttpResult) -> ExposureClass:
+    """A web service's class, by the same yardstick as a DICOM service's.
+
+    PHI attributes in a listing (QIDO-RS, Orthanc's REST) make it ``phi-readable``; an imaging
+    API that lists studies, or Orthanc's ``/statistics`` counting studies, without a login makes
+    it ``retrievable`` (the same API serves the instances: Orthanc's ``/instances/{id}/file``,
+    WADO-RS) — the HTTP twin of C-GET next to a populated archive. An imaging API or viewer
+    reachable without a login, nothing counted, is ``anonymous-access``; one that asked for
+    credentials everywhere we looked is ``auth-required``; an HTTP server with nothing imaging
+    recognised is ``closed``. A shipped default credential that worked counts as no login.
+    """
+    exposure = result.exposure
+    if exposure is not None and any(n > 0 for n in exposure.phi_attributes.values()):
+        return ExposureClass.PHI_READABLE
+    defaults = result.credentials is not None and result.credentials.accepted_user is not None
+    orthanc = result.orthanc
+    orthanc_open = orthanc is not None and (not orthanc.auth_required or defaults)
+    stats = orthanc.statistics if orthanc is not None else None
+    if orthanc_open and stats is not None and ((stats.studies or 0) + (stats.instances or 0)) > 0:
+        return ExposureClass.RETRIEVABLE
+    if exposure is not None and (exposure.studies or 0) > 0:
+        return ExposureClass.RETRIEVABLE
+    if orthanc_open or any(d.answered for d in result.dicomweb):
+        return ExposureClass.ANONYMOUS_ACCESS
+    if (orthanc is not None and orthanc.auth_required) or any(d.protected for d in result.dicomweb):
+        return ExposureClass.AUTH_REQUIRED
+    if any(not a.protected for a in result.apps):
+        return ExposureClass.ANONYMOUS_ACCESS
+    if result.apps:
+        return ExposureClass.AUTH_REQUIRED
     return ExposureClass.CLOSED
 
 

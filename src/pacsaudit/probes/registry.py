@@ -95,12 +95,26 @@ class Dispatcher:
 
     async def _first_answer(self, target: Target, names: Sequence[str]) -> list[Finding]:
         """The first follower's finding that is not an error; errors are dropped (the sniff's
-        own finding already records that the port would not talk)."""
+        own finding already records that the port would not talk).
+
+        DICOM inside TLS that draws an HTTP answer is HTTPS: the ``https`` follower then runs
+        too, rather than stopping at an ``open-not-dicom`` inside TLS."""
         for name in names:
             probe = self.probes.get(name)
             if probe is None:
                 continue
             follow = await probe.scan(target)
-            if follow.status not in (Status.ERROR, Status.CLOSED, Status.FILTERED):
-                return [follow]
+            if follow.status in (Status.ERROR, Status.CLOSED, Status.FILTERED):
+                continue
+            banner = follow.result.banner if isinstance(follow.result, DicomResult) else None
+            https = self.probes.get("https")
+            if (
+                follow.status is Status.OPEN_NOT_DICOM
+                and sniff_protocol(banner) == "http"
+                and https is not None
+                and name != "https"
+                and "https" in names
+            ):
+                return [follow, await https.scan(target)]
+            return [follow]
         return []

@@ -1,0 +1,1 @@
+"""The HTTP(S) probe: Orthanc REST, DICOMweb, imaging web applications (``probe.py``)."""

@@ -1,0 +1,749 @@
+"""The HTTP(S) probe: imaging web APIs and applications, how open they are, what they expose.
+
+Per target, all requests bounded (``transport.WebSession``):
+
+1. ``GET /`` (same-host redirects followed): status, ``Server``, any challenge, page signatures.
+2. Orthanc's REST API: ``/system`` (name, version, DICOM AE title and port — or 401),
+   ``/statistics`` (patients, studies, series, instances, disk size: counts kept by the server,
+   no patient data), ``/plugins``.
+3. Application pages of ``data/http_signatures.json`` (Orthanc Explorer 1 and 2, OHIF, Stone,
+   dcm4chee's UI, Oviyam, ...).
+4. DICOMweb: QIDO-RS under the roots of ``data/dicomweb_paths.json``; at exposure depth the
+   first root that answers is enumerated (``limit``/``offset`` pages, ``--max-records``), each
+   study reduced by :mod:`pacsaudit.measure.dicom_json` to PHI attribute counts, keyed Patient ID
+   hashes, years and modality codes. WADO-URI is recognised without fetching any instance.
+5. Orthanc without DICOMweb: the same counting over its REST listing ``/studies?expand``.
+6. ``--try-default-credentials`` only: the shipped pairs on a Basic challenge of an imaging
+   endpoint; if one works, steps 2-5 again with it. Without the flag no request carries an
+   ``Authorization`` header (a test proves it).
+
+Why counts from two sources: ``/statistics`` is the server's own tally and costs one request;
+QIDO-RS shows what an anonymous client can actually list, and which PHI attributes it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import secrets
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+import msgspec
+
+from pacsaudit.engine.stream import DialOptions, scanner_tls_context
+from pacsaudit.errors import printable_sample
+from pacsaudit.measure.dicom_json import JsonTally, tag_list
+from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.measure.severity import SEVERITY_OF, http_exposure_class
+from pacsaudit.model import (
+    CredentialCheck,
+    DicomWebEndpoint,
+    ErrorInfo,
+    ErrorKind,
+    Exposure,
+    Finding,
+    HttpAuth,
+    HttpResult,
+    OrthancInfo,
+    OrthancStatistics,
+    QueryStats,
+    Status,
+    WebApp,
+    utc_timestamp,
+)
+from pacsaudit.probes.http import signatures as sig
+from pacsaudit.probes.http.transport import Fetched, Limits, WebSession, make_session, printable
+from pacsaudit.targets.spec import Target
+
+HTTP_PORTS = (80, 443, 8042, 8080, 8443)
+HTTPS_PORTS = (443, 8443)
+_MARGIN = 0.5
+"""Seconds of the budget kept back so that the probe ends on its own, before the engine's cut."""
+_JSON_ACCEPT = "application/json"
+_DICOM_JSON_ACCEPT = "application/dicom+json, application/json;q=0.9"
+_AET = re.compile(r"^[A-Za-z0-9_\-. ]{1,16}$")
+_REALM = re.compile(r'realm\s*=\s*"([^"]{0,256})"', re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    https_ports: frozenset[int] = frozenset(HTTPS_PORTS)
+    always_tls: bool = False
+    """Speak TLS on every port (the ``https`` variant the dispatcher runs after a TLS alert)."""
+    read_timeout: float = 5.0
+    dial: DialOptions = field(default_factory=DialOptions)
+    enumerate: bool = True
+    """Exposure depth: page through QIDO-RS / Orthanc's listing and count. False: only find
+    out what answers (one record at most is read, and not counted)."""
+    hasher: KeyedHasher | None = None
+    """Keys the Patient ID hashes; without one, distinct patients are counted in memory only
+    and no hash is written."""
+    budget: float = 30.0
+    max_records: int = 10_000
+    page_size: int = 100
+    limits: Limits = field(default_factory=Limits)
+    max_requests: int = 64
+    try_default_credentials: bool = False
+    max_credentials: int = 4
+    credential_interval: float = 0.2
+    """Seconds between two credential attempts on one target (account lockouts, log floods)."""
+
+    def validate(self) -> None:
+        if self.read_timeout <= 0:
+            raise ValueError("read timeout must be positive")
+        if self.max_records < 1:
+            raise ValueError("max records must be at least 1")
+        if not 1 <= self.page_size <= 10_000:
+            raise ValueError("QIDO page size must be between 1 and 10000")
+        if self.max_credentials < 0:
+            raise ValueError("max credentials must not be negative")
+        if self.limits.max_redirects < 0:
+            raise ValueError("max redirects must not be negative")
+
+
+@dataclass
+class _Survey:
+    """What one pass over the target (anonymous, or with an accepted default credential) saw."""
+
+    apps: dict[str, WebApp] = field(default_factory=dict)
+    auth: HttpAuth | None = None
+    challenge_path: str | None = None
+    orthanc: OrthancInfo | None = None
+    dicomweb: list[DicomWebEndpoint] = field(default_factory=list)
+    exposure: Exposure | None = None
+    qido_root: str | None = None
+    blanket: bool = False
+    """``/`` itself asked for credentials: every path is locked, whatever it is."""
+
+    @property
+    def products(self) -> set[str]:
+        return {a.product for a in self.apps.values()}
+
+    def add_app(self, app: WebApp) -> None:
+        self.apps.setdefault(app.product, app)
+
+    def refused(self, path: str, fetched: Fetched) -> HttpAuth:
+        auth = _auth_of(fetched)
+        if self.auth is None:
+            self.auth = auth
+            self.challenge_path = path
+        return auth
+
+
+class HttpProbe:
+    name: ClassVar[str] = "http"
+    description: ClassVar[str] = (
+        "HTTP(S): Orthanc REST, DICOMweb QIDO-RS/WADO-URI, imaging web viewers, authentication"
+    )
+    default_ports: ClassVar[tuple[int, ...]] = HTTP_PORTS
+
+    def __init__(self, options: HttpOptions | None = None) -> None:
+        self.options = options or HttpOptions()
+        self.options.validate()
+        self._tls_context: ssl.SSLContext | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            self._tls_context = scanner_tls_context()
+        return self._tls_context
+
+    async def scan(self, target: Target) -> Finding:
+        started = time.perf_counter()
+        opts = self.options
+        tls = self._context() if opts.always_tls or target.port in opts.https_ports else None
+        session = make_session(
+            target,
+            tls=tls,
+            context=self._context(),
+            dial=opts.dial,
+            read_timeout=opts.read_timeout,
+            deadline=time.monotonic() + opts.budget - _MARGIN,
+            limits=opts.limits,
+            max_requests=opts.max_requests,
+        )
+        try:
+            return await self._scan(target, session, started)
+        finally:
+            await _close(session)
+
+    async def _scan(self, target: Target, session: WebSession, started: float) -> Finding:
+        root = await session.get("/", purpose="root")
+        if root.error is not None:
+            status = root.error.status
+            if status in (Status.CLOSED, Status.FILTERED):
+                return self._finding(target, started, status, None, None)
+            sample = session.backend.first_bytes
+            result = HttpResult(
+                scheme=session.scheme,
+                tls=session.backend.tls_info,
+                exchanges=session.exchanges,
+                banner=printable_sample(sample, 96) if sample else None,
+            )
+            return self._finding(target, started, Status.ERROR, result, root.error.error)
+        anon = _Survey()
+        await self._survey(session, anon, root, auth=None)
+        survey, credentials = anon, None
+        if self.options.try_default_credentials and self.options.max_credentials > 0:
+            credentials, auth = await self._try_credentials(session, anon)
+            if auth is not None:
+                with_auth = _Survey()
+                await self._survey(session, with_auth, None, auth=auth)
+                survey = _merge(anon, with_auth)
+        result = HttpResult(
+            scheme=session.scheme,
+            tls=session.backend.tls_info,
+            status_code=root.status,
+            server=printable(root.headers.get("server"), 96),
+            auth=anon.auth,
+            apps=list(survey.apps.values()),
+            orthanc=survey.orthanc,
+            dicomweb=survey.dicomweb,
+            exposure=survey.exposure,
+            credentials=credentials,
+            exchanges=session.exchanges,
+        )
+        cls = http_exposure_class(result)
+        result = msgspec.structs.replace(result, exposure_class=cls, severity=SEVERITY_OF[cls])
+        return self._finding(target, started, Status.HTTP, result, None)
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    async def _survey(
+        self, session: WebSession, s: _Survey, root: Fetched | None, *, auth: httpx.Auth | None
+    ) -> None:
+        """Everything but credentials; ``root`` is reused on the anonymous pass."""
+        if root is None:
+            root = await session.get("/", purpose="root", auth=auth)
+        blanket = s.blanket = root.refused and auth is None
+        if root.refused:
+            s.refused("/", root)
+        self._recognise(s, "/", root)
+        if blanket and not s.products:
+            return  # 401 everywhere and nothing imaging recognised: nothing to learn here
+        await self._orthanc(session, s, auth)
+        if blanket:
+            return  # every path would answer the same 401: no false "protected" roots or pages
+        await self._app_pages(session, s, auth)
+        await self._dicomweb(session, s, auth)
+        await self._wado_uri(session, s, auth)
+        if s.exposure is None and self.options.enumerate:
+            await self._orthanc_listing(session, s, auth)
+
+    def _recognise(self, s: _Survey, path: str, fetched: Fetched) -> None:
+        if fetched.status is None:
+            return
+        realm = _auth_of(fetched).realm if fetched.refused else None
+        for signature in sig.signatures():
+            evidence = sig.match_page(
+                signature,
+                body=fetched.body if fetched.ok else b"",
+                server=fetched.headers.get("server"),
+                realm=realm,
+            )
+            if evidence is not None:
+                s.add_app(
+                    WebApp(
+                        product=signature.product,
+                        category=signature.category,
+                        path=path,
+                        evidence=evidence,
+                        protected=fetched.refused,
+                    )
+                )
+
+    async def _orthanc(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+        if session.exhausted():
+            return
+        system = await session.get(
+            "/system", purpose="orthanc-system", accept=_JSON_ACCEPT, auth=auth
+        )
+        if system.refused:
+            if "Orthanc" in s.products:
+                s.refused("/system", system)
+                s.orthanc = OrthancInfo(auth_required=True)
+            return
+        doc = _json_object(system)
+        if doc is None or not ("ApiVersion" in doc or ("DicomAet" in doc and "Version" in doc)):
+            return
+        s.add_app(WebApp(product="Orthanc", category="pacs", path="/system", evidence="api"))
+        info = OrthancInfo(
+            auth_required=False,
+            name=_text(doc.get("Name"), 64),
+            version=_text(doc.get("Version"), 32),
+            api_version=_int(doc.get("ApiVersion")),
+            dicom_aet=_text(doc.get("DicomAet"), 16),
+            dicom_port=_int(doc.get("DicomPort")),
+        )
+        stats = await session.get(
+            "/statistics", purpose="orthanc-statistics", accept=_JSON_ACCEPT, auth=auth
+        )
+        counts = _json_object(stats)
+        if counts is not None:
+            info = msgspec.structs.replace(
+                info,
+                statistics=OrthancStatistics(
+                    patients=_int(counts.get("CountPatients")),
+                    studies=_int(counts.get("CountStudies")),
+                    series=_int(counts.get("CountSeries")),
+                    instances=_int(counts.get("CountInstances")),
+                    disk_size_mb=_int(counts.get("TotalDiskSizeMB")),
+                ),
+            )
+        if not session.exhausted():
+            plugins = await session.get(
+                "/plugins", purpose="orthanc-plugins", accept=_JSON_ACCEPT, auth=auth
+            )
+            names = _json_list(plugins)
+            if names is not None:
+                info = msgspec.structs.replace(
+                    info,
+                    plugins=[t for n in names[:32] if (t := _text(n, 48)) is not None],
+                )
+        s.orthanc = info
+
+    async def _app_pages(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+        fetched_paths: set[str] = {"/"}
+        for signature in sig.signatures():
+            if signature.when is not None and signature.when not in s.products:
+                continue
+            if signature.product in s.apps and not s.apps[signature.product].protected:
+                continue
+            for path in signature.paths:
+                if path in fetched_paths or session.exhausted():
+                    continue
+                fetched_paths.add(path)
+                page = await session.get(path, purpose="app", auth=auth)
+                self._recognise(s, path, page)
+                if signature.product in s.apps:
+                    break
+
+    async def _dicomweb(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+        paths = sig.dicomweb_paths()
+        aets: list[str] | None = None
+        includes = ",".join(tag_list())
+        first_page = self.options.page_size if self.options.enumerate else 1
+        for entry in paths.qido_roots:
+            roots: list[str] = [entry.root]
+            if "{aet}" in entry.root:
+                if aets is None:
+                    aets = await self._dcm4chee_aets(session, auth)
+                roots = [entry.root.replace("{aet}", a) for a in aets]
+            for root in roots:
+                if session.exhausted():
+                    return
+                query = f"{root}/studies?limit={first_page}&offset=0"
+                if self.options.enumerate:
+                    query += f"&includefield={includes}"
+                page = await session.get(
+                    query,
+                    purpose="qido",
+                    accept=_DICOM_JSON_ACCEPT,
+                    cap=self.options.limits.json_bytes,
+                    auth=auth,
+                )
+                if page.refused:
+                    s.refused(query, page)
+                    s.dicomweb.append(
+                        DicomWebEndpoint(
+                            service="qido-rs", path=root, protected=True, status_code=page.status
+                        )
+                    )
+                    continue
+                records = _dicom_json_page(page)
+                if records is None:
+                    continue
+                s.dicomweb.append(
+                    DicomWebEndpoint(
+                        service="qido-rs", path=root, answered=True, status_code=page.status
+                    )
+                )
+                s.qido_root = root
+                if self.options.enumerate:
+                    s.exposure = await self._enumerate_qido(session, root, page, records, auth)
+                return
+
+    async def _dcm4chee_aets(self, session: WebSession, auth: httpx.Auth | None) -> list[str]:
+        paths = sig.dicomweb_paths()
+        listing = await session.get(
+            paths.dcm4chee_aets, purpose="dcm4chee-aets", accept=_JSON_ACCEPT, auth=auth
+        )
+        found: list[str] = []
+        for item in _json_list(listing) or []:
+            if isinstance(item, dict):
+                aet = item.get("dicomAETitle")
+                if isinstance(aet, str) and _AET.match(aet) and aet not in found:
+                    found.append(aet)
+            if len(found) >= paths.max_aets:
+                break
+        return found or [paths.dcm4chee_default_aet]
+
+    async def _enumerate_qido(
+        self,
+        session: WebSession,
+        root: str,
+        first: Fetched,
+        records: list[Any],
+        auth: httpx.Auth | None,
+    ) -> Exposure:
+        """Page through ``root/studies`` until a page adds no study, or a bound is hit."""
+        opts = self.options
+        tally = JsonTally(hasher=opts.hasher)
+        includes = ",".join(tag_list())
+        stats = _PageStats()
+        stats.note(first)
+        error: ErrorInfo | None = None
+        lower_bound = False
+        offset = 0
+        page: list[Any] | None = records
+        while page:
+            before = tally.studies
+            for record in page:
+                if tally.records >= opts.max_records:
+                    lower_bound = True
+                    break
+                tally.add_dicom_json(record)
+            if lower_bound or tally.studies == before:
+                break  # a bound, or a server that ignores offset: nothing new to count
+            offset += len(page)
+            if session.exhausted():
+                lower_bound = True
+                error = _stopped(session)
+                break
+            fetched = await session.get(
+                f"{root}/studies?limit={opts.page_size}&offset={offset}&includefield={includes}",
+                purpose="qido",
+                accept=_DICOM_JSON_ACCEPT,
+                cap=opts.limits.json_bytes,
+                auth=auth,
+            )
+            stats.note(fetched)
+            page = _dicom_json_page(fetched)
+            if page is None:
+                lower_bound = True
+                error = _page_error(fetched)
+                break
+        if first.truncated:
+            lower_bound = True
+        query = QueryStats(
+            level="STUDY",
+            model="qido-rs",
+            queries=stats.queries,
+            records=tally.records,
+            lower_bound=lower_bound,
+            statuses=stats.statuses,
+            error=error,
+        )
+        return tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
+
+    async def _orthanc_listing(
+        self, session: WebSession, s: _Survey, auth: httpx.Auth | None
+    ) -> None:
+        """Orthanc's REST listing where no QIDO-RS answered: the same counts, by keyword."""
+        o = s.orthanc
+        if o is None or (o.auth_required and auth is None):
+            return
+        opts = self.options
+        tally = JsonTally(hasher=opts.hasher)
+        stats = _PageStats()
+        error: ErrorInfo | None = None
+        lower_bound = False
+        since = 0
+        while True:
+            if session.exhausted():
+                lower_bound, error = True, _stopped(session)
+                break
+            fetched = await session.get(
+                f"/studies?expand&limit={opts.page_size}&since={since}",
+                purpose="orthanc-studies",
+                accept=_JSON_ACCEPT,
+                cap=opts.limits.json_bytes,
+                auth=auth,
+            )
+            stats.note(fetched)
+            page = _json_list(fetched)
+            if page is None:
+                lower_bound, error = since > 0, _page_error(fetched)
+                if since == 0:
+                    return  # no listing at all (an old or restricted Orthanc): nothing to add
+                break
+            before = tally.studies
+            for record in page:
+                if tally.records >= opts.max_records:
+                    lower_bound = True
+                    break
+                tally.add_orthanc_study(record)
+            if lower_bound or not page or tally.studies == before:
+                break
+            since += len(page)
+        query = QueryStats(
+            level="STUDY",
+            model="orthanc-rest",
+            queries=stats.queries,
+            records=tally.records,
+            lower_bound=lower_bound,
+            statuses=stats.statuses,
+            error=error,
+        )
+        s.exposure = tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
+
+    async def _wado_uri(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+        """WADO-URI without fetching an instance: a request without object UIDs must draw a
+        different answer (400, 406, 200 with an error page...) than a path that does not
+        exist. Orthanc answers 404 to both, so there its DICOMweb plugin is the evidence."""
+        orthanc_plugin = s.orthanc is not None and "dicom-web" in s.orthanc.plugins
+        control: Fetched | None = None
+        aets: list[str] | None = None
+        for entry in sig.dicomweb_paths().wado_uri:
+            paths = [entry.path]
+            if "{aet}" in entry.path:
+                if "dcm4chee-arc UI" not in s.products:
+                    continue
+                aets = aets or await self._dcm4chee_aets(session, auth)
+                paths = [entry.path.replace("{aet}", a) for a in aets[:1]]
+            for path in paths:
+                if orthanc_plugin and path == "/wado":
+                    s.dicomweb.append(
+                        DicomWebEndpoint(
+                            service="wado-uri", path=path, answered=True, evidence="orthanc-plugin"
+                        )
+                    )
+                    continue
+                if session.exhausted():
+                    return
+                probe = await session.get(
+                    f"{path}?requestType=WADO", purpose="wado-uri", accept="*/*", auth=auth
+                )
+                if probe.status is None:
+                    continue
+                if probe.refused:
+                    s.dicomweb.append(
+                        DicomWebEndpoint(
+                            service="wado-uri",
+                            path=path,
+                            protected=True,
+                            status_code=probe.status,
+                        )
+                    )
+                    continue
+                if probe.status == 404:
+                    continue
+                if control is None:
+                    control = await session.get(
+                        f"/{secrets.token_hex(8)}?requestType=WADO",
+                        purpose="wado-uri-control",
+                        accept="*/*",
+                        auth=auth,
+                    )
+                if control.status is not None and control.status != probe.status:
+                    s.dicomweb.append(
+                        DicomWebEndpoint(
+                            service="wado-uri",
+                            path=path,
+                            answered=True,
+                            status_code=probe.status,
+                            evidence="status-differs",
+                        )
+                    )
+
+    # -- default credentials -------------------------------------------------------------------
+
+    async def _try_credentials(
+        self, session: WebSession, s: _Survey
+    ) -> tuple[CredentialCheck | None, httpx.Auth | None]:
+        """Shipped pairs on the first challenged imaging path; only Basic and Digest."""
+        if s.auth is None or s.challenge_path is None or (not s.products and not s.dicomweb):
+            return None, None
+        scheme = (s.auth.scheme or "").lower()
+        if scheme not in ("basic", "digest"):
+            return None, None
+        path = "/system" if s.orthanc is not None else s.challenge_path
+        tried = 0
+        for n, cred in enumerate(sig.credentials_for(s.products, self.options.max_credentials)):
+            if session.exhausted():
+                break
+            if n:
+                await asyncio.sleep(self.options.credential_interval)
+            auth: httpx.Auth = (
+                httpx.BasicAuth(cred.user, cred.password)
+                if scheme == "basic"
+                else httpx.DigestAuth(cred.user, cred.password)
+            )
+            tried += 1
+            answer = await session.get(path, purpose="credentials", accept="*/*", auth=auth)
+            if answer.ok:
+                return CredentialCheck(path=path, tried=tried, accepted_user=cred.user), auth
+            if answer.status is None:
+                break  # the server stopped answering: no point in going on
+        return CredentialCheck(path=path, tried=tried), None
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _finding(
+        self,
+        target: Target,
+        started: float,
+        status: Status,
+        result: HttpResult | None,
+        error: ErrorInfo | None,
+    ) -> Finding:
+        return Finding(
+            ip=target.ip,
+            port=target.port,
+            protocol=self.name,
+            status=status,
+            timestamp=utc_timestamp(),
+            result=result,
+            error=error,
+            host=target.host,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+class HttpsProbe(HttpProbe):
+    """HTTP over TLS on any port: what the dispatcher runs where a port answered with a TLS
+    alert. It claims no port itself (443 and 8443 are the HTTP probe's, in TLS)."""
+
+    name: ClassVar[str] = "https"
+    description: ClassVar[str] = "HTTPS on any port (for ports identified as TLS)"
+    default_ports: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(self, options: HttpOptions | None = None) -> None:
+        super().__init__(dataclasses.replace(options or HttpOptions(), always_tls=True))
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PageStats:
+    queries: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def note(self, fetched: Fetched) -> None:
+        self.queries += 1
+        key = str(fetched.status) if fetched.status is not None else "error"
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+
+async def _close(session: WebSession) -> None:
+    with contextlib.suppress(Exception):  # closing a half-broken pool must not hide the finding
+        await session.client.aclose()
+
+
+def _stopped(session: WebSession) -> ErrorInfo:
+    if session.remaining() <= 0.2:
+        return ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "the probe's time budget ran out", "budget")
+    if session.requests >= session.max_requests:
+        return ErrorInfo(
+            ErrorKind.BUDGET_EXCEEDED, "the probe's request budget ran out", "max-requests"
+        )
+    return ErrorInfo(ErrorKind.PROTOCOL_VIOLATION, "the peer stopped answering", "peer-failing")
+
+
+def _page_error(fetched: Fetched) -> ErrorInfo:
+    if fetched.error is not None and fetched.error.error is not None:
+        return fetched.error.error
+    if fetched.truncated:
+        return ErrorInfo(
+            ErrorKind.PROTOCOL_VIOLATION, "a page was larger than the body cap", "body-cap"
+        )
+    return ErrorInfo(
+        ErrorKind.PROTOCOL_VIOLATION,
+        f"a page was not a JSON array (HTTP {fetched.status})",
+        "not-json",
+    )
+
+
+def _decode(fetched: Fetched) -> Any:
+    if not fetched.ok or fetched.truncated or not fetched.body:
+        return None
+    try:
+        return msgspec.json.decode(fetched.body)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _json_object(fetched: Fetched) -> dict[str, Any] | None:
+    doc = _decode(fetched)
+    return doc if isinstance(doc, dict) else None
+
+
+def _json_list(fetched: Fetched) -> list[Any] | None:
+    doc = _decode(fetched)
+    return doc if isinstance(doc, list) else None
+
+
+def _dicom_json_page(fetched: Fetched) -> list[Any] | None:
+    """A QIDO-RS answer: a JSON array of objects (a catch-all HTML page is not one). 204 No
+    Content is an empty result."""
+    if fetched.status == 204:
+        return []
+    ctype = fetched.content_type()
+    if ctype and "json" not in ctype:
+        return None
+    page = _json_list(fetched)
+    if page is None or not all(isinstance(r, dict) for r in _head(page)):
+        return None
+    return page
+
+
+def _head(items: list[Any], n: int = 8) -> Iterator[Any]:
+    yield from items[:n]
+
+
+def _auth_of(fetched: Fetched) -> HttpAuth:
+    header = fetched.headers.get("www-authenticate")
+    scheme = realm = None
+    if header:
+        scheme = printable(header.strip().split(" ", 1)[0], 24)
+        m = _REALM.search(header[:1024])
+        realm = printable(m.group(1), 64) if m else None
+    return HttpAuth(status_code=fetched.status or 0, scheme=scheme, realm=realm)
+
+
+def _text(value: object, limit: int) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return printable(value, limit)
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and 0 <= value < 1 << 62:
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _merge(anon: _Survey, authed: _Survey) -> _Survey:
+    """The authenticated pass's data, the anonymous pass's locks."""
+    merged = _Survey(auth=anon.auth, challenge_path=anon.challenge_path)
+    for app in authed.apps.values():
+        locked = anon.apps.get(app.product)
+        protected = anon.blanket or (locked is not None and locked.protected)
+        merged.add_app(msgspec.structs.replace(app, protected=protected))
+    for app in anon.apps.values():
+        merged.add_app(app)
+    if authed.orthanc is not None:
+        merged.orthanc = msgspec.structs.replace(
+            authed.orthanc, auth_required=anon.orthanc is not None and anon.orthanc.auth_required
+        )
+    else:
+        merged.orthanc = anon.orthanc
+    locked_roots = {(d.service, d.path) for d in anon.dicomweb if d.protected}
+    merged.dicomweb = [
+        msgspec.structs.replace(d, protected=anon.blanket or (d.service, d.path) in locked_roots)
+        for d in authed.dicomweb
+    ] or anon.dicomweb
+    merged.exposure = authed.exposure or anon.exposure
+    merged.qido_root = authed.qido_root or anon.qido_root
+    return merged
