@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from markupsafe import Markup
 
 ROW_HEIGHT = 22
-LABEL_WIDTH = 190
-BAR_WIDTH = 300
+LABEL_WIDTH = 220
+BAR_WIDTH = 280
 VALUE_WIDTH = 70
-MAX_LABEL_CHARS = 28
+MAX_LABEL_CHARS = 30
 
 SEVERITY_COLOURS = {
     "critical": "#b3001b",
