@@ -26,6 +26,7 @@ from pacsaudit.probes.dicom.probe import (
     Depth,
     DicomOptions,
 )
+from pacsaudit.probes.fileshare.walk import WalkOptions
 from pacsaudit.probes.http.probe import HTTPS_PORTS, HttpOptions
 from pacsaudit.probes.http.transport import Limits as HttpLimits
 from pacsaudit.scan import default_scan_ports
@@ -132,6 +133,22 @@ def scan(
             "use in ~/.config/pacsaudit, mode 0600)."
         ),
     ] = None,
+    max_depth: Annotated[
+        int, typer.Option(help="FTP/SMB/rsync: folder levels entered below a share's top.")
+    ] = 8,
+    max_entries: Annotated[
+        int, typer.Option(help="FTP/SMB/rsync: names listed per target before stopping.")
+    ] = 10_000,
+    max_reads: Annotated[
+        int,
+        typer.Option(help="FTP/SMB: files whose first bytes are read (DICOM magic, headers)."),
+    ] = 500,
+    max_samples: Annotated[
+        int, typer.Option(help="FTP/SMB: DICOM headers (up to Pixel Data) counted for PHI.")
+    ] = 25,
+    max_shares: Annotated[
+        int, typer.Option(help="SMB shares and rsync modules walked per target.")
+    ] = 16,
     fail_on: Annotated[
         Severity | None,
         typer.Option(help="Exit with code 3 when a finding has this severity or worse."),
@@ -213,6 +230,17 @@ def scan(
         try_default_credentials=try_default_credentials,
         max_credentials=max_credentials,
     )
+    fileshare = WalkOptions(
+        max_depth=max_depth,
+        max_entries=max_entries,
+        max_reads=max_reads,
+        max_samples=max_samples,
+        max_shares=max_shares,
+        # the walk ends on its own inside the engine's cut, sniffing included
+        budget=max(0.5, host_timeout * 0.8),
+        read_timeout=read_timeout,
+        connect_timeout=connect_timeout,
+    )
     try:
         plan = make_plan(
             targets=targets or [],
@@ -223,6 +251,7 @@ def scan(
             dicom=dicom,
             output=output,
             forced_probe=probe,
+            fileshare=fileshare,
             http=http,
         )
     except (UsageError, ValueError) as exc:

@@ -34,6 +34,10 @@ from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Severity
 from pacsaudit.probes.base import Probe
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe, DicomTlsProbe
+from pacsaudit.probes.fileshare.ftp import FtpProbe
+from pacsaudit.probes.fileshare.rsync import RsyncProbe
+from pacsaudit.probes.fileshare.smb import SmbProbe
+from pacsaudit.probes.fileshare.walk import WalkOptions
 from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
 from pacsaudit.probes.registry import Dispatcher, default_ports
 from pacsaudit.report.jsonl import JsonlWriter
@@ -61,6 +65,8 @@ class ScanPlan:
     output: Path | None
     excluded: int = 0
     forced_probe: str | None = None
+    fileshare: WalkOptions = field(default_factory=WalkOptions)
+    """Bounds of the FTP, SMB and rsync walks."""
     http: HttpOptions = field(default_factory=HttpOptions)
 
     @property
@@ -73,12 +79,15 @@ def build_probes(plan: ScanPlan) -> dict[str, Probe]:
     return {
         "dicom": DicomProbe(plan.dicom),
         "dicom-tls": DicomTlsProbe(plan.dicom),
+        "ftp": FtpProbe(plan.fileshare),
+        "smb": SmbProbe(plan.fileshare),
+        "rsync": RsyncProbe(plan.fileshare),
         "http": HttpProbe(plan.http),
         "https": HttpsProbe(plan.http),
     }
 
 
-PROBE_NAMES = ("dicom", "dicom-tls", "http", "https")
+PROBE_NAMES = ("dicom", "dicom-tls", "ftp", "smb", "rsync", "http", "https")
 """What ``--probe`` accepts; kept in step with :func:`build_probes` by a test."""
 
 
@@ -108,6 +117,7 @@ def make_plan(
     dicom: DicomOptions,
     output: Path | None,
     forced_probe: str | None = None,
+    fileshare: WalkOptions | None = None,
     http: HttpOptions | None = None,
 ) -> ScanPlan:
     entries: list[SourcedEntry] = []
@@ -125,6 +135,8 @@ def make_plan(
     try:
         engine.validate()
         dicom.validate()
+        if fileshare is not None:
+            fileshare.validate()
         if http is not None:
             http.validate()
     except ValueError as exc:
@@ -144,6 +156,7 @@ def make_plan(
         output=output,
         excluded=space.size() - kept.size(),
         forced_probe=forced_probe,
+        fileshare=fileshare or WalkOptions(),
         http=http or HttpOptions(),
     )
 

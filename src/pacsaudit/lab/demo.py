@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.lab.fileshare import check_finding as check_fileshare
 from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
@@ -82,6 +83,7 @@ def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) 
             got_n = getattr(exposure, what, None) if exposure else None
             if str(got_n) != want:
                 problems.append(f"{service.name}: {got_n} {what}, expected {want}")
+        problems.extend(check_fileshare(service, found))
     for p in problems:
         console.print(f"[red]lab check failed[/]: {p}")
     if not problems:

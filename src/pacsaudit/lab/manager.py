@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pacsaudit.lab import certs
+from pacsaudit.lab import fileshare as fileshare_lab
 from pacsaudit.lab.http import dicomweb_config, locked_orthanc_expect, open_orthanc_expect
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 
@@ -135,6 +136,7 @@ def default_ports(port_base: int) -> dict[str, int]:
         "closed",
         "orthanc-locked",
         "orthanc-locked-http",
+        *fileshare_lab.SERVICE_NAMES,
     )
     if port_base:
         if not 1024 <= port_base <= 65535 - len(names):
@@ -149,6 +151,7 @@ def default_ports(port_base: int) -> dict[str, int]:
         "closed": 2761,
         "orthanc-locked": 4243,
         "orthanc-locked-http": 8043,
+        **fileshare_lab.DEFAULT_PORTS,
     }
 
 
@@ -543,6 +546,7 @@ def lab_up(
         _tls_scp(info, ports)
         _closed(info, ports)
         _orthanc_locked(info, ports, manifest)
+        fileshare_lab.start(info, ports)  # FTP, SMB and rsync on one synthetic tree
         say(f"loading {manifest.instances} synthetic instances into Orthanc")
         _load_orthanc(ports["orthanc-http"], manifest)
         info.save()

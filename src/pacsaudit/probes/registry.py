@@ -53,9 +53,11 @@ class Dispatcher:
     forced: str | None = None
     tls_followers: Sequence[str] = ("dicom-tls", "https")
     """Tried in order where the port answered with a TLS alert."""
-    silent_followers: Sequence[str] = ("dicom-tls", "https", "smb")
+    silent_followers: Sequence[str] = ("smb", "dicom-tls", "https")
     """Tried in order where the port closed or reset on our A-ASSOCIATE-RQ without a word —
-    what TLS servers (storescp with ``+tls``) and SMB servers do."""
+    what TLS servers (storescp with ``+tls``) and SMB servers do. SMB goes first: a TLS server
+    drops an SMB negotiation at once, while smbd sits on a ClientHello until the handshake
+    times out (twice 5 s for ``dicom-tls`` and ``https``)."""
 
     @property
     def name(self) -> str:
