@@ -220,7 +220,8 @@ def scan(
         dial=dicom.dial,
         enumerate=depth is Depth.EXPOSURE,
         hasher=hasher,
-        budget=host_timeout,
+        # ends on its own inside the engine's cut, the sniff of an unclaimed port included
+        budget=max(0.5, host_timeout * 0.8),
         max_records=max_records,
         limits=HttpLimits(
             request_timeout=2 * read_timeout,

@@ -158,6 +158,31 @@ def test_qido_bounds(run: Runner[Finding]) -> None:
     assert r.exposure.queries[0].queries == 2
 
 
+def test_qido_page_over_the_body_cap(run: Runner[Finding]) -> None:
+    """A server that ignores ``limit`` and sends everything: answered, nothing counted."""
+    everything = [study(n) for n in range(2000)]
+    body = json.dumps(everything).encode()
+    site = Site(
+        routes={
+            "/dicom-web/studies": lambda _r: response(
+                200, body, headers={"Content-Type": "application/dicom+json"}
+            )
+        }
+    )
+    r = http_result(run(scan(site)))
+    assert [(d.path, d.answered) for d in r.dicomweb if d.service == "qido-rs"] == [
+        ("/dicom-web", True)
+    ]
+    assert r.exposure is not None
+    assert r.exposure.studies is None
+    assert r.exposure.error is not None
+    assert r.exposure.error.detail == "body-cap"
+    qido = next(e for e in r.exchanges if e.purpose == "qido")
+    assert qido.truncated
+    assert qido.bytes_read == 256 * 1024
+    assert r.exposure_class is ExposureClass.ANONYMOUS_ACCESS
+
+
 def test_catch_all_html_is_not_dicomweb(run: Runner[Finding]) -> None:
     """A single-page app answers 200 text/html to every path: no QIDO, no WADO-URI."""
 

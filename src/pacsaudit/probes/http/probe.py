@@ -357,7 +357,8 @@ class HttpProbe:
                     )
                     continue
                 records = _dicom_json_page(page)
-                if records is None:
+                too_big = records is None and page.ok and page.truncated and _is_json(page)
+                if records is None and not too_big:
                     continue
                 s.dicomweb.append(
                     DicomWebEndpoint(
@@ -365,7 +366,11 @@ class HttpProbe:
                     )
                 )
                 s.qido_root = root
-                if self.options.enumerate:
+                if records is None:
+                    # A JSON answer larger than --max-body (a server that ignores ``limit``):
+                    # it answered, but nothing could be counted.
+                    s.exposure = Exposure(studies_lower_bound=True, error=_page_error(page))
+                elif self.options.enumerate:
                     s.exposure = await self._enumerate_qido(session, root, page, records, auth)
                 return
 
@@ -678,6 +683,10 @@ def _json_object(fetched: Fetched) -> dict[str, Any] | None:
 def _json_list(fetched: Fetched) -> list[Any] | None:
     doc = _decode(fetched)
     return doc if isinstance(doc, list) else None
+
+
+def _is_json(fetched: Fetched) -> bool:
+    return "json" in fetched.content_type()
 
 
 def _dicom_json_page(fetched: Fetched) -> list[Any] | None:
