@@ -23,10 +23,13 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.uid import MediaStorageDirectoryStorage
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from pacsaudit import __version__
 from pacsaudit.deid.keys import Pseudonyms
@@ -95,17 +98,42 @@ def _write(ds: Dataset, kind: Kind, target: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         if len(_made) < 1 << 14:
             _made.add(target.parent)
+    data = _encode(ds, kind)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        if kind is Kind.PART10:
-            ds.preamble = _PREAMBLE  # a preamble may carry another format's header (TIFF)
-        ds.save_as(tmp, enforce_file_format=False)
-        size = tmp.stat().st_size
+        with tmp.open("xb") as f:
+            f.write(data)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return size
+    return len(data)
+
+
+def _encode(ds: Dataset, kind: Kind) -> bytes:
+    """The file's bytes, in its own transfer syntax and format (Part 10 or bare data set).
+
+    pydicom's ``dcmwrite`` deep-copies and re-validates the file meta on every call, a fifth of
+    the writing time here; its two building blocks do the same encoding without that. Deflated
+    files, and any whose encoding pydicom could not tell, still go through ``dcmwrite``.
+    """
+    meta = getattr(ds, "file_meta", None)
+    implicit_vr, little_endian = ds.original_encoding
+    syntax = getattr(meta, "TransferSyntaxUID", None)
+    if syntax == DeflatedExplicitVRLittleEndian or implicit_vr is None or little_endian is None:
+        if kind is Kind.PART10:
+            ds.preamble = _PREAMBLE
+        buffer = BytesIO()
+        ds.save_as(buffer, enforce_file_format=False)
+        return buffer.getvalue()
+    fp = DicomBytesIO()
+    if kind is Kind.PART10 and meta is not None:
+        fp.write(_PREAMBLE + b"DICM")  # a preamble may carry another format's header (TIFF)
+        write_file_meta_info(fp, meta, enforce_standard=False)
+    fp.is_implicit_VR = implicit_vr
+    fp.is_little_endian = little_endian
+    write_dataset(fp, ds)
+    return fp.getvalue()
 
 
 def deid_file(candidate: Candidate) -> tuple[DeidFile, int]:
