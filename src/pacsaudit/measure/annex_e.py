@@ -55,7 +55,7 @@ class Option(enum.StrEnum):
     @property
     def code_value(self) -> str:
         """The option's code in CID 7050 (scheme DCM), from pydicom's code dictionary."""
-        return _CODE_VALUES[self]
+        return _code_values()[self]
 
 
 _COLUMNS = {
@@ -72,7 +72,10 @@ _COLUMNS = {
 }
 
 
+@functools.cache
 def _code_values() -> dict[Option, str]:
+    """Looked up on first use: pydicom's code dictionary takes ~50 ms to import, which every
+    ``pacsaudit`` command would otherwise pay at start-up."""
     from pydicom.sr.codedict import codes
 
     dcm = codes.DCM
@@ -91,9 +94,6 @@ def _code_values() -> dict[Option, str]:
         Option.CLEAN_GRAPHICS: "CleanGraphicsOption",
     }
     return {opt: str(getattr(dcm, name).value) for opt, name in names.items()}
-
-
-_CODE_VALUES = _code_values()
 
 
 class TableRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
