@@ -233,6 +233,41 @@ def test_orthanc_statistics_and_recognition(run: Runner[Finding]) -> None:
     assert r.exposure_class is ExposureClass.RETRIEVABLE
 
 
+def test_orthanc_without_dicomweb_is_counted_from_its_rest_listing(run: Runner[Finding]) -> None:
+    def rest_study(n: int) -> dict[str, Any]:
+        return {
+            "ID": f"id{n}",
+            "MainDicomTags": {"AccessionNumber": f"{CANARY}{n}", "StudyDate": "20210304",
+                              "StudyInstanceUID": f"1.2.3.{n}"},
+            "PatientMainDicomTags": {"PatientID": f"{CANARY}P{n % 4}", "PatientName": ""},
+        }  # fmt: skip
+
+    listing = [rest_study(n) for n in range(12)]
+
+    def studies(req: Request) -> bytes:
+        assert "expand" in req.query
+        since, limit = int(req.query["since"]), int(req.query["limit"])
+        return json_route(listing[since : since + limit])(req)
+
+    site = Site(
+        routes={
+            "/system": json_route({"ApiVersion": 5, "DicomAet": "ORTHANC", "Version": "1.5.8"}),
+            "/statistics": json_route({"CountStudies": 12, "CountInstances": 40}),
+            "/studies": studies,
+        }
+    )
+    f = run(scan(site, HttpProbe(options(page_size=5))))
+    r = http_result(f)
+    assert not [d for d in r.dicomweb if d.service == "qido-rs"]
+    e = r.exposure
+    assert e is not None
+    assert (e.studies, e.patients, e.images) == (12, 4, None)
+    assert e.phi_attributes == {"AccessionNumber": 12, "PatientID": 12, "StudyDate": 12}
+    assert (e.queries[0].model, e.queries[0].queries) == ("orthanc-rest", 4)
+    assert r.exposure_class is ExposureClass.PHI_READABLE
+    assert CANARY.lower() not in encode_finding(f).decode().lower()
+
+
 def test_wado_uri_told_apart_from_a_missing_path(run: Runner[Finding]) -> None:
     site = Site(
         routes={"/wado": lambda _r: response(400, b"studyUID missing")},

@@ -30,7 +30,7 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -399,53 +399,29 @@ class HttpProbe:
     ) -> Exposure:
         """Page through ``root/studies`` until a page adds no study, or a bound is hit."""
         opts = self.options
-        tally = JsonTally(hasher=opts.hasher)
         includes = ",".join(tag_list())
-        stats = _PageStats()
-        stats.note(first)
-        error: ErrorInfo | None = None
-        lower_bound = False
-        offset = 0
-        page: list[Any] | None = records
-        while page:
-            before = tally.studies
-            for record in page:
-                if tally.records >= opts.max_records:
-                    lower_bound = True
-                    break
-                tally.add_dicom_json(record)
-            if lower_bound or tally.studies == before:
-                break  # a bound, or a server that ignores offset: nothing new to count
-            offset += len(page)
-            if session.exhausted():
-                lower_bound = True
-                error = _stopped(session)
-                break
-            fetched = await session.get(
+        tally = JsonTally(hasher=opts.hasher)
+
+        async def request(offset: int) -> Fetched:
+            return await session.get(
                 f"{root}/studies?limit={opts.page_size}&offset={offset}&includefield={includes}",
                 purpose="qido",
                 accept=_DICOM_JSON_ACCEPT,
                 cap=opts.limits.json_bytes,
                 auth=auth,
             )
-            stats.note(fetched)
-            page = _dicom_json_page(fetched)
-            if page is None:
-                lower_bound = True
-                error = _page_error(fetched)
-                break
-        if first.truncated:
-            lower_bound = True
-        query = QueryStats(
-            level="STUDY",
+
+        exposure = await self._paginate(
+            session,
             model="qido-rs",
-            queries=stats.queries,
-            records=tally.records,
-            lower_bound=lower_bound,
-            statuses=stats.statuses,
-            error=error,
+            request=request,
+            parse=_dicom_json_page,
+            tally=tally,
+            add=tally.add_dicom_json,
+            first=(first, records),
         )
-        return tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
+        assert exposure is not None  # a first page was given
+        return exposure
 
     async def _orthanc_listing(
         self, session: WebSession, s: _Survey, auth: httpx.Auth | None
@@ -456,47 +432,83 @@ class HttpProbe:
             return
         opts = self.options
         tally = JsonTally(hasher=opts.hasher)
-        stats = _PageStats()
-        error: ErrorInfo | None = None
-        lower_bound = False
-        since = 0
-        while True:
-            if session.exhausted():
-                lower_bound, error = True, _stopped(session)
-                break
-            fetched = await session.get(
+
+        async def request(since: int) -> Fetched:
+            return await session.get(
                 f"/studies?expand&limit={opts.page_size}&since={since}",
                 purpose="orthanc-studies",
                 accept=_JSON_ACCEPT,
                 cap=opts.limits.json_bytes,
                 auth=auth,
             )
-            stats.note(fetched)
-            page = _json_list(fetched)
+
+        # None: no listing at all (an old or restricted Orthanc), nothing to add.
+        s.exposure = await self._paginate(
+            session,
+            model="orthanc-rest",
+            request=request,
+            parse=_json_list,
+            tally=tally,
+            add=tally.add_orthanc_study,
+        )
+
+    async def _paginate(
+        self,
+        session: WebSession,
+        *,
+        model: str,
+        request: Callable[[int], Awaitable[Fetched]],
+        parse: Callable[[Fetched], list[Any] | None],
+        tally: JsonTally,
+        add: Callable[[object], bool],
+        first: tuple[Fetched, list[Any]] | None = None,
+    ) -> Exposure | None:
+        """Count page after page (``request(offset)``) until one adds no study — the end, or
+        a server that ignores the offset — or a bound: ``--max-records``, the request and time
+        budgets, a page that is not a listing. None when not even the first page was one."""
+        stats = _PageStats()
+        error: ErrorInfo | None = None
+        lower_bound = False
+        offset = 0
+        page: list[Any] | None = None
+        if first is not None:
+            stats.note(first[0])
+            page = first[1]
+        while True:
             if page is None:
-                lower_bound, error = since > 0, _page_error(fetched)
-                if since == 0:
-                    return  # no listing at all (an old or restricted Orthanc): nothing to add
+                if session.exhausted():
+                    lower_bound, error = True, _stopped(session)
+                    break
+                fetched = await request(offset)
+                stats.note(fetched)
+                page = parse(fetched)
+                if page is None:
+                    if offset == 0:
+                        return None
+                    lower_bound, error = True, _page_error(fetched)
+                    break
+            if not page:
                 break
             before = tally.studies
             for record in page:
-                if tally.records >= opts.max_records:
+                if tally.records >= self.options.max_records:
                     lower_bound = True
                     break
-                tally.add_orthanc_study(record)
-            if lower_bound or not page or tally.studies == before:
+                add(record)
+            if lower_bound or tally.studies == before:
                 break
-            since += len(page)
+            offset += len(page)
+            page = None
         query = QueryStats(
             level="STUDY",
-            model="orthanc-rest",
+            model=model,
             queries=stats.queries,
             records=tally.records,
             lower_bound=lower_bound,
             statuses=stats.statuses,
             error=error,
         )
-        s.exposure = tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
+        return tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
 
     async def _wado_uri(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
         """WADO-URI without fetching an instance: a request without object UIDs must draw a
