@@ -93,5 +93,5 @@ def fileshare_rows(
             "-",
             "-",
             f"[{style[Severity.HIGH]}]{hit.category}[/]",
-            f"{hit.description}{count} ({where}depth {hit.depth}); source: {hit.source}",
+            f"{hit.description}{count} ({where}depth {hit.depth}; sources in the JSON)",
         )

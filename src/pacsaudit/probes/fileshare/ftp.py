@@ -47,6 +47,7 @@ ANONYMOUS_PASSWORD = "pacsaudit@"
 """By convention the anonymous password is a mail address; ours names the scanner."""
 DATA_RCVBUF = 32 * 1024
 MLST_FACTS = "OPTS MLST type;size;modify;perm;unix.mode;unique;"
+MAX_REPLY_LINES = 200
 
 
 class _DialedClient(aioftp.Client):
@@ -74,6 +75,27 @@ class _DialedClient(aioftp.Client):
         except BaseException:
             sock.close()
             raise
+
+    async def parse_response(self) -> tuple[aioftp.Code, list[str]]:
+        """aioftp's reply reader with two guards: a first line that does not start with a
+        three-digit code is no FTP at all, and a multi-line reply has at most
+        ``MAX_REPLY_LINES`` lines (an endless ``220-`` greeting)."""
+        code, rest = await self.parse_line()
+        if not (len(code) == 3 and code.isdigit()):
+            raise ProtocolError("not-ftp", "the peer is not an FTP server")
+        info = [rest]
+        current = code
+        while rest.startswith("-") or not current.isdigit():
+            if len(info) >= MAX_REPLY_LINES:
+                raise ProtocolError("reply-too-long", "an FTP reply longer than the limit")
+            current, rest = await self.parse_line()
+            if current.isdigit():
+                info.append(rest)
+                if current != code:
+                    raise aioftp.StatusCodeError(code, current, info)
+            else:
+                info.append(current + rest)
+        return code, info
 
 
 def _reply_code(exc: aioftp.StatusCodeError) -> str:
@@ -148,11 +170,12 @@ class _FtpBackend:
 
     def _parse(self, line: bytes, *, mlsd: bool) -> Entry | None:
         try:
+            # Names are kept as listed: one with a "/" in it is a lie the walk records.
             if mlsd:
                 name, facts = self.client.parse_mlsx_line(line)
-                return _mlsd_entry(PurePosixPath(name).name, dict(facts))
+                return _mlsd_entry(str(name), dict(facts))
             name, info = self.client.parse_list_line(line)
-            return _list_entry(PurePosixPath(name).name, dict(info))
+            return _list_entry(str(name), dict(info))
         except (ValueError, KeyError, IndexError):
             return None  # a line no parser understands is skipped, not fatal
 

@@ -15,6 +15,7 @@ no path or file name reaches the result, since paths on imaging shares often nam
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import re
 import time
@@ -48,6 +49,8 @@ DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _UID_NAME = re.compile(r"^[0-9]+(\.[0-9]+){3,}(\.dcm)?$", re.IGNORECASE)
 """Files named by their SOP Instance UID, as many archives store them."""
 NAME_MAX = 64
+MAX_PLAUSIBLE_SIZE = 1 << 40
+"""Listed sizes above 1 TiB are taken for lies and not added up."""
 READ_CHUNK = 4096
 """Backends read in chunks this small and ask ``want`` again after each, so that a header read
 overshoots the start of Pixel Data by less than one chunk (dropped unparsed)."""
@@ -365,9 +368,15 @@ async def walk_share(backend: ShareBackend, share: _ShareTally, tally: WalkTally
             for entry in listing.entries:
                 if entry.name == "." and entry.identity is not None:
                     seen.add(entry.identity)  # a link back to this folder is a loop
-                if entry.name in ("", ".", "..") or "/" in entry.name:
+                if entry.name in ("", ".", ".."):
                     continue
                 tally.entries += 1
+                if any(ch in entry.name for ch in "/\\\0"):
+                    tally.walk_errors += 1  # a listing that lies: no such name can exist
+                    continue
+                if entry.size is not None and not 0 <= entry.size <= MAX_PLAUSIBLE_SIZE:
+                    tally.walk_errors += 1  # a size no file has: not counted
+                    entry = dataclasses.replace(entry, size=None)
                 if entry.kind is EntryKind.LINK:
                     tally.symlinks += 1
                 elif entry.kind is EntryKind.DIR:
