@@ -56,6 +56,8 @@ class _Greeting:
     version: str
     modules: list[str] = field(default_factory=list)
     truncated: bool = False
+    error: BaseException | None = None
+    """Why the module list broke off after the daemon had greeted us."""
 
 
 class _Lines:
@@ -94,17 +96,19 @@ async def _greet(target: Target, options: WalkOptions, tally: WalkTally) -> _Gre
             raise ProtocolError("not-rsync", "the peer is not an rsync daemon")
         greeting = _Greeting(printable_sample(first[9:].split(b" ", 1)[0], 16))
         conn.write(CLIENT_VERSION + b"\n")  # our version, then an empty module name: list
-        for _ in range(MAX_MODULE_LINES):
-            line = await lines.line()
-            if line is None or line.startswith(b"@RSYNCD: EXIT"):
-                return greeting
-            if line.startswith(b"@ERROR"):
-                return greeting
-            # Module lines are "name<padding>\tcomment"; the message of the day has no tab.
-            name, tab, _comment = line.partition(b"\t")
-            module = name.decode("utf-8", "replace").rstrip()
-            if tab and module and _usable_module(module):
-                greeting.modules.append(module)
+        try:
+            for _ in range(MAX_MODULE_LINES):
+                line = await lines.line()
+                if line is None or line.startswith((b"@RSYNCD: EXIT", b"@ERROR")):
+                    return greeting
+                # Module lines are "name<padding>\tcomment"; the message of the day has no tab.
+                name, tab, _comment = line.partition(b"\t")
+                module = name.decode("utf-8", "replace").rstrip()
+                if tab and module and _usable_module(module):
+                    greeting.modules.append(module)
+        except (OSError, TimeoutError, ProtocolError) as exc:
+            greeting.error = exc  # an rsync daemon all the same: keep what it listed
+            return greeting
         greeting.truncated = True
         return greeting
     finally:
@@ -280,6 +284,8 @@ class RsyncProbe:
         server = f"rsync protocol {greeting.version}"
         if greeting.truncated:
             tally.hit(Bound.MAX_SHARES)
+        if greeting.error is not None:
+            tally.error = classify(greeting.error).error
         if self.rsync is None:
             tally.error = ErrorInfo(
                 ErrorKind.OS_ERROR, "the rsync client is not installed", "rsync-missing"
