@@ -185,7 +185,7 @@ def test_cli_web_scan_leaks_no_canary(lab: LabInfo, tmp_path: Path) -> None:
     assert classes == {
         lab.service("orthanc-http").port: ExposureClass.PHI_READABLE,
         lab.service("orthanc-locked-http").port: ExposureClass.AUTH_REQUIRED,
-    }
+    }, [(f.port, f.status, f.error) for f in findings]
     assert '"PatientName":' in text
     for where, output in (("jsonl", text), ("stdout", run.stdout), ("stderr", run.stderr)):
         assert_no_canary(lab, output, where)
