@@ -284,7 +284,9 @@ class FtpProbe:
                 async with asyncio.timeout(tally.op_timeout()):
                     await client.login(ANONYMOUS_USER, ANONYMOUS_PASSWORD)
             except aioftp.StatusCodeError as exc:
-                if _reply_code(exc).startswith(("530", "331", "332", "421", "5")):
+                # 530 and any other permanent refusal: no anonymous access. A 421 (busy,
+                # closing) says nothing about access: it is recorded as an error below.
+                if _reply_code(exc).startswith("5"):
                     result = tally.result(server=server, login=None, anonymous=False)
                     return finding(self.name, target, started, Status.FTP, result)
                 raise
