@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from pacsaudit.errors import UsageError
+from pacsaudit.intel.correlate import orthanc_cves, orthanc_dicom_port
 from pacsaudit.intel.fleets import find_fleets
 from pacsaudit.model import SCHEMA_VERSION, Finding, decode_finding
 from pacsaudit.report.geo import country_of
@@ -186,6 +187,8 @@ class Loaded:
     schema_versions: Counter[int] = field(default_factory=Counter)
     fleet_services: int = 0
     warnings: list[str] = field(default_factory=list)
+    orthanc_ports: dict[tuple[str, int], str] = field(default_factory=dict)
+    """(ip, DICOM port) → Orthanc version, as the host's REST ``/system`` names them."""
 
     @property
     def hash_keys(self) -> Counter[str]:
@@ -472,6 +475,9 @@ def _read_file(
             loaded.bad_lines.append(BadLine(source, problem))
             continue
         service = _service(source, obj)
+        named = orthanc_dicom_port(obj)
+        if named is not None:
+            loaded.orthanc_ports[named[:2]] = named[2]
         valid += 1
         previous = latest.get(service.key)
         if previous is not None:
@@ -509,7 +515,15 @@ def load_results(paths: Sequence[Path]) -> Loaded:
     fleets = find_fleets(dicom.values())
     for key, service in latest.items():
         if (service.ip, service.port) in fleets and FLEET not in service.flags:
-            latest[key] = replace(service, flags=(*service.flags, FLEET))
+            service = latest[key] = replace(service, flags=(*service.flags, FLEET))
+        version = loaded.orthanc_ports.get((service.ip, service.port))
+        if version is not None and service.protocol == "dicom":
+            latest[key] = replace(
+                service,
+                product="Orthanc",
+                version=version,
+                cves=orthanc_cves(version, service.cves),
+            )
     loaded.services = list(latest.values())
     loaded.fleet_services = len(fleets)
     _warn(loaded)

@@ -1,0 +1,51 @@
+"""The report ties a DICOM service to the Orthanc version its own REST API names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pacsaudit.model import (
+    AePolicy,
+    DicomResult,
+    Finding,
+    HttpResult,
+    OrthancInfo,
+    Status,
+    encode_finding,
+)
+from pacsaudit.report.records import load_results
+
+
+def _finding(port: int, protocol: str, status: Status, result: object) -> Finding:
+    return Finding(
+        ip="192.0.2.20",
+        port=port,
+        protocol=protocol,
+        status=status,
+        timestamp="2026-11-26T10:00:00.000Z",
+        result=result,  # type: ignore[arg-type]
+    )
+
+
+def test_orthanc_version_from_rest_reaches_the_dicom_service(tmp_path: Path) -> None:
+    dicom = DicomResult(
+        ae_policy=AePolicy.ANY_CALLED_AE,
+        toolkit="DCMTK",
+        toolkit_version="3.6.7",
+        product="Orthanc",
+        cves=["CVE-2022-2119"],
+    )
+    web = HttpResult(orthanc=OrthancInfo(auth_required=False, version="1.5.7", dicom_port=4242))
+    other = DicomResult(ae_policy=AePolicy.ANY_CALLED_AE, toolkit="DCMTK", toolkit_version="3.6.7")
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(
+        encode_finding(_finding(4242, "dicom", Status.DICOM, dicom))
+        + encode_finding(_finding(8042, "http", Status.HTTP, web))
+        + encode_finding(_finding(104, "dicom", Status.DICOM, other))
+    )
+    services = {s.port: s for s in load_results([path]).services}
+    orthanc = services[4242]
+    assert (orthanc.product, orthanc.version) == ("Orthanc", "1.5.7")
+    assert "CVE-2025-0896" in orthanc.cves  # Orthanc < 1.5.8: no auth by default
+    assert "CVE-2022-2119" in orthanc.cves  # its embedded DCMTK stays listed
+    assert services[104].version != "1.5.7"  # another port of the host is not Orthanc's
