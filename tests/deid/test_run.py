@@ -11,6 +11,8 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import ExplicitVRLittleEndian
 
 from pacsaudit.deid.canary import CanaryFile, find_canaries, make_dataset
@@ -141,6 +143,18 @@ def test_bad_input_is_reported_per_file_and_the_run_goes_on(key: bytes, tmp_path
     at = unknown.index(ts)
     unknown[at : at + len(ts)] = b"1.2.840.99999.9.9.9\x00"
     (src / "unknown-ts.dcm").write_bytes(bytes(unknown))
+    # declared explicit VR, written implicit VR: DCMTK cannot read it either
+    ds, _ = make_dataset(3)
+    fp = DicomBytesIO()
+    fp.write(b"\0" * 128 + b"DICM")
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    fp.is_implicit_VR, fp.is_little_endian = True, True
+    write_dataset(fp, ds)
+    (src / "wrong-ts.dcm").write_bytes(fp.getvalue())
     result = run_deid(DeidPlan(src, out, DeidOptions(), key))
     by_path = {f.path: f for f in result.files}
     assert by_path["good.dcm"].status == "written"
@@ -150,6 +164,7 @@ def test_bad_input_is_reported_per_file_and_the_run_goes_on(key: bytes, tmp_path
     assert by_path["empty.dcm"].error == "not-dicom"
     assert by_path["pipe.dcm"].error == "not-regular"
     assert by_path["unknown-ts.dcm"].error == "unsupported-transfer-syntax"
+    assert by_path["wrong-ts.dcm"].error == "wrong-transfer-syntax"
     written = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert {w for w in written if not w.startswith(METADATA_DIR)} == {"good.dcm"}
     log = (out / METADATA_DIR / LOG_FILE).read_bytes().splitlines()

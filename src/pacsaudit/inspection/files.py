@@ -55,6 +55,9 @@ class FileError(enum.StrEnum):
     """The data ends inside an element: a partial copy or download."""
     MALFORMED = "malformed"
     """DICOM, but pydicom could not parse or re-encode it."""
+    WRONG_TRANSFER_SYNTAX = "wrong-transfer-syntax"
+    """The data set is not encoded as its Transfer Syntax UID declares; DCMTK cannot read it
+    either. ``dcmconv`` with the right syntax repairs it."""
     UNSUPPORTED_TRANSFER_SYNTAX = "unsupported-transfer-syntax"
     """The transfer syntax is unknown or cannot be read or written here."""
     UNREADABLE = "unreadable"
@@ -198,6 +201,10 @@ def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
             pydicom_config.settings.reading_validation_mode = pydicom_config.RAISE
             try:
                 ds = dcmread(fp, stop_before_pixels=header_only, force=kind is Kind.HEADERLESS)
+            except InvalidDicomError:
+                if kind is Kind.PART10:
+                    _diagnose_part10(fp)
+                raise
             finally:
                 pydicom_config.settings.reading_validation_mode = previous
             _check_complete(ds, fp, info.st_size, header_only)
@@ -206,6 +213,36 @@ def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
             return ds, kind, info.st_size
     except Exception as exc:  # every failure is classified, none escapes
         raise classify(exc) from None
+
+
+def _diagnose_part10(fp: BinaryIO) -> None:
+    """Why a file with a Part 10 header failed the strict read: most often its data set is not
+    encoded as its Transfer Syntax UID says (explicit declared, implicit written, or the
+    reverse). A lenient read tells: it guesses the encoding from the data."""
+    fp.seek(0)
+    pydicom_config.settings.reading_validation_mode = pydicom_config.WARN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = dcmread(fp, stop_before_pixels=True)
+        except Exception:  # not even leniently: malformed
+            raise ReadFailure(FileError.MALFORMED, "unparsable data set") from None
+    uid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        declared = (uid.is_implicit_VR, uid.is_little_endian) if uid is not None else None
+    except (AttributeError, ValueError):
+        declared = None
+    # original_encoding repeats the declaration; each raw element knows how it was read
+    found = None
+    for elem in map(ds.get_item, sorted(ds.keys())[:8]):
+        if isinstance(elem, RawDataElement):
+            found = (elem.is_implicit_VR, elem.is_little_endian)
+            break
+    if declared is not None and found is not None and declared != found:
+        raise ReadFailure(
+            FileError.WRONG_TRANSFER_SYNTAX, "the data set is not encoded as declared"
+        )
+    raise ReadFailure(FileError.MALFORMED, "data set rejected by a strict read")
 
 
 def _check_transfer_syntax(ds: Dataset) -> None:
