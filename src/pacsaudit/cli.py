@@ -30,6 +30,7 @@ from pacsaudit.probes.fileshare.walk import WalkOptions
 from pacsaudit.probes.http.probe import HTTPS_PORTS, HttpOptions
 from pacsaudit.probes.http.transport import Limits as HttpLimits
 from pacsaudit.scan import default_scan_ports
+from pacsaudit.targets.readers import InputFormat
 from pacsaudit.targets.spec import parse_ports
 
 app = typer.Typer(
@@ -56,6 +57,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _local_workers(cluster: str) -> int:
+    """Workers of ``local:N`` (what ``--dry-run`` can know without connecting), else 1."""
+    name, _, count = cluster.partition(":")
+    return int(count) if name == "local" and count.isdigit() else 1
+
+
 def _ports(text: str) -> tuple[int, ...]:
     try:
         return parse_ports(text)
@@ -73,17 +80,35 @@ def scan(
     ] = None,
     input_file: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="File of targets, one or more per line (- for stdin)."),
+        typer.Option(
+            "--input",
+            "-i",
+            help="File of targets, one or more per line (- for stdin); with --input-format, "
+            "a ZMap or masscan result file of open ports.",
+        ),
     ] = None,
     ports: Annotated[
-        str, typer.Option("--ports", "-p", help="Ports and ranges, e.g. 104,4242,11112.")
-    ] = ",".join(map(str, default_scan_ports())),
+        str | None,
+        typer.Option(
+            "--ports",
+            "-p",
+            help="Ports and ranges, e.g. 104,4242,11112 (default: "
+            f"{','.join(map(str, default_scan_ports()))}; with result files, the ports they "
+            "name).",
+            show_default=False,
+        ),
+    ] = None,
     tls_ports: Annotated[str, typer.Option(help="Ports where DICOM runs over TLS.")] = ",".join(
         map(str, DICOM_TLS_PORTS)
     ),
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", "-x", help="File of addresses/CIDRs never to contact."),
+        typer.Option(
+            "--exclude",
+            "-x",
+            help="File of addresses/CIDRs never to contact, on top of the shipped IANA "
+            "special-purpose blocklist (repeatable).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="JSON Lines output (default stdout).")
@@ -179,13 +204,78 @@ def scan(
             "by what the peer says first."
         ),
     ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the pseudo-random target order (default: drawn at random, printed, "
+            "and saved in the state).",
+            min=0,
+            max=(1 << 64) - 1,
+        ),
+    ] = None,
+    shard: Annotated[
+        str,
+        typer.Option(help="Scan slice I of N (I from 0 to N-1, as ZMap counts); same seed in all."),
+    ] = "0/1",
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option(
+            help="Read the -i files as open-port results of a SYN scan: zmap (-o, -O csv/json), "
+            "masscan (-oL, -oJ), or auto."
+        ),
+    ] = None,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="New TCP connections per second at most, e.g. 1000/s (also N/m, N/h)."),
+    ] = None,
+    per_network: Annotated[
+        int | None,
+        typer.Option(help="Targets probed at once in one /24 (IPv6: /64) at most.", min=1),
+    ] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option(
+            help="How operators reach you (URL or e-mail), sent in the HTTP User-Agent; DICOM "
+            "has no field for it (the calling AE title identifies the scan)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(help="Print the number of targets and shards, then exit before any packet."),
+    ] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Scan state (SQLite) for --resume; default: the output's name + .state."),
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Keep no scan state (the scan cannot be resumed).")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the interrupted scan saved in the state (same command otherwise)."
+        ),
+    ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the shards as tasks on a Dask cluster (scheduler address, e.g. "
+            "tcp://10.0.0.5:8786), or local:N for N worker processes on this machine."
+        ),
+    ] = None,
+    tasks: Annotated[
+        int | None,
+        typer.Option(help="Shards the cluster runs (default: twice its workers).", min=1),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Logging level on stderr.")] = "WARNING",
 ) -> None:
     """Probe targets for DICOM and web services and record how open each one is."""
-    from pacsaudit.scan import execute, make_plan, summarise
+    from pacsaudit.engine.limits import parse_rate
+    from pacsaudit.scan import ScaleOptions, describe_plan, execute, make_plan, summarise
+    from pacsaudit.targets.permutation import Shard
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
     try:
@@ -243,29 +333,61 @@ def scan(
         connect_timeout=connect_timeout,
     )
     try:
+        state_path = None if no_state or output is None else state or Path(f"{output}.state")
+        if (resume or state is not None) and output is None:
+            raise UsageError("--resume and --state need a file output: give -o FILE")
         plan = make_plan(
             targets=targets or [],
             input_files=input_file or [],
             exclude_files=exclude or [],
-            ports=_ports(ports),
-            engine=EngineOptions(concurrency=concurrency, host_timeout=host_timeout),
+            ports=_ports(ports) if ports is not None else None,
+            engine=EngineOptions(
+                concurrency=concurrency,
+                host_timeout=host_timeout,
+                rate=parse_rate(rate) if rate is not None else None,
+                per_network=per_network,
+            ),
             dicom=dicom,
             output=output,
             forced_probe=probe,
             fileshare=fileshare,
             http=http,
+            scale=ScaleOptions(
+                seed=seed,
+                shard=Shard.parse(shard),
+                state=state_path,
+                resume=resume,
+                input_format=input_format,
+                cluster=cluster,
+                tasks=tasks,
+            ),
         )
     except (UsageError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    if not quiet and plan.excluded:
-        err_console.print(f"{plan.excluded} addresses excluded before scanning")
-    outcome = execute(plan, None if quiet else err_console)
+    if dry_run:
+        cluster_tasks = tasks or (2 * _local_workers(cluster) if cluster else None)
+        for line in describe_plan(plan, tasks=cluster_tasks):
+            print(line)
+        return
+    if not quiet:
+        for note in plan.notes:
+            err_console.print(note, highlight=False, markup=False)
+        if plan.excluded:
+            err_console.print(f"{plan.excluded} addresses excluded before scanning")
+        if not resume and plan.results is None:
+            err_console.print(f"seed {plan.seed} (give --seed {plan.seed} to repeat this order)")
+    try:
+        outcome = execute(plan, None if quiet else err_console)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
     if not quiet:
         summarise(outcome, err_console)
         if output is not None:
             err_console.print(f"findings written to {output}")
     if outcome.interrupted:
         err_console.print("[yellow]interrupted[/]: findings so far are complete JSON lines")
+        if plan.scale.state is not None:
+            err_console.print("run the same command with --resume to continue")
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on is not None and severity_at_least(outcome.worst_severity, fail_on):
         if not quiet:

@@ -1,12 +1,21 @@
 """One scan from options to findings on disk: targets → engine → probe → writer.
 
-The CLI builds a :class:`ScanPlan` (which validates everything before any packet is sent) and
-calls :func:`execute`; tests and benchmarks call the same two.
+The CLI builds a :class:`ScanPlan` (which validates everything before any packet is sent:
+targets against the blocklist, the seed, the shard, the saved state when resuming) and calls
+:func:`execute`; tests and benchmarks call the same two. Targets come from the seeded
+cyclic-group walk over the address space (one shard of it), or from the open ports a SYN
+scanner found (``--input-format``); the engine checkpoints them into a state database beside
+the output, so ``--resume`` continues an interrupted scan; ``--cluster`` runs the shards on
+Dask (:mod:`pacsaudit.engine.cluster`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import itertools
+import secrets
 import sys
 import time
 from collections import Counter
@@ -23,13 +32,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, run_shard
 from pacsaudit.engine.runner import (
     EngineOptions,
     ScanStats,
     new_event_loop_factory,
     raise_fd_limit,
-    run_scan,
 )
+from pacsaudit.engine.sources import (
+    ListSource,
+    PositionedSource,
+    WalkSource,
+    list_fingerprint,
+    scan_fingerprint,
+)
+from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Severity
 from pacsaudit.probes.base import Probe
@@ -40,20 +57,46 @@ from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.probes.fileshare.walk import WalkOptions
 from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
 from pacsaudit.probes.registry import Dispatcher, default_ports
-from pacsaudit.report.jsonl import JsonlWriter
 from pacsaudit.report.table import INTERESTING, print_summary
-from pacsaudit.targets.spec import (
-    AddressSpace,
-    SourcedEntry,
-    Target,
-    apply_exclusions,
-    build_space,
-    exclusion_set,
-    iter_targets,
-    read_entries,
+from pacsaudit.targets.blocklist import load_blocklist
+from pacsaudit.targets.permutation import Shard, TargetSpace
+from pacsaudit.targets.readers import (
+    InputFormat,
+    ReadStats,
+    read_open_ports,
+    targets_from_results,
 )
+from pacsaudit.targets.spec import AddressSpace, SourcedEntry, Target, read_entries
 
 MAX_TABLE_ROWS = 500
+NO_PREDIAL = frozenset({"smb"})
+"""Probes that connect by other means than pacsaudit's dialer (impacket dials for SMB): the
+engine does not connect first for them, which would open a second connection."""
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """How targets are ordered, split, checkpointed and distributed (``docs/scale.md``)."""
+
+    seed: int | None = None
+    """Seeds the walk's order; drawn at random (and saved in the state) when not given."""
+    shard: Shard = field(default_factory=Shard)
+    """This run's slice, ``--shard I/N``."""
+    state: Path | None = None
+    """The SQLite state database; None: no checkpoints (output on stdout, or ``--no-state``)."""
+    resume: bool = False
+    input_format: InputFormat | None = None
+    """Set: the input files are ZMap/masscan results (open ports), not target lists."""
+    cluster: str | None = None
+    """A Dask scheduler address, or ``local:N`` for a LocalCluster of N worker processes."""
+    tasks: int | None = None
+    """Shards the cluster runs (default: twice its workers); saved in the state."""
+
+    def validate(self) -> None:
+        if self.resume and self.state is None:
+            raise UsageError("--resume needs the scan's state: give -o FILE (or --state FILE)")
+        if self.tasks is not None and self.tasks < 1:
+            raise UsageError("--tasks must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -68,10 +111,62 @@ class ScanPlan:
     fileshare: WalkOptions = field(default_factory=WalkOptions)
     """Bounds of the FTP, SMB and rsync walks."""
     http: HttpOptions = field(default_factory=HttpOptions)
+    scale: ScaleOptions = field(default_factory=ScaleOptions)
+    results: tuple[Target, ...] | None = None
+    """Targets read from ZMap/masscan results (``space`` then only scoped them)."""
+    notes: tuple[str, ...] = ()
+    """What the blocklist removed and what the result readers skipped, one line each."""
 
     @property
     def total(self) -> int:
+        if self.results is not None:
+            return len(self.results)
         return self.space.size() * len(self.ports)
+
+    @property
+    def seed(self) -> int:
+        return self.scale.seed or 0
+
+    @property
+    def fingerprint(self) -> str:
+        """The target set and seed, whatever the split: a state of another scan is refused."""
+        if self.results is not None:
+            return scan_fingerprint("results", _list_fingerprint(self), None)
+        return scan_fingerprint("walk", _target_space(self).fingerprint, self.seed)
+
+    def task_shards(self, tasks: int) -> list[Shard]:
+        """This run's shard cut into ``tasks`` disjoint shards covering it exactly: shard I/N
+        as (I·T + j)/(N·T) for j < T — segments nest, so their union is I/N."""
+        base = self.scale.shard
+        return [Shard(base.index * tasks + j, base.count * tasks) for j in range(tasks)]
+
+    def source(self, shard: Shard, start: int = 0, redo: Iterable[int] = ()) -> PositionedSource:
+        """The positioned targets of one shard, resumed at ``start`` after ``redo``."""
+        if self.results is not None:
+            fingerprint = _list_fingerprint(self)
+            return ListSource(self.results, fingerprint, shard=shard, start=start, redo=redo)
+        return WalkSource(_target_space(self), seed=self.seed, shard=shard, start=start, redo=redo)
+
+
+_SPACES: dict[int, tuple[AddressSpace, TargetSpace]] = {}
+_LISTS: dict[int, tuple[tuple[Target, ...], str]] = {}
+
+
+def _target_space(plan: ScanPlan) -> TargetSpace:
+    """One TargetSpace per address space and ports (its fingerprint hashes every interval)."""
+    cached = _SPACES.get(id(plan.space))
+    if cached is None or cached[0] is not plan.space or cached[1].ports != plan.ports:
+        cached = _SPACES[id(plan.space)] = (plan.space, TargetSpace(plan.space, plan.ports))
+    return cached[1]
+
+
+def _list_fingerprint(plan: ScanPlan) -> str:
+    assert plan.results is not None
+    cached = _LISTS.get(id(plan.results))
+    if cached is None or cached[0] is not plan.results:
+        fingerprint = list_fingerprint(plan.results, plan.ports)
+        cached = _LISTS[id(plan.results)] = (plan.results, fingerprint)
+    return cached[1]
 
 
 def build_probes(plan: ScanPlan) -> dict[str, Probe]:
@@ -112,24 +207,23 @@ def make_plan(
     targets: Iterable[str],
     input_files: Iterable[str],
     exclude_files: Iterable[str],
-    ports: tuple[int, ...],
+    ports: tuple[int, ...] | None,
     engine: EngineOptions,
     dicom: DicomOptions,
     output: Path | None,
     forced_probe: str | None = None,
     fileshare: WalkOptions | None = None,
     http: HttpOptions | None = None,
+    scale: ScaleOptions | None = None,
 ) -> ScanPlan:
-    entries: list[SourcedEntry] = []
-    for n, text in enumerate(targets, 1):
-        if text == "-":
-            entries.extend(read_target_file("-"))
-        else:
-            entries.append(SourcedEntry(text, f"argument {n}"))
-    for path in input_files:
-        entries.extend(read_target_file(path))
-    if not entries:
-        raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
+    """Every check before the first packet: options, targets against the blocklist and the
+    user's exclusions, result files, the seed, and the saved state when resuming.
+
+    ``ports=None`` means the probes' default ports (and, for result files, every port the
+    file names); result files are read here, entirely, so a malformed one fails now.
+    """
+    scale = scale or ScaleOptions()
+    scale.validate()
     if forced_probe is not None and forced_probe not in PROBE_NAMES:
         raise UsageError(f"unknown probe {forced_probe!r}: one of {', '.join(PROBE_NAMES)}")
     try:
@@ -141,33 +235,148 @@ def make_plan(
             http.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    excluded_space = AddressSpace()
-    for path in exclude_files:
-        excluded_space = _merge(excluded_space, exclusion_set(read_target_file(path)))
-    space = build_space(entries)
-    kept = apply_exclusions(space, excluded_space)
-    if kept.size() == 0:
-        raise UsageError("no targets left after exclusions")
-    return ScanPlan(
-        space=kept,
-        ports=ports,
+    port_list = ports or default_scan_ports()
+    entries: list[SourcedEntry] = []
+    for n, text in enumerate(targets, 1):
+        if text == "-":
+            entries.extend(read_target_file("-"))
+        else:
+            entries.append(SourcedEntry(text, f"argument {n}"))
+    files = list(input_files)
+    if scale.input_format is None:
+        for path in files:
+            entries.extend(read_target_file(path))
+    blocklist = load_blocklist(exclude_files)
+    results: tuple[Target, ...] | None = None
+    notes: list[str] = []
+    if scale.input_format is not None:
+        if not files:
+            raise UsageError("--input-format reads result files: give them with -i FILE")
+        scope = blocklist.scope(entries) if entries else blocklist.everywhere()
+        stats = [ReadStats("stdin" if path == "-" else path) for path in files]
+        found = itertools.chain.from_iterable(
+            read_open_ports(path, scale.input_format, stats=st)
+            for path, st in zip(files, stats, strict=True)
+        )
+        port_filter = set(ports) if ports is not None else None
+        tally = ReadStats("results")
+        results = tuple(
+            targets_from_results(found, port_list, scope, port_filter=port_filter, stats=tally)
+        )
+        for st in stats:
+            notes.extend(st.warnings())
+        if tally.out_of_scope:
+            notes.append(
+                f"{tally.out_of_scope:,} result(s) outside the targets or blocklisted, not probed"
+            )
+        if not results:
+            raise UsageError("no targets: the result files hold no open port inside the scope")
+    else:
+        if not entries:
+            raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
+        scope = blocklist.scope(entries)
+        if scope.space.size() == 0:
+            raise UsageError("no targets left after exclusions")
+    notes[:0] = scope.describe()
+    seed = scale.seed
+    if scale.resume:
+        assert scale.state is not None
+        state = ScanState.load(scale.state)
+        try:
+            saved = int(state.meta().get("seed", "0"))
+        finally:
+            state.close()
+        if seed is not None and seed != saved:
+            raise StateError(
+                f"--seed {seed} differs from the seed {saved} of the scan saved in {scale.state}"
+            )
+        seed = saved
+    elif seed is None:
+        seed = secrets.randbits(64)
+    plan = ScanPlan(
+        space=scope.space,
+        ports=port_list,
         engine=engine,
         dicom=dicom,
         output=output,
-        excluded=space.size() - kept.size(),
+        excluded=scope.excluded,
         forced_probe=forced_probe,
         fileshare=fileshare or WalkOptions(),
         http=http or HttpOptions(),
+        scale=dataclasses.replace(scale, seed=seed),
+        results=results,
+        notes=tuple(notes),
     )
+    check_state(plan)
+    return plan
+
+
+def check_state(plan: ScanPlan) -> None:
+    """Refuse, before any packet, a state that cannot serve this run: on ``--resume`` one of
+    another scan (targets, exclusions, ports, seed or shard differ); otherwise an unfinished
+    scan's state or a file that is not a state (a new scan would replace it)."""
+    path = plan.scale.state
+    if path is None:
+        return
+    if not plan.scale.resume:
+        if path.exists():
+            try:
+                old = ScanState.load(path)
+            except StateError as exc:
+                raise StateError(
+                    f"{path} exists and is not a usable scan state ({exc}); remove it or "
+                    "choose another --state"
+                ) from None
+            complete = old.complete
+            old.close()
+            if not complete:
+                raise StateError(
+                    f"{path} holds an unfinished scan: add --resume to continue it, or remove "
+                    "it to start over"
+                )
+        return
+    state = ScanState.load(path)
+    try:
+        meta = state.meta()
+    finally:
+        state.close()
+    if meta.get("fingerprint") != plan.fingerprint:
+        raise StateError(
+            f"{path} belongs to another scan: the targets, exclusions, result files, ports or "
+            "seed differ from the ones it was saved with"
+        )
+    if meta.get("shard") != str(plan.scale.shard):
+        raise StateError(f"{path} was saved as shard {meta.get('shard')}, not {plan.scale.shard}")
+
+
+def describe_plan(plan: ScanPlan, *, tasks: int | None = None) -> list[str]:
+    """What ``--dry-run`` prints: how many targets, how the shards split them, the seed."""
+    addresses = plan.space.size() if plan.results is None else len({t.ip for t in plan.results})
+    kind = "result-file targets" if plan.results is not None else "targets"
+    lines = [
+        f"{kind}: {plan.total:,} ({addresses:,} addresses x {len(plan.ports)} port(s))",
+        f"excluded before scanning: {plan.excluded:,} address(es)",
+        *plan.notes,
+        f"seed: {plan.seed}",
+    ]
+    shard = plan.scale.shard
+    split = plan.task_shards(tasks) if tasks else [shard]
+    lines.append(
+        f"shards: {shard.count} in all; this run: shard {shard}"
+        + (f", as {len(split)} tasks" if tasks else "")
+    )
+    for part in split[:64]:
+        low, high = plan.source(part).count_range()
+        count = f"{low:,}" if low == high else f"{low:,} to {high:,}"
+        lines.append(f"  shard {part}: {count} targets")
+    if len(split) > 64:
+        lines.append(f"  … and {len(split) - 64} more")
+    return lines
 
 
 _DEFAULT_PLAN = ScanPlan(
     space=AddressSpace(), ports=(), engine=EngineOptions(), dicom=DicomOptions(), output=None
 )
-
-
-def _merge(a: AddressSpace, b: AddressSpace) -> AddressSpace:
-    return AddressSpace(a.v4 | b.v4, a.v6 | b.v6)
 
 
 @dataclass
@@ -184,59 +393,191 @@ class ScanOutcome:
         ):
             self.worst_severity = severity
 
+    def add(self, finding: Finding) -> None:
+        """Every finding of this run passes here (the table and ``--fail-on`` read it)."""
+        self.note(finding)
+        if finding.status in INTERESTING and len(self.interesting) < MAX_TABLE_ROWS:
+            self.interesting.append(finding)
+
 
 def execute(plan: ScanPlan, console: Console | None, *, progress: bool = True) -> ScanOutcome:
-    """Run the plan to completion (or Ctrl-C); findings are on disk either way."""
+    """Run the plan to completion (or Ctrl-C); findings and progress are on disk either way.
+
+    With a state, every batch of findings is journalled before it is appended to the output,
+    so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
+    """
     concurrency = raise_fd_limit(plan.engine.concurrency)
-    engine = EngineOptions(concurrency=concurrency, host_timeout=plan.engine.host_timeout)
-    probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
+    engine = dataclasses.replace(
+        plan.engine,
+        concurrency=concurrency,
+        predial=True,
+        connect_timeout=plan.dicom.dial.connect_timeout,
+    )
     outcome = ScanOutcome(ScanStats())
-    with JsonlWriter(plan.output) as writer:
+    check_state(plan)
+    scale = plan.scale
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scale.cluster is not None:  # unreachable: an error before any file is touched
+            from pacsaudit.engine import cluster
 
-        def on_finding(finding: Finding) -> None:
-            writer.write(finding)
-            outcome.note(finding)
-            if finding.status in INTERESTING and len(outcome.interesting) < MAX_TABLE_ROWS:
-                outcome.interesting.append(finding)
-
-        async def main() -> None:
-            targets = iter_targets(plan.space, plan.ports)
-            flusher = asyncio.create_task(_flush_periodically(writer))
-            try:
-                await _scan(targets)
-            finally:
-                flusher.cancel()
-
-        async def _scan(targets: Iterable[Target]) -> None:
-            if console is None or not progress:
-                await run_scan(targets, probe, engine, on_finding, outcome.stats)
-                return
-            with _progress(console) as bar:
-                task = bar.add_task("scanning", total=plan.total, found=0, rate="")
-                ticker = asyncio.create_task(_tick(bar, task, outcome.stats))
-                try:
-                    await run_scan(targets, probe, engine, on_finding, outcome.stats)
-                finally:
-                    ticker.cancel()
-                    bar.update(task, completed=outcome.stats.done, found=outcome.stats.found)
-
-        runner = asyncio.Runner(loop_factory=new_event_loop_factory())
-        try:
-            runner.run(main())
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-        finally:
-            runner.close()
+            client = stack.enter_context(cluster.connect(scale.cluster))
+        _execute(plan, engine, outcome, console if progress else None, client)
     if outcome.stats.finished is None:
         outcome.stats.finished = time.monotonic()
     return outcome
 
 
-async def _flush_periodically(writer: JsonlWriter, interval: float = 0.5) -> None:
-    """Findings reach the disk within ``interval`` even when they trickle in slowly."""
-    while True:
-        await asyncio.sleep(interval)
-        writer.flush()
+def _execute(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    outcome: ScanOutcome,
+    console: Console | None,
+    client: object | None,
+) -> None:
+    scale = plan.scale
+    state: ScanState | None = None
+    output: OutputFile | None = None
+    try:
+        if scale.state is not None and scale.resume:
+            state = ScanState.load(scale.state)
+            assert plan.output is not None
+            output = OutputFile.resume(plan.output, state)
+        else:
+            output = OutputFile(plan.output)
+            if scale.state is not None:
+                state = ScanState.create(scale.state, _state_meta(plan, 1))
+        recorder = Recorder(output, state)
+        if client is not None:
+            from pacsaudit.engine.cluster import run_on_cluster
+
+            run_on_cluster(plan, engine, recorder, outcome, console, client)
+        else:
+            _execute_here(plan, engine, recorder, outcome, console)
+        if state is not None and not outcome.interrupted:
+            state.mark_complete()
+    finally:
+        if output is not None:
+            output.close()
+        if state is not None:
+            state.close()
+
+
+def _state_meta(plan: ScanPlan, tasks: int) -> dict[str, str]:
+    return {
+        "fingerprint": plan.fingerprint,
+        "seed": str(plan.seed),
+        "shard": str(plan.scale.shard),
+        "tasks": str(tasks),
+        "targets": str(plan.total),
+        "ports": ",".join(map(str, plan.ports)),
+        "input": "results" if plan.results is not None else "walk",
+        "output": str(plan.output) if plan.output else "",
+    }
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard still to scan: its name in the state, where to resume, what was done."""
+
+    shard: Shard
+    start: int = 0
+    redo: tuple[int, ...] = ()
+    done: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.shard)
+
+
+def shard_jobs(plan: ScanPlan, state: ScanState | None, tasks: int) -> list[ShardJob]:
+    """The shards left to scan. A new state gets one row per shard; a resumed one gives each
+    incomplete shard's position and pending positions, checked against the shard's own
+    fingerprint (another split, or another walk, is refused)."""
+    shards = plan.task_shards(tasks)
+    if state is None:
+        return [ShardJob(shard) for shard in shards]
+    saved = state.shards()
+    jobs: list[ShardJob] = []
+    for shard in shards:
+        source = plan.source(shard)
+        progress = saved.get(str(shard))
+        if progress is None:
+            if saved and state.output_length:
+                raise StateError(
+                    f"{state.path} does not know shard {shard}: it was saved with another "
+                    "split into tasks"
+                )
+            state.add_shard(str(shard), source.fingerprint, source.length)
+            jobs.append(ShardJob(shard))
+            continue
+        if progress.fingerprint != source.fingerprint or progress.length != source.length:
+            raise StateError(f"{state.path}: shard {shard} was saved for another walk")
+        if not progress.complete:
+            jobs.append(ShardJob(shard, progress.position, progress.pending, progress.done))
+    return jobs
+
+
+def _execute_here(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    recorder: Recorder,
+    outcome: ScanOutcome,
+    console: Console | None,
+) -> None:
+    """Every shard job of this run in this process, one after another."""
+    state = recorder.state
+    tasks = int(state.meta().get("tasks", "1")) if state is not None else 1
+    jobs = shard_jobs(plan, state, tasks)
+    probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
+    engine = dataclasses.replace(engine, predial_exempt=NO_PREDIAL)
+    done_before = sum(job.done for job in jobs)
+
+    async def main() -> None:
+        bar = _progress(console) if console is not None else None
+        ticker: asyncio.Task[None] | None = None
+        if bar is not None:
+            bar.start()
+            total = done_before + sum(plan.source(j.shard, j.start).estimate() for j in jobs)
+            task = bar.add_task("scanning", total=total, found=0, rate="")
+            ticker = asyncio.create_task(_tick(bar, task, outcome.stats, done_before))
+        try:
+            for job in jobs:
+                source = plan.source(job.shard, job.start, job.redo)
+
+                def on_batch(batch: Batch, name: str = job.name) -> None:
+                    recorder.commit(
+                        name,
+                        batch.batch,
+                        position=batch.position,
+                        pending=batch.pending,
+                        done=batch.done,
+                        complete=batch.complete,
+                    )
+
+                await run_shard(
+                    source,
+                    probe,
+                    engine,
+                    on_batch,
+                    done_before=job.done,
+                    stats=outcome.stats,
+                    on_finding=outcome.add,
+                )
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            if bar is not None:
+                bar.refresh()
+                bar.stop()
+
+    runner = asyncio.Runner(loop_factory=new_event_loop_factory())
+    try:
+        runner.run(main())
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        runner.close()
 
 
 def _progress(console: Console) -> Progress:
@@ -253,11 +594,11 @@ def _progress(console: Console) -> Progress:
     )
 
 
-async def _tick(bar: Progress, task: object, stats: ScanStats) -> None:
+async def _tick(bar: Progress, task: object, stats: ScanStats, done_before: int = 0) -> None:
     while True:
         bar.update(
             task,  # type: ignore[arg-type]
-            completed=stats.done,
+            completed=done_before + stats.done,
             found=stats.found,
             rate=f"{stats.rate:,.0f}/s",
         )

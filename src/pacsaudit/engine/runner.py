@@ -1,15 +1,16 @@
-"""The scan engine: a bounded pool of workers pulling targets lazily, one time budget each.
+"""The scan engine's options, statistics and its simplest entry point, :func:`run_scan`.
 
-Why a pool and not a task per target: targets are consumed from an iterator as workers free
-up, so memory stays flat whatever the size of the target space, and the event loop never holds
-more than ``concurrency`` probe coroutines. The engine never raises for a single target: any
-exception a probe lets escape becomes an ``error`` finding, so one bad peer cannot stop a scan.
+Targets are consumed from an iterator as slots free up, so memory stays flat whatever the size
+of the target space, and the event loop never holds more than ``concurrency`` probes. The engine
+never raises for a single target: any exception a probe lets escape becomes an ``error``
+finding, so one bad peer cannot stop a scan. The machinery is :class:`~pacsaudit.engine.sweep.
+Sweep`; :func:`run_scan` runs it over plain targets, :mod:`pacsaudit.scan` over positioned,
+checkpointed ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import resource
 import time
 from collections import Counter
@@ -17,12 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pacsaudit.errors import classify
-from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status, utc_timestamp
+from pacsaudit.model import ErrorInfo, Finding, Status, utc_timestamp
 from pacsaudit.probes.base import Probe
 from pacsaudit.targets.spec import Target
-
-log = logging.getLogger(__name__)
 
 FD_RESERVE = 64
 """File descriptors kept free for output files, logs and the lab's subprocess pipes."""
@@ -31,14 +29,35 @@ FD_RESERVE = 64
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     concurrency: int = 512
+    """Targets in flight at once (dialing or probing)."""
     host_timeout: float = 30.0
     """Budget for probing one ip:port, all attempts included."""
+    connect_timeout: float = 3.0
+    """How long the engine's own dial waits for the TCP handshake (``predial``)."""
+    predial: bool = False
+    """Connect to each target before starting its probe: closed and filtered ports are then
+    reported without a coroutine, and the probe's first dial takes the connected socket. Only
+    for probes that dial through :mod:`pacsaudit.engine.stream`; others would see a second
+    connection."""
+    predial_exempt: frozenset[str] = frozenset()
+    """Protocols (as the closed finding would name them) never pre-dialed: their probes
+    connect by other means."""
+    rate: float | None = None
+    """New TCP connections per second, all targets and probes together (None: unlimited)."""
+    per_network: int | None = None
+    """Targets in flight at once per IPv4 /24 (IPv6 /64); None: no cap."""
 
     def validate(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.host_timeout <= 0:
             raise ValueError("host timeout must be positive")
+        if self.connect_timeout <= 0:
+            raise ValueError("connect timeout must be positive")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.per_network is not None and self.per_network < 1:
+            raise ValueError("per-network cap must be at least 1")
 
 
 @dataclass(slots=True)
@@ -47,6 +66,10 @@ class ScanStats:
     done: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
     finished: float | None = None
+    peak_in_flight: int = 0
+    """Most targets dialing or probing at once."""
+    peak_probing: int = 0
+    """Most probes running at once (each holding at least one open connection)."""
 
     @property
     def found(self) -> int:
@@ -94,54 +117,17 @@ async def run_scan(
     stats: ScanStats | None = None,
 ) -> ScanStats:
     """Probe every target once; ``on_finding`` receives each finding as soon as it is made."""
-    stats = stats or ScanStats()
-    iterator = iter(targets)
-    budget = options.host_timeout
-    scan_all = probe.scan_all if isinstance(probe, MultiProbe) else None
-    scan_one = probe.scan if scan_all is None and not isinstance(probe, MultiProbe) else None
+    from pacsaudit.engine.sweep import Sweep  # the sweep imports this module's types
 
-    async def probe_one(target: Target) -> list[Finding]:
-        deadline = asyncio.timeout(budget)
-        try:
-            async with deadline:
-                if scan_all is not None:
-                    return await scan_all(target)
-                assert scan_one is not None
-                return [await scan_one(target)]
-        except Exception as exc:  # a probe bug must not end the scan
-            if isinstance(exc, TimeoutError) and deadline.expired():
-                error = ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
-                return [_error_finding(probe.name, target, error)]
-            log.debug(
-                "probe %s failed on %s:%d: %s",
-                probe.name,
-                target.ip,
-                target.port,
-                type(exc).__name__,
-            )
-            classified = classify(exc)
-            return [_error_finding(probe.name, target, classified.error, classified.status)]
+    def on_done(_position: int, _target: Target, findings: list[Finding]) -> None:
+        for finding in findings:
+            on_finding(finding)
 
-    async def worker() -> None:
-        for target in iterator:
-            findings = await probe_one(target)
-            stats.done += 1
-            for finding in findings:
-                stats.by_status[finding.status] += 1
-                on_finding(finding)
-
-    workers = [asyncio.create_task(worker()) for _ in range(options.concurrency)]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        stats.finished = time.monotonic()
-    return stats
+    sweep = Sweep(probe, options, on_done, stats=stats)
+    return await sweep.run(enumerate(targets))
 
 
-def _error_finding(
+def error_finding(
     protocol: str, target: Target, error: ErrorInfo | None, status: Status = Status.ERROR
 ) -> Finding:
     return Finding(

@@ -8,12 +8,20 @@ future is several times cheaper (``bench/bench_dicom_sweep.py`` measures the who
 The socket is created and connected here with ``connect_ex``, so that refused, unreachable and
 timed-out connections are told apart by errno, and so that every connection goes through
 ``socket.socket.connect_ex`` — the one call the test suite's network guard watches.
+
+Two hooks let the engine (:mod:`pacsaudit.engine.sweep`) stay in charge of connections that
+probes open themselves, without any probe knowing: a :class:`DialTicket` — the engine has
+already connected to the target to tell closed and filtered ports apart without starting a
+probe, and the probe's first dial to that same ``ip:port`` takes the socket instead of opening
+a second connection — and the scan's *connection rate limiter*, which every further dial waits
+on. Both are context variables the engine sets for the task running one target's probe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import ipaddress
 import socket
@@ -22,6 +30,7 @@ import warnings
 from dataclasses import dataclass
 from typing import cast
 
+from pacsaudit.engine.limits import TokenBucket
 from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, TlsFailure
 
 READ_CHUNK_LIMIT = 1 << 20
@@ -139,7 +148,61 @@ class DialOptions:
     tls_handshake_timeout: float = 5.0
 
 
+class DialTicket:
+    """What the engine already did for the first dial of one target's probe.
+
+    ``sock``: a socket the engine connected to ``ip:port`` itself (to tell closed and filtered
+    ports apart without starting a probe); the probe's first dial there takes it instead of
+    opening a second connection. ``prepaid``: the engine already spent a rate-limiter token
+    for that first dial. Either is used once, by a dial to exactly this ``ip:port``.
+    """
+
+    __slots__ = ("ip", "port", "prepaid", "sock")
+
+    def __init__(
+        self, ip: str, port: int, sock: socket.socket | None, *, prepaid: bool = False
+    ) -> None:
+        self.ip = ip
+        self.port = port
+        self.sock = sock
+        self.prepaid = prepaid
+
+    def take(self, ip: str, port: int) -> tuple[socket.socket | None, bool]:
+        """``(socket or None, whether the dial is already paid for)`` for a dial."""
+        if port != self.port or ip != self.ip:
+            return None, False
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self.prepaid = False
+            return sock, True
+        paid, self.prepaid = self.prepaid, False
+        return None, paid
+
+    def discard(self) -> None:
+        """Close the socket if no dial took it (a probe that connects by other means)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+DIAL_TICKET: contextvars.ContextVar[DialTicket | None] = contextvars.ContextVar(
+    "pacsaudit_dial_ticket", default=None
+)
+CONNECTION_LIMITER: contextvars.ContextVar[TokenBucket | None] = contextvars.ContextVar(
+    "pacsaudit_connection_limiter", default=None
+)
+
+
 async def _connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
+    ticket = DIAL_TICKET.get()
+    paid = False
+    if ticket is not None:
+        taken, paid = ticket.take(ip, port)
+        if taken is not None:
+            return taken
+    limiter = CONNECTION_LIMITER.get()
+    if limiter is not None and not paid:
+        await limiter.acquire()
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -1,0 +1,228 @@
+"""Findings to disk in checkpointed batches: the output file, the recorder, one shard's run.
+
+Findings are encoded as JSON lines as they come and handed on in *batches*, every
+``interval`` seconds or ``flush_bytes``, each with the shard's progress at that instant (the
+source's position and the positions still pending). :class:`Recorder` writes a batch in the
+order :mod:`pacsaudit.engine.state` explains (journal first, output second); on a cluster the
+batches travel from the workers to the one process that holds the output and the state
+(:mod:`pacsaudit.engine.cluster`), and are recorded the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacsaudit.engine.runner import EngineOptions, MultiProbe, ScanStats
+from pacsaudit.engine.sources import PositionedSource
+from pacsaudit.engine.state import ScanState, StateError
+from pacsaudit.engine.sweep import Sweep
+from pacsaudit.model import Finding, encode_finding
+from pacsaudit.probes.base import Probe
+from pacsaudit.targets.spec import Target
+
+CHECKPOINT_INTERVAL = 0.5
+"""Seconds between checkpoints: the most work a crash can make the scan repeat."""
+CHECKPOINT_BYTES = 1 << 20
+"""A batch is written early when it reaches this size."""
+
+
+class OutputFile:
+    """The JSON Lines output, only ever appended to in whole batches (or standard output)."""
+
+    def __init__(self, path: Path | None, *, fd: int | None = None, size: int = 0) -> None:
+        self.path = path
+        if fd is not None:
+            self._fd, self._owns = fd, True
+        elif path is None:
+            self._fd, self._owns = sys.stdout.fileno(), False
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+            self._fd, self._owns = os.open(path, flags, 0o644), True
+        self.size = size
+        self._dirty = False
+
+    @classmethod
+    def resume(cls, path: Path, state: ScanState) -> OutputFile:
+        """Reopen the output of an interrupted scan, made to agree with its state.
+
+        The output may end inside the last journalled batch (killed while writing it): the
+        rest of the batch is written, which completes any torn line. Anything else — a shorter
+        file, bytes the state does not know, a batch that differs — means the file was changed
+        by someone else, and is refused without touching it.
+        """
+        committed = state.output_length
+        journal = state.journal()
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | (os.O_CREAT if committed == 0 else 0))
+        except OSError as exc:
+            raise StateError(
+                f"cannot reopen the output {path} to resume: {exc.strerror or exc}"
+            ) from None
+        try:
+            size = os.fstat(fd).st_size
+            start, data = journal if journal is not None else (committed, b"")
+            if start + len(data) != committed:
+                raise StateError(f"scan state {state.path} is damaged: journal and length differ")
+            if size < start:
+                raise StateError(
+                    f"{path} is shorter ({size:,} bytes) than its scan state records "
+                    f"({start:,}): it was cut or replaced; not resuming"
+                )
+            if size > committed:
+                raise StateError(
+                    f"{path} holds {size - committed:,} bytes its scan state does not account "
+                    "for (another process wrote to it?); not resuming"
+                )
+            if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+                raise StateError(f"{path} does not end with a whole line where its state says")
+            present = os.pread(fd, size - start, start) if size > start else b""
+            if present != data[: len(present)]:
+                raise StateError(
+                    f"{path} differs from the batch its scan state journalled; not resuming"
+                )
+            output = cls(path, fd=fd, size=size)
+            output.append(data[len(present) :])
+        except BaseException:
+            os.close(fd)
+            raise
+        return output
+
+    def append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.size += len(data)
+        self._dirty = self._dirty or bool(data)
+
+    def sync(self) -> None:
+        """Make what was appended durable (regular files only; a pipe has nothing to sync)."""
+        if self._dirty and self._owns:
+            os.fdatasync(self._fd)
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._owns:
+            os.close(self._fd)
+            self._owns = False
+
+
+class Recorder:
+    """Writes batches to the output in the journal-first order (with a state) or directly."""
+
+    def __init__(self, output: OutputFile, state: ScanState | None) -> None:
+        self.output = output
+        self.state = state
+
+    def commit(
+        self,
+        shard: str,
+        batch: bytes,
+        *,
+        position: int,
+        pending: list[int],
+        done: int,
+        complete: bool,
+    ) -> None:
+        if self.state is not None:
+            self.output.sync()
+            self.state.commit(
+                shard,
+                position=position,
+                pending=pending,
+                done=done,
+                complete=complete,
+                batch=batch,
+                output_start=self.output.size,
+            )
+        if batch:
+            self.output.append(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one checkpoint hands on: lines, and the shard's progress when they were cut."""
+
+    batch: bytes
+    position: int
+    pending: list[int]
+    done: int
+    complete: bool
+
+
+OnBatch = Callable[[Batch], None]
+
+
+async def run_shard(
+    source: PositionedSource,
+    probe: Probe | MultiProbe,
+    options: EngineOptions,
+    on_batch: OnBatch,
+    *,
+    done_before: int = 0,
+    stats: ScanStats | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+    interval: float = CHECKPOINT_INTERVAL,
+    flush_bytes: int = CHECKPOINT_BYTES,
+) -> ScanStats:
+    """Scan one shard, handing a :class:`Batch` to ``on_batch`` at every checkpoint.
+
+    The last batch comes however the run ends: ``complete`` when every target is reported;
+    otherwise (Ctrl-C, an error) with the pending positions, so nothing is lost.
+    """
+    lines: list[bytes] = []
+    size = 0
+    done = done_before
+    sweep: Sweep
+
+    def checkpoint(complete: bool = False) -> None:
+        nonlocal size
+        blob = b"".join(lines)
+        lines.clear()
+        size = 0
+        on_batch(Batch(blob, source.position, sweep.pending(), done, complete))
+
+    def on_done(_position: int, _target: Target, findings: list[Finding]) -> None:
+        nonlocal size, done
+        for finding in findings:
+            line = encode_finding(finding)
+            lines.append(line)
+            size += len(line)
+            if on_finding is not None:
+                on_finding(finding)
+        done += 1
+        if size >= flush_bytes:
+            checkpoint()
+
+    async def periodically() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                checkpoint()
+            except Exception as exc:  # a full disk, or a cluster attempt superseded
+                sweep.abort(exc)
+                return
+
+    sweep = Sweep(probe, options, on_done, stats=stats)
+    ticker = asyncio.create_task(periodically())
+    finished = False
+    try:
+        result = await sweep.run(source)
+        finished = True
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        if finished:
+            checkpoint(complete=True)
+        else:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                checkpoint()
+    return result

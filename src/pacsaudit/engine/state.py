@@ -1,0 +1,266 @@
+"""Crash-safe scan state: an SQLite database beside the output (``<output>.state``).
+
+What it holds, per shard: the source's *position* (every target before it was taken), the
+*pending* positions (taken but not reported: in flight, or waiting for a network slot), how many
+targets are done, and whether the shard is complete. For the scan: the identity of the target
+set (fingerprint), the seed, the shard split, and the output's committed length.
+
+The ordering that loses nothing and duplicates nothing
+------------------------------------------------------
+Findings reach the output only in *batches*, and each batch goes through a journal:
+
+1. make the previous batch durable (``fdatasync`` of the output);
+2. in **one transaction**: the shard's new position and pending set, and the batch itself in
+   the one-row ``journal`` table with the output offset it will start at;
+3. append the batch to the output (``os.write`` of whole lines).
+
+``kill -9`` between any two steps leaves a state that explains the output exactly. Before 2
+commits, neither the batch nor the new position exists: the batch's targets are still pending
+and will be probed again (they were in flight: their results were not yet recorded anywhere).
+After 2, the journal holds the batch: on ``--resume`` the output is cut back to the journal's
+offset and the batch rewritten, so a torn last line is completed, never left, and nothing is
+written twice. Memory and file size stay bounded: pending sets are bounded by the concurrency,
+and the journal holds one batch.
+
+A state that does not describe the scan being resumed (other targets, ports, seed or split), or
+that is not a pacsaudit state at all, is refused with a :class:`StateError` before any packet.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacsaudit.errors import UsageError
+
+FORMAT = "pacsaudit-scan-state"
+VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE shards (
+    name TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,
+    pending BLOB NOT NULL DEFAULT x'',
+    done INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE journal (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    start INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+"""
+
+
+class StateError(UsageError):
+    """A state file that cannot be used for this scan; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardProgress:
+    name: str
+    fingerprint: str
+    length: int
+    position: int
+    pending: tuple[int, ...]
+    done: int
+    complete: bool
+
+
+def _pack(positions: Sequence[int]) -> bytes:
+    return array.array("q", positions).tobytes()
+
+
+def _unpack(blob: bytes) -> tuple[int, ...]:
+    if len(blob) % 8:
+        raise StateError("scan state is damaged: a pending list has a bad length")
+    values = array.array("q")
+    values.frombytes(blob)
+    return tuple(values)
+
+
+class ScanState:
+    """One open state database. Use :meth:`create` for a new scan, :meth:`load` to resume."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, meta: Mapping[str, str]) -> ScanState:
+        """A new state for a new scan. An existing file is replaced only if it is a complete
+        pacsaudit state; an unfinished scan, or a file that is no state of ours, is refused."""
+        if path.exists():
+            try:
+                old = cls.load(path)
+            except StateError as exc:
+                raise StateError(
+                    f"{path} exists and is not a usable scan state ({exc}); remove it or "
+                    "choose another --state"
+                ) from None
+            complete = old.complete
+            old.close()
+            if not complete:
+                raise StateError(
+                    f"{path} holds an unfinished scan: add --resume to continue it, or remove "
+                    "it to start over"
+                )
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = _connect(path)
+            with conn:
+                conn.executescript(_SCHEMA)
+                values = {"format": FORMAT, "version": str(VERSION), **meta}
+                values.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                values.update(output_length="0", complete="0")
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(values.items()))
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot create scan state {path}: {exc}") from None
+        return cls(path, conn)
+
+    @classmethod
+    def load(cls, path: Path) -> ScanState:
+        """An existing state, checked to be one of ours; damage is a :class:`StateError`.
+
+        The check reads the file through a read-only connection: a file that turns out not to
+        be ours is left exactly as it was (opening it for writing would convert it to WAL).
+        """
+        if not path.is_file():
+            raise StateError(f"no scan state at {path}: nothing to resume")
+        try:
+            probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise StateError(f"{path} is not a scan state ({exc})") from None
+        try:
+            _check(cls(path, probe), path)
+        finally:
+            probe.close()
+        try:
+            conn = _connect(path)
+        except sqlite3.Error as exc:
+            raise StateError(f"{path} cannot be opened for writing ({exc})") from None
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
+
+    @property
+    def complete(self) -> bool:
+        return self.meta().get("complete") == "1"
+
+    @property
+    def output_length(self) -> int:
+        return int(self.meta().get("output_length", "0"))
+
+    def shards(self) -> dict[str, ShardProgress]:
+        rows = self._conn.execute(
+            "SELECT name, fingerprint, length, position, pending, done, complete FROM shards"
+        )
+        out: dict[str, ShardProgress] = {}
+        for name, fingerprint, length, position, pending, done, complete in rows:
+            if not 0 <= int(position) <= int(length):
+                raise StateError(f"shard {name}: position outside the shard")
+            out[str(name)] = ShardProgress(
+                str(name),
+                str(fingerprint),
+                int(length),
+                int(position),
+                _unpack(bytes(pending)),
+                int(done),
+                bool(complete),
+            )
+        return out
+
+    def journal(self) -> tuple[int, bytes] | None:
+        row = self._conn.execute("SELECT start, data FROM journal WHERE id = 1").fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def add_shard(self, name: str, fingerprint: str, length: int) -> None:
+        with self._conn:
+            self._conn.execute(
+                "INSERT INTO shards (name, fingerprint, length) VALUES (?, ?, ?)",
+                (name, fingerprint, length),
+            )
+
+    def commit(
+        self,
+        shard: str,
+        *,
+        position: int,
+        pending: Sequence[int],
+        done: int,
+        complete: bool,
+        batch: bytes,
+        output_start: int,
+    ) -> None:
+        """Step 2 of the ordering above: progress and the batch's journal, atomically."""
+        with self._conn:
+            self._conn.execute(
+                "UPDATE shards SET position = ?, pending = ?, done = ?, complete = ? "
+                "WHERE name = ?",
+                (position, _pack(pending), done, int(complete), shard),
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO journal (id, start, data) VALUES (1, ?, ?)",
+                (output_start, batch),
+            )
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'output_length'",
+                (str(output_start + len(batch)),),
+            )
+
+    def set_meta(self, **values: str) -> None:
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(values.items())
+            )
+
+    def mark_complete(self) -> None:
+        self.set_meta(complete="1")
+
+
+def _check(state: ScanState, path: Path) -> None:
+    try:
+        meta = state.meta()
+        state.shards()
+        state.journal()
+    except (sqlite3.Error, StateError, ValueError) as exc:
+        reason = str(exc) if isinstance(exc, StateError) else f"damaged or foreign: {exc}"
+        raise StateError(f"{path} is not a usable scan state: {reason}") from None
+    if meta.get("format") != FORMAT:
+        raise StateError(f"{path} is not a pacsaudit scan state")
+    if meta.get("version") != str(VERSION):
+        raise StateError(
+            f"{path} was written by another version of pacsaudit "
+            f"(state version {meta.get('version')!r}, this one reads {VERSION})"
+        )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    # WAL: a commit is one append and one fsync; FULL: the fsync happens at every commit, so a
+    # power cut cannot take back a batch the output already shows.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
