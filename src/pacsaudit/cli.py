@@ -320,6 +320,7 @@ def scan(
         ),
         try_default_credentials=try_default_credentials,
         max_credentials=max_credentials,
+        contact=contact,
     )
     fileshare = WalkOptions(
         max_depth=max_depth,

@@ -32,7 +32,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, run_shard
+from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
 from pacsaudit.engine.runner import (
     EngineOptions,
     ScanStats,
@@ -395,7 +395,8 @@ class ScanOutcome:
 
     def add(self, finding: Finding) -> None:
         """Every finding of this run passes here (the table and ``--fail-on`` read it)."""
-        self.note(finding)
+        if finding.result is not None:
+            self.note(finding)
         if finding.status in INTERESTING and len(self.interesting) < MAX_TABLE_ROWS:
             self.interesting.append(finding)
 
@@ -441,6 +442,8 @@ def _execute(
     try:
         if scale.state is not None and scale.resume:
             state = ScanState.load(scale.state)
+            if state.complete:
+                return  # nothing left to scan, nothing to write
             assert plan.output is not None
             output = OutputFile.resume(plan.output, state)
         else:
@@ -546,14 +549,7 @@ def _execute_here(
                 source = plan.source(job.shard, job.start, job.redo)
 
                 def on_batch(batch: Batch, name: str = job.name) -> None:
-                    recorder.commit(
-                        name,
-                        batch.batch,
-                        position=batch.position,
-                        pending=batch.pending,
-                        done=batch.done,
-                        complete=batch.complete,
-                    )
+                    writer.submit(name, batch)
 
                 await run_shard(
                     source,
@@ -571,6 +567,7 @@ def _execute_here(
                 bar.refresh()
                 bar.stop()
 
+    writer = RecorderThread(recorder)
     runner = asyncio.Runner(loop_factory=new_event_loop_factory())
     try:
         runner.run(main())
@@ -578,6 +575,7 @@ def _execute_here(
         outcome.interrupted = True
     finally:
         runner.close()
+        writer.close()
 
 
 def _progress(console: Console) -> Progress:

@@ -8,6 +8,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Coroutine
@@ -387,3 +388,56 @@ def test_results_of_json_lines_are_the_engines(tmp_path: Path) -> None:
     assert raw.endswith(b"\n")
     assert [json.loads(line)["status"] for line in raw.splitlines()] == ["closed"] * 8
     assert len(findings) == 8
+
+
+# --- identifying the scan ------------------------------------------------------------------
+
+
+def test_contact_goes_into_the_http_user_agent(tmp_path: Path) -> None:
+    """Operators see who scans them: ``--contact`` in every HTTP request's User-Agent."""
+    agents: list[str] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    conn.settimeout(2)
+                    request = b""
+                    while b"\r\n\r\n" not in request and len(request) < 65536:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    for line in request.decode("latin-1").split("\r\n"):
+                        if line.lower().startswith("user-agent:"):
+                            agents.append(line.split(":", 1)[1].strip())
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            r = run_cli(
+                "scan", "127.0.0.1", "-p", str(port), "--probe", "http", "--depth", "discover",
+                "--contact", "https://scan.example/why", "-q", "-o", str(tmp_path / "f"),
+            )  # fmt: skip
+        finally:
+            stop.set()
+            thread.join(5)
+    assert r.returncode == 0, r.stderr
+    assert agents
+    assert all(a.startswith("pacsaudit/") and "+https://scan.example/why" in a for a in agents)
+
+
+def test_a_bad_contact_is_a_usage_error() -> None:
+    r = run_cli("scan", "127.0.0.1", "-p", "9", "--contact", "a\tb", "--dry-run")
+    assert r.returncode == 2
+    assert "contact" in r.stderr

@@ -13,23 +13,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from pacsaudit.engine.runner import EngineOptions, MultiProbe, ScanStats
 from pacsaudit.engine.sources import PositionedSource
 from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.engine.sweep import Sweep
-from pacsaudit.model import Finding, encode_finding
+from pacsaudit.model import Finding, Status
 from pacsaudit.probes.base import Probe
 from pacsaudit.targets.spec import Target
 
 CHECKPOINT_INTERVAL = 0.5
 """Seconds between checkpoints: the most work a crash can make the scan repeat."""
-CHECKPOINT_BYTES = 1 << 20
-"""A batch is written early when it reaches this size."""
+CHECKPOINT_FINDINGS = 16_384
+"""A batch is written early when it holds this many findings (a few MB at most)."""
+_SILENT = frozenset({Status.CLOSED, Status.FILTERED})
+_encoder = msgspec.json.Encoder()
 
 
 class OutputFile:
@@ -146,6 +152,54 @@ class Recorder:
             self.output.append(batch)
 
 
+class RecorderThread:
+    """Records batches on a thread of their own, in the order they come.
+
+    A commit waits for ``fsync`` twice (state, then output): milliseconds during which an
+    event loop would probe nothing. Here the loop hands the batch over and goes on; the
+    thread keeps the journal-first order, one batch after the other. A crash loses at most
+    the batches still queued — their targets are still pending in the last committed state,
+    so a resume probes them again, as for any target in flight. The queue is short, so a
+    slow disk slows the scan down instead of filling memory; a write error ends the scan.
+    """
+
+    def __init__(self, recorder: Recorder, depth: int = 4) -> None:
+        self.recorder = recorder
+        self._queue: queue.Queue[tuple[str, Batch] | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="pacsaudit-recorder", daemon=True)
+        self._thread.start()
+
+    def submit(self, shard: str, batch: Batch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((shard, batch))
+
+    def close(self) -> None:
+        """Record everything submitted, then stop; re-raises a write error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the scan is ending with the error
+            shard, b = item
+            try:
+                self.recorder.commit(
+                    shard,
+                    b.batch,
+                    position=b.position,
+                    pending=b.pending,
+                    done=b.done,
+                    complete=b.complete,
+                )
+            except BaseException as exc:  # reported to the scan by submit() and close()
+                self._error = exc
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """What one checkpoint hands on: lines, and the shard's progress when they were cut."""
@@ -170,35 +224,34 @@ async def run_shard(
     stats: ScanStats | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     interval: float = CHECKPOINT_INTERVAL,
-    flush_bytes: int = CHECKPOINT_BYTES,
+    flush_findings: int = CHECKPOINT_FINDINGS,
 ) -> ScanStats:
     """Scan one shard, handing a :class:`Batch` to ``on_batch`` at every checkpoint.
 
     The last batch comes however the run ends: ``complete`` when every target is reported;
     otherwise (Ctrl-C, an error) with the pending positions, so nothing is lost.
+    ``on_finding`` sees every finding but closed and filtered ones (the summary's business).
     """
-    lines: list[bytes] = []
-    size = 0
+    findings: list[Finding] = []
     done = done_before
     sweep: Sweep
 
     def checkpoint(complete: bool = False) -> None:
-        nonlocal size
-        blob = b"".join(lines)
-        lines.clear()
-        size = 0
+        # One C call encodes the whole batch as JSON lines (the encoding model.encode_finding
+        # uses, newline included).
+        blob = _encoder.encode_lines(findings) if findings else b""
+        findings.clear()
         on_batch(Batch(blob, source.position, sweep.pending(), done, complete))
 
-    def on_done(_position: int, _target: Target, findings: list[Finding]) -> None:
-        nonlocal size, done
-        for finding in findings:
-            line = encode_finding(finding)
-            lines.append(line)
-            size += len(line)
-            if on_finding is not None:
-                on_finding(finding)
+    def on_done(_position: int, _target: Target, found: list[Finding]) -> None:
+        nonlocal done
+        findings.extend(found)
         done += 1
-        if size >= flush_bytes:
+        if on_finding is not None:
+            for finding in found:
+                if finding.status not in _SILENT:
+                    on_finding(finding)
+        if len(findings) >= flush_findings:
             checkpoint()
 
     async def periodically() -> None:

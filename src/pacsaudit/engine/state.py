@@ -237,7 +237,12 @@ class ScanState:
             )
 
     def mark_complete(self) -> None:
-        self.set_meta(complete="1")
+        """The scan is over: the journalled batch is in the output for good, so drop it and
+        give the space back (a finished state is a few KB to keep beside its output)."""
+        with self._conn:
+            self._conn.execute("DELETE FROM journal")
+            self._conn.execute("UPDATE meta SET value = '1' WHERE key = 'complete'")
+        self._conn.execute("VACUUM")
 
 
 def _check(state: ScanState, path: Path) -> None:
@@ -258,7 +263,8 @@ def _check(state: ScanState, path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+    # Used from the recorder's thread after being opened on the main one, never at once.
+    conn = sqlite3.connect(path, check_same_thread=False)
     # WAL: a commit is one append and one fsync; FULL: the fsync happens at every commit, so a
     # power cut cannot take back a batch the output already shows.
     conn.execute("PRAGMA journal_mode=WAL")

@@ -55,9 +55,20 @@ OnDone = Callable[[int, Target, list[Finding]], None]
 """Receives ``(position, target, findings)`` once per target, in completion order."""
 
 _EPOLL_BATCH = 4096
+_YIELD_EVERY = 4096
+"""Targets started in one go before the event loop gets a turn."""
 _HAS_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK")
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
+_SOL_SOCKET, _SO_ERROR = socket.SOL_SOCKET, socket.SO_ERROR
+_ECONNREFUSED, _EINPROGRESS = errno.ECONNREFUSED, errno.EINPROGRESS
+_EPOLLOUT = getattr(select, "EPOLLOUT", 4)
+_monotonic = time.monotonic
 _NONBLOCKING_STREAM = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 _IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK})
+
+
+def _no_register(_fd: int, _events: int) -> None:  # pragma: no cover - replaced before use
+    raise RuntimeError("the sweep is not running")
 
 
 def _python_socket(raw: _socket.socket) -> socket.socket:
@@ -166,6 +177,8 @@ class Sweep:
         self._expiry: asyncio.TimerHandle | None = None
         self._wake: asyncio.TimerHandle | None = None
         self._tick = max(0.01, min(0.1, options.connect_timeout / 10))
+        self._connect_timeout = options.connect_timeout
+        self._register: Callable[[int, int], None] = _no_register
         self._connect_ex: Callable[[_socket.socket, tuple[str, int]], int] = (
             socket.socket.connect_ex
         )
@@ -202,6 +215,7 @@ class Sweep:
             self._context.run(CONNECTION_LIMITER.set, self._limiter)
         if self._predial:
             self._epoll = select.epoll()
+            self._register = self._epoll.register
             loop.add_reader(self._epoll.fileno(), self._guarded, self._on_epoll)
         try:
             self._pump()
@@ -265,10 +279,24 @@ class Sweep:
             done.set_result(None)
 
     def _fill(self) -> None:
+        # The hot loop of a wide scan (with _dial and _on_epoll): locals, no needless calls.
         limiter = self._limiter
         cap = self._cap
         inflight = self._inflight
-        while self._active < self.options.concurrency:
+        concurrency = self.options.concurrency
+        stats = self.stats
+        predial = self._predial
+        exempt = self._exempt
+        perf_counter = time.perf_counter
+        started = 0
+        while self._active < concurrency:
+            if started >= _YIELD_EVERY:
+                # Targets that finish inside connect() (closed loopback ports) never leave
+                # this loop: give the event loop a turn (checkpoints, Ctrl-C, progress).
+                assert self._loop is not None
+                self._loop.call_soon(self._guarded, self._pump)
+                return
+            started += 1
             item: tuple[int, Target, int]
             if self._held is not None:
                 item, self._held = self._held, None
@@ -297,7 +325,15 @@ class Sweep:
                 self._held = item
                 self._schedule_wake(limiter.delay())
                 return
-            self._start(*item)
+            slot = _Slot(*item)
+            slot.started = perf_counter()
+            self._active += 1
+            if self._active > stats.peak_in_flight:
+                stats.peak_in_flight = self._active
+            if predial and (not exempt or self._protocol(slot.target.port) not in exempt):
+                self._dial(slot)
+            else:
+                self._launch(slot, None)
 
     def _schedule_wake(self, delay: float) -> None:
         if self._wake is None:
@@ -308,44 +344,44 @@ class Sweep:
         self._wake = None
         self._pump()
 
-    def _start(self, position: int, target: Target, net: int) -> None:
-        slot = _Slot(position, target, net)
-        self._active += 1
-        if self._active > self.stats.peak_in_flight:
-            self.stats.peak_in_flight = self._active
-        slot.started = time.perf_counter()
-        if self._predial and (not self._exempt or self._protocol(target.port) not in self._exempt):
-            self._dial(slot)
-        else:
-            self._launch(slot, None)
-
     # -- the connection stage ------------------------------------------------------------------
 
     def _dial(self, slot: _Slot) -> None:
         # A bare _socket.socket: socket.socket's Python-level __init__ and close() cost a fifth
         # of a closed port's whole handling. The connect still goes through
         # socket.socket.connect_ex, looked up at run time, where the test suite's guard sits.
-        ip, port = slot.target.ip, slot.target.port
-        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        target = slot.target
+        ip = target.ip
         try:
-            sock = _socket.socket(family, _NONBLOCKING_STREAM)
+            sock = _socket.socket(_AF_INET6 if ":" in ip else _AF_INET, _NONBLOCKING_STREAM)
         except OSError as exc:
             self._report_error(slot, exc)
             return
         try:
             if not _HAS_NONBLOCK:
                 sock.setblocking(False)
-            err = self._connect_ex(sock, (ip, port))
+            err = self._connect_ex(sock, (ip, target.port))
         except Exception as exc:  # a malformed address, or the test suite's network guard
             sock.close()
             self._report_error(slot, exc)
             return
-        if err in _IN_PROGRESS:
-            assert self._epoll is not None
+        if err == _EINPROGRESS or err in _IN_PROGRESS:
+            # An answer the kernel already has (a RST from this host's own stack, processed
+            # inside connect(); a local ICMP error) is final now: no epoll round trip. Anywhere
+            # else this costs one getsockopt and finds nothing.
+            err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+            if err == _ECONNREFUSED:
+                sock.close()
+                self._closed(slot)
+                return
+            if err:
+                sock.close()
+                self._report_errno(slot, err)
+                return
             fd = sock.fileno()
-            self._epoll.register(fd, select.EPOLLOUT)
+            self._register(fd, _EPOLLOUT)
             slot.sock = sock
-            slot.deadline = time.monotonic() + self.options.connect_timeout
+            slot.deadline = _monotonic() + self._connect_timeout
             self._dialing[fd] = slot
             if self._expiry is None:
                 assert self._loop is not None
@@ -359,19 +395,35 @@ class Sweep:
     def _on_epoll(self) -> None:
         assert self._epoll is not None
         dialing = self._dialing
+        closed = self._closed
         for fd, _events in self._epoll.poll(0, _EPOLL_BATCH):
             slot = dialing.pop(fd, None)
             if slot is None or slot.sock is None:
                 continue
             sock, slot.sock = slot.sock, None
-            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
+            err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+            if err == _ECONNREFUSED:
                 sock.close()  # closing the descriptor also takes it out of the epoll set
+                closed(slot)
+            elif err:
+                sock.close()
                 self._report_errno(slot, err)
             else:
                 self._epoll.unregister(fd)
                 self._launch(slot, _python_socket(sock))
         self._pump()
+
+    def _closed(self, slot: _Slot) -> None:
+        """The commonest outcome of all, reported with as little work as possible."""
+        target = slot.target
+        port = target.port
+        protocol = self._protocols.get(port) or self._protocol(port)
+        elapsed = int((time.perf_counter() - slot.started) * 1_000_000 + 0.5) / 1000
+        finding = Finding(
+            target.ip, port, protocol, Status.CLOSED, self._clock.now(), None, None, target.host,
+            elapsed,
+        )  # fmt: skip
+        self._complete(slot, [finding])
 
     def _expire(self) -> None:
         """Close connects older than the connect timeout: those ports are filtered."""
@@ -488,7 +540,7 @@ class Sweep:
     # -- reporting -----------------------------------------------------------------------------
 
     def _complete(self, slot: _Slot, findings: list[Finding]) -> None:
-        self._inflight.pop(slot.position, None)
+        del self._inflight[slot.position]
         self._active -= 1
         if slot.net >= 0:
             self._release(slot.net)

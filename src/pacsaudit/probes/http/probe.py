@@ -97,6 +97,8 @@ class HttpOptions:
     max_credentials: int = 4
     credential_interval: float = 0.2
     """Seconds between two credential attempts on one target (account lockouts, log floods)."""
+    contact: str | None = None
+    """The scanning party's contact (``--contact``), added to the User-Agent."""
 
     def validate(self) -> None:
         if self.read_timeout <= 0:
@@ -111,6 +113,10 @@ class HttpOptions:
             raise ValueError("max credentials must not be negative")
         if self.limits.max_redirects < 0:
             raise ValueError("max redirects must not be negative")
+        if self.contact is not None and not (
+            self.contact.isascii() and self.contact.isprintable() and 0 < len(self.contact) <= 200
+        ):
+            raise ValueError("the contact must be printable ASCII, 1 to 200 characters")
 
 
 @dataclass
@@ -172,6 +178,7 @@ class HttpProbe:
             deadline=time.monotonic() + opts.budget - _MARGIN,
             limits=opts.limits,
             max_requests=opts.max_requests,
+            contact=opts.contact,
         )
         try:
             return await self._scan(target, session, started)

@@ -37,6 +37,16 @@ from pacsaudit.targets.spec import Target
 
 USER_AGENT = f"pacsaudit/{__version__} (medical imaging exposure audit)"
 """Operators can tell our requests apart, as they can our calling AE title ``PACSAUDIT``."""
+
+
+def user_agent(contact: str | None) -> str:
+    """The User-Agent, with the scanning party's contact (``--contact``) in the ``+URL``
+    form crawlers use, so the operator of a scanned server can reach whoever scans it."""
+    if not contact:
+        return USER_AGENT
+    return f"{USER_AGENT[:-1]}; +{contact})"
+
+
 SAMPLE_BYTES = 96
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _DISCONNECTED = "Server disconnected without sending a response."
@@ -409,12 +419,13 @@ def make_session(
     deadline: float,
     limits: Limits,
     max_requests: int,
+    contact: str | None = None,
 ) -> WebSession:
     backend = TargetBackend(target, dial, tls=tls, read_timeout=read_timeout)
     scheme = "https" if tls is not None else "http"
     client = httpx.AsyncClient(
         transport=_Transport(backend, context),
-        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        headers={"User-Agent": user_agent(contact), "Accept-Encoding": "identity"},
         follow_redirects=False,
         timeout=httpx.Timeout(read_timeout, connect=dial.connect_timeout),
         trust_env=False,
