@@ -475,13 +475,6 @@ def inspect(
     fail_on_identifying: Annotated[
         bool, typer.Option(help="Exit 1 when any file still carries identifying values.")
     ] = False,
-    probe: Annotated[
-        str | None,
-        typer.Option(
-            help="Run this probe on every port instead of choosing by port and "
-            "by what the peer says first."
-        ),
-    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
@@ -492,7 +485,13 @@ def inspect(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}")
-    result = run_inspect(paths, output=output, jobs=jobs, console=None if quiet else err_console)
+    try:
+        result = run_inspect(
+            paths, output=output, jobs=jobs, console=None if quiet else err_console
+        )
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: inspection stopped, no records written")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if fail_on_identifying and result.summary.files_with_identifying:
         raise typer.Exit(1)
 
@@ -537,13 +536,6 @@ def deid(
         Path | None, typer.Option("--output", "-o", help="Also write all records as JSON Lines.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
-    probe: Annotated[
-        str | None,
-        typer.Option(
-            help="Run this probe on every port instead of choosing by port and "
-            "by what the peer says first."
-        ),
-    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
     ] = False,
