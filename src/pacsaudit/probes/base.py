@@ -9,10 +9,33 @@ beyond what their result type can hold.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar, Protocol
 
-from pacsaudit.model import Finding
+from pacsaudit.model import ErrorInfo, Finding, Result, Status, utc_timestamp
 from pacsaudit.targets.spec import Target
+
+
+def finding(
+    protocol: str,
+    target: Target,
+    started: float,
+    status: Status,
+    result: Result | None = None,
+    error: ErrorInfo | None = None,
+) -> Finding:
+    """The envelope every probe returns; ``started`` is a ``time.perf_counter()`` value."""
+    return Finding(
+        ip=target.ip,
+        port=target.port,
+        protocol=protocol,
+        status=status,
+        timestamp=utc_timestamp(),
+        result=result,
+        error=error,
+        host=target.host,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 class Probe(Protocol):

@@ -47,8 +47,8 @@ from pacsaudit.model import (
     Severity,
     Status,
     TlsInfo,
-    utc_timestamp,
 )
+from pacsaudit.probes.base import finding
 from pacsaudit.probes.dicom import pdu, reasons
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions
 from pacsaudit.probes.dicom.connection import (
@@ -487,17 +487,7 @@ class DicomProbe:
         result: DicomResult | None,
         error: ErrorInfo | None = None,
     ) -> Finding:
-        return Finding(
-            ip=target.ip,
-            port=target.port,
-            protocol=self.name,
-            status=status,
-            timestamp=utc_timestamp(),
-            result=result,
-            error=error,
-            host=target.host,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        return finding(self.name, target, started, status, result, error)
 
     def _tls_for(self, port: int) -> ssl.SSLContext | None:
         if port not in self.options.tls_ports and not self.options.always_tls:

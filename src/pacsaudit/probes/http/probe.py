@@ -56,8 +56,8 @@ from pacsaudit.model import (
     QueryStats,
     Status,
     WebApp,
-    utc_timestamp,
 )
+from pacsaudit.probes.base import finding
 from pacsaudit.probes.http import signatures as sig
 from pacsaudit.probes.http.transport import Fetched, Limits, WebSession, make_session, printable
 from pacsaudit.targets.spec import Target
@@ -622,17 +622,7 @@ class HttpProbe:
         result: HttpResult | None,
         error: ErrorInfo | None,
     ) -> Finding:
-        return Finding(
-            ip=target.ip,
-            port=target.port,
-            protocol=self.name,
-            status=status,
-            timestamp=utc_timestamp(),
-            result=result,
-            error=error,
-            host=target.host,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        return finding(self.name, target, started, status, result, error)
 
 
 class HttpsProbe(HttpProbe):
