@@ -224,6 +224,13 @@ def scan(
             "masscan (-oL, -oJ), or auto."
         ),
     ] = None,
+    skip_malformed: Annotated[
+        bool,
+        typer.Option(
+            help="With --input-format: skip and count malformed result lines (default: a "
+            "malformed line stops the scan before it starts, naming file:line)."
+        ),
+    ] = False,
     rate: Annotated[
         str | None,
         typer.Option(help="New TCP connections per second at most, e.g. 1000/s (also N/m, N/h)."),
@@ -359,6 +366,7 @@ def scan(
                 state=state_path,
                 resume=resume,
                 input_format=input_format,
+                skip_malformed=skip_malformed,
                 cluster=cluster,
                 tasks=tasks,
             ),

@@ -87,6 +87,8 @@ class ScaleOptions:
     resume: bool = False
     input_format: InputFormat | None = None
     """Set: the input files are ZMap/masscan results (open ports), not target lists."""
+    skip_malformed: bool = False
+    """Skip and count malformed result lines instead of refusing the file."""
     cluster: str | None = None
     """A Dask scheduler address, or ``local:N`` for a LocalCluster of N worker processes."""
     tasks: int | None = None
@@ -255,7 +257,7 @@ def make_plan(
         scope = blocklist.scope(entries) if entries else blocklist.everywhere()
         stats = [ReadStats("stdin" if path == "-" else path) for path in files]
         found = itertools.chain.from_iterable(
-            read_open_ports(path, scale.input_format, stats=st)
+            read_open_ports(path, scale.input_format, strict=not scale.skip_malformed, stats=st)
             for path, st in zip(files, stats, strict=True)
         )
         port_filter = set(ports) if ports is not None else None

@@ -441,3 +441,52 @@ def test_a_bad_contact_is_a_usage_error() -> None:
     r = run_cli("scan", "127.0.0.1", "-p", "9", "--contact", "a\tb", "--dry-run")
     assert r.returncode == 2
     assert "contact" in r.stderr
+
+
+# --- the second stage: ZMap and masscan results as targets ------------------------------------
+
+
+def test_zmap_and_masscan_results_become_targets(tmp_path: Path) -> None:
+    closed = free_port()
+    zmap = tmp_path / "zmap.csv"
+    zmap.write_text(
+        "saddr,sport,success\n"
+        f"127.76.0.1,{closed},1\n127.76.0.2,{closed},0\n127.76.0.3,{closed},1\n"
+        f"10.1.2.3,{closed},1\n",  # outside the named scope: never probed
+        encoding="ascii",
+    )
+    masscan = tmp_path / "masscan.json"
+    record = {"ip": "127.76.0.4", "timestamp": "1", "ports": [
+        {"port": closed, "proto": "tcp", "status": "open", "reason": "syn-ack", "ttl": 64}
+    ]}  # fmt: skip
+    masscan.write_text(f"[\n{json.dumps(record)}\n]\n", encoding="ascii")
+    out = tmp_path / "f.jsonl"
+    r = run_cli(
+        "scan", "127.76.0.0/24", "-i", str(zmap), "-i", str(masscan), "--input-format", "auto",
+        "-o", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    got = sorted((rec["ip"], rec["port"], rec["status"]) for rec in map(json.loads, out.open()))
+    assert got == [(f"127.76.0.{n}", closed, "closed") for n in (1, 3, 4)]
+    assert "outside the targets or blocklisted" in r.stderr
+
+
+def test_a_malformed_result_line_stops_the_scan_unless_skipped(tmp_path: Path) -> None:
+    results = tmp_path / "zmap.txt"
+    results.write_text("127.76.1.1\nnot-an-address\n127.76.1.2\n", encoding="ascii")
+    args = ["scan", "127.76.1.0/24", "-i", str(results), "--input-format", "zmap", "-p", "9"]
+    r = run_cli(*args, "--dry-run")
+    assert r.returncode == 2
+    assert f"{results}:2" in r.stderr
+    r = run_cli(*args, "--dry-run", "--skip-malformed")
+    assert r.returncode == 0, r.stderr
+    assert "result-file targets: 2 " in r.stdout
+    assert "skipped 1 malformed line(s)" in r.stdout
+
+
+def test_results_without_named_targets_skip_private_and_loopback(tmp_path: Path) -> None:
+    results = tmp_path / "zmap.txt"
+    results.write_text("127.0.0.1\n10.0.0.1\n", encoding="ascii")
+    r = run_cli("scan", "-i", str(results), "--input-format", "zmap", "-p", "9", "--dry-run")
+    assert r.returncode == 2
+    assert "no open port inside the scope" in r.stderr
