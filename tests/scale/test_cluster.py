@@ -143,6 +143,50 @@ def test_a_worker_killed_mid_scan_loses_nothing(
         assert peer.accepted >= 2  # the reference scan and the cluster each probed it
 
 
+def test_the_client_killed_mid_scan_resumes_on_the_cluster(
+    tmp_path: Path, dask_cluster: Any, peers: PeerSet
+) -> None:
+    """``kill -9`` of the process holding the output and the state, then ``--resume`` on the
+    same cluster: the merged output equals a single-process scan."""
+    reference = tmp_path / "single.jsonl"
+    r = subprocess.run(
+        [*PACSAUDIT, *scan_args(peers, reference)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "cluster.jsonl"
+    scheduler = dask_cluster.scheduler_address
+    args = scan_args(peers, out, "--cluster", scheduler, "--tasks", "3", "--rate", "100/s")
+    proc = subprocess.Popen(
+        [*PACSAUDIT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait for some batches to be recorded
+            if out.exists() and out.read_bytes().count(b"\n") >= 60:
+                break
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.02)
+        else:
+            pytest.fail("no findings from the cluster within 30 s")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    written_at_kill = out.read_bytes().count(b"\n")
+    r = subprocess.run(
+        [*PACSAUDIT, *scan_args(peers, out, "--cluster", scheduler, "--resume")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    expected = outcome_keys(reference)
+    assert written_at_kill < len(expected)
+    assert outcome_keys(out) == expected
+
+
 def test_local_cluster_scan_equals_a_single_process_scan(tmp_path: Path) -> None:
     port = str(free_port())
     single, local = tmp_path / "single.jsonl", tmp_path / "local.jsonl"

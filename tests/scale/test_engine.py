@@ -125,6 +125,18 @@ def test_a_probe_takes_the_engines_connection_instead_of_opening_another() -> No
     assert stats.peak_probing == 3  # only the open ports ever became probe tasks
 
 
+def test_connect_first_over_ipv6() -> None:
+    closed = free_port("::1")
+    with serving_peers([("::1", 0.01)]) as peers:
+        (peer,) = peers.peers
+        targets = [Target("::1", closed), Target("::1", peer.port)]
+        findings, _ = sweep(targets, dispatcher(), predial=True)
+        assert peer.accepted == 1
+    assert sorted((f.port, f.status) for f in findings) == sorted(
+        [(closed, Status.CLOSED), (peer.port, Status.OPEN_NOT_DICOM)]
+    )
+
+
 def test_filtered_when_the_handshake_never_completes() -> None:
     """A listener whose accept queue is full drops SYNs: the engine's timer, not a task,
     reports the port as filtered, within the connect timeout."""

@@ -60,6 +60,11 @@ MAX_RESUBMITS = 3
 """Times a shard is submitted again after its task ended without completing it (Dask itself
 already re-runs a task whose worker died, up to its ``allowed-failures``)."""
 STOP = "stop"
+HEARTBEAT = 1.0
+"""Seconds between the client's signs of life."""
+CLIENT_SILENCE = 60.0
+"""An attempt stops when the client has shown no sign of life for this long (killed, or cut
+off): no probe runs for a scan whose findings nobody records."""
 
 
 class ClusterError(UsageError):
@@ -164,7 +169,10 @@ def run_on_cluster(
 
     for name in shards:
         submit(name)
-    started = time.monotonic()
+    started = last_beat = last_report = time.monotonic()
+    heartbeat = distributed.Variable(f"{queue_name}-alive", client=client)
+    beats = 0
+    heartbeat.set(beats)
     try:
         while not all(s.complete for s in shards.values()):
             try:
@@ -176,10 +184,20 @@ def run_on_cluster(
             for message in messages:
                 _handle(message, shards, recorder, outcome, client, queue_name)
             _check_futures(futures, shards, submit)
-            if console is not None and messages:
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT:
+                beats += 1
+                heartbeat.set(beats)
+                last_beat = now
+            if console is not None and now - last_report >= 2.0:
                 done = sum(s.done for s in shards.values())
-                rate = outcome.stats.done / max(1e-9, time.monotonic() - started)
-                console.print(f"  {done:,} targets done ({rate:,.0f}/s)", highlight=False)
+                rate = outcome.stats.done / max(1e-9, now - started)
+                running = sum(1 for s in shards.values() if s.attempt and not s.complete)
+                console.print(
+                    f"  {done:,} targets done ({rate:,.0f}/s), {running} shard(s) running",
+                    highlight=False,
+                )
+                last_report = now
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -293,12 +311,22 @@ def scan_task(
     class Superseded(Exception):
         pass
 
+    heartbeat = distributed.Variable(f"{queue_name}-alive")
+    seen = [heartbeat.get(timeout=30), time.monotonic()]
+
     def on_batch(batch: Batch) -> None:
         # Plain values: Dask serialises them without falling back to pickle.
         fields = (batch.batch, batch.position, batch.pending, batch.done, batch.complete)
         queue.put(("batch", name, attempt, *fields))
-        if not batch.complete and current.get(timeout=30) != attempt:
-            raise Superseded()
+        if batch.complete:
+            return
+        if current.get(timeout=30) != attempt:
+            raise Superseded()  # another attempt took over, or the scan was stopped
+        beat = heartbeat.get(timeout=30)
+        if beat != seen[0]:
+            seen[:] = [beat, time.monotonic()]
+        elif time.monotonic() - seen[1] > CLIENT_SILENCE:
+            raise Superseded()  # the client is gone
 
     async def main() -> int:
         try:
