@@ -65,9 +65,9 @@ class TestSchemaFile:
         tool = load_tool()
         stale = tmp_path / "finding.schema.json"
         stale.write_text("{}\n", "utf-8")
-        assert tool.main(["--check", "--output", str(stale)]) == 1
-        assert tool.main(["--output", str(stale)]) == 0
-        assert tool.main(["--check", "--output", str(stale)]) == 0
+        assert tool.main(["--check", "--directory", str(tmp_path)]) == 1
+        assert tool.main(["--directory", str(tmp_path)]) == 0
+        assert tool.main(["--check", "--directory", str(tmp_path)]) == 0
         assert stale.read_text("utf-8") == SCHEMA_FILE.read_text("utf-8")
 
     def test_envelope_and_vocabularies(self, validator: jsonschema.Draft202012Validator) -> None:

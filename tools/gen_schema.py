@@ -1,12 +1,17 @@
-"""Write ``schemas/finding.schema.json`` from the result model (``pacsaudit.model``).
+"""Write the JSON Schemas under ``schemas/`` from the typed models.
 
-The schema is generated, never edited: ``tests/test_model.py`` regenerates it and fails when
-the committed file differs, so a change to the model without a new schema cannot go unnoticed.
+Schemas are generated, never edited: the tests run this with ``--check`` (or compare
+:func:`render`) and fail when a committed file differs, so a model change without a new schema
+cannot go unnoticed.
+
+- ``schemas/finding.schema.json`` — one JSON line of ``pacsaudit scan`` (``pacsaudit.model``)
+- ``schemas/summary.schema.json`` — ``summary.json`` of ``pacsaudit report``
+  (``pacsaudit.report.summary``)
 
 Usage::
 
-    python tools/gen_schema.py            # rewrite schemas/finding.schema.json
-    python tools/gen_schema.py --check    # exit 1 if the committed file is stale
+    python tools/gen_schema.py            # rewrite every schema
+    python tools/gen_schema.py --check    # exit 1 if a committed schema is stale
 """
 
 from __future__ import annotations
@@ -14,33 +19,47 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pacsaudit.model import finding_schema
+from pacsaudit.report.summary import summary_schema
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "finding.schema.json"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_PATH = SCHEMA_DIR / "finding.schema.json"
+SCHEMAS: dict[str, Callable[[], dict[str, object]]] = {
+    "finding.schema.json": finding_schema,
+    "summary.schema.json": summary_schema,
+}
 
 
-def render() -> str:
-    """The schema as committed: sorted keys, two-space indent, one trailing newline."""
-    return json.dumps(finding_schema(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+def _render(schema: dict[str, object]) -> str:
+    """As committed: sorted keys, two-space indent, one trailing newline."""
+    return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def render(name: str = "finding.schema.json") -> str:
+    return _render(SCHEMAS[name]())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare, write nothing")
-    parser.add_argument("--output", type=Path, default=SCHEMA_PATH)
+    parser.add_argument("--directory", type=Path, default=SCHEMA_DIR)
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.output.read_text("utf-8") if args.output.exists() else None
-        if current != text:
-            print(f"{args.output} is stale: run python tools/gen_schema.py", file=sys.stderr)
-            return 1
-        return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, "utf-8")
-    return 0
+    stale = []
+    for name in SCHEMAS:
+        path = args.directory / name
+        text = render(name)
+        if args.check:
+            if not path.exists() or path.read_text("utf-8") != text:
+                stale.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+    for path in stale:
+        print(f"{path} is stale: run python tools/gen_schema.py", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

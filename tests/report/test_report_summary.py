@@ -122,7 +122,7 @@ def test_hashes_made_with_another_key_are_not_merged(tmp_path: Path) -> None:
 
 def test_summary_matches_its_schema_and_the_schema_is_current(tmp_path: Path) -> None:
     check = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gen_summary_schema.py"), "--check"],
+        [sys.executable, str(ROOT / "tools" / "gen_schema.py"), "--check"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
