@@ -451,7 +451,7 @@ def _execute(
         else:
             output = OutputFile(plan.output)
             if scale.state is not None:
-                state = ScanState.create(scale.state, _state_meta(plan, 1))
+                state = ScanState.create(scale.state, _state_meta(plan))
         recorder = Recorder(output, state)
         if client is not None:
             from pacsaudit.engine.cluster import run_on_cluster
@@ -468,12 +468,11 @@ def _execute(
             state.close()
 
 
-def _state_meta(plan: ScanPlan, tasks: int) -> dict[str, str]:
+def _state_meta(plan: ScanPlan) -> dict[str, str]:
     return {
         "fingerprint": plan.fingerprint,
         "seed": str(plan.seed),
         "shard": str(plan.scale.shard),
-        "tasks": str(tasks),
         "targets": str(plan.total),
         "ports": ",".join(map(str, plan.ports)),
         "input": "results" if plan.results is not None else "walk",
@@ -495,27 +494,41 @@ class ShardJob:
         return str(self.shard)
 
 
+def split_tasks(state: ScanState | None, wanted: int | None, default: int) -> int:
+    """How many shard tasks this run has: the saved split when resuming (a different
+    ``--tasks`` is refused), else ``wanted`` or ``default``, saved for later."""
+    if state is None:
+        return wanted or default
+    saved = state.meta().get("tasks")
+    if saved is not None:
+        if wanted is not None and wanted != int(saved):
+            raise StateError(
+                f"--tasks {wanted} differs from the {saved} tasks saved in {state.path}"
+            )
+        return int(saved)
+    tasks = wanted or default
+    state.set_meta(tasks=str(tasks))
+    return tasks
+
+
 def shard_jobs(plan: ScanPlan, state: ScanState | None, tasks: int) -> list[ShardJob]:
-    """The shards left to scan. A new state gets one row per shard; a resumed one gives each
-    incomplete shard's position and pending positions, checked against the shard's own
-    fingerprint (another split, or another walk, is refused)."""
+    """The shards left to scan. A new state gets one row per shard, all at once; a resumed
+    one gives each incomplete shard's position and pending positions, checked against the
+    shard's own fingerprint (another split, or another walk, is refused)."""
     shards = plan.task_shards(tasks)
     if state is None:
         return [ShardJob(shard) for shard in shards]
     saved = state.shards()
+    if not saved:
+        sources = [(str(s), plan.source(s)) for s in shards]
+        state.add_shards((name, src.fingerprint, src.length) for name, src in sources)
+        return [ShardJob(shard) for shard in shards]
+    if set(saved) != {str(s) for s in shards}:
+        raise StateError(f"{state.path} was saved with another split into shards")
     jobs: list[ShardJob] = []
     for shard in shards:
         source = plan.source(shard)
-        progress = saved.get(str(shard))
-        if progress is None:
-            if saved and state.output_length:
-                raise StateError(
-                    f"{state.path} does not know shard {shard}: it was saved with another "
-                    "split into tasks"
-                )
-            state.add_shard(str(shard), source.fingerprint, source.length)
-            jobs.append(ShardJob(shard))
-            continue
+        progress = saved[str(shard)]
         if progress.fingerprint != source.fingerprint or progress.length != source.length:
             raise StateError(f"{state.path}: shard {shard} was saved for another walk")
         if not progress.complete:
@@ -532,8 +545,7 @@ def _execute_here(
 ) -> None:
     """Every shard job of this run in this process, one after another."""
     state = recorder.state
-    tasks = int(state.meta().get("tasks", "1")) if state is not None else 1
-    jobs = shard_jobs(plan, state, tasks)
+    jobs = shard_jobs(plan, state, split_tasks(state, None, 1))
     probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
     engine = dataclasses.replace(engine, predial_exempt=NO_PREDIAL)
     done_before = sum(job.done for job in jobs)

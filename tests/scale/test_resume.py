@@ -282,3 +282,17 @@ def test_an_output_changed_behind_the_states_back_is_refused(
         OutputFile.resume(out, state)
     state.close()
     assert out.read_bytes() == written
+
+
+def test_the_split_into_tasks_is_saved_and_kept(tmp_path: Path) -> None:
+    from pacsaudit.scan import split_tasks
+
+    state = ScanState.create(tmp_path / "s.state", {"fingerprint": "x", "shard": "0/1"})
+    try:
+        assert split_tasks(state, None, 6) == 6  # the first run decides, and saves it
+        assert split_tasks(state, None, 2) == 6  # a resume keeps it, whatever the cluster
+        assert split_tasks(state, 6, 2) == 6
+        with pytest.raises(StateError, match="--tasks 4 differs"):
+            split_tasks(state, 4, 2)
+    finally:
+        state.close()

@@ -131,17 +131,11 @@ def run_on_cluster(
     """Run every unfinished shard as a task and record their batches as they arrive."""
     import distributed
 
-    from pacsaudit.scan import shard_jobs
+    from pacsaudit.scan import shard_jobs, split_tasks
 
     state = recorder.state
     threads = max(1, sum(client.nthreads().values()))
-    if state is not None and state.meta().get("tasks", "1") != "1":
-        tasks = int(state.meta()["tasks"])
-    else:
-        tasks = plan.scale.tasks or 2 * threads
-        if state is not None:
-            state.set_meta(tasks=str(tasks))
-    jobs = shard_jobs(plan, state, tasks)
+    jobs = shard_jobs(plan, state, split_tasks(state, plan.scale.tasks, 2 * threads))
     if not jobs:
         return
     if engine.rate is not None:  # the rate is the scan's: share it among tasks running at once

@@ -33,7 +33,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,10 +197,13 @@ class ScanState:
     # -- writing --------------------------------------------------------------------------------
 
     def add_shard(self, name: str, fingerprint: str, length: int) -> None:
+        self.add_shards([(name, fingerprint, length)])
+
+    def add_shards(self, shards: Iterable[tuple[str, str, int]]) -> None:
+        """Every shard of the split in one transaction: a crash leaves all or none."""
         with self._conn:
-            self._conn.execute(
-                "INSERT INTO shards (name, fingerprint, length) VALUES (?, ?, ?)",
-                (name, fingerprint, length),
+            self._conn.executemany(
+                "INSERT INTO shards (name, fingerprint, length) VALUES (?, ?, ?)", shards
             )
 
     def commit(
