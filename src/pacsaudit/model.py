@@ -41,6 +41,9 @@ class Status(enum.StrEnum):
     """An rsync daemon answered with its ``@RSYNCD:`` greeting."""
     HTTP = "http"
     """An HTTP server answered (whatever its status code: 401 and 404 are answers too)."""
+    COMPROMISE = "compromise"
+    """Signs of compromise (a miner, a ransom note) seen during a share's walk: a finding of
+    its own beside the share's, so that it is not lost among exposure counts."""
 
 
 class ErrorKind(enum.StrEnum):
@@ -253,6 +256,8 @@ class ExposureClass(enum.StrEnum):
     """The service answered and refused anonymous and guest access."""
     TLS_ONLY = "tls-only"
     CLOSED = "closed"
+    COMPROMISED = "compromised"
+    """Files matching indicators of compromise sit on the service: someone is already in."""
 
 
 class Severity(enum.StrEnum):
@@ -382,6 +387,19 @@ class IndicatorHit(msgspec.Struct, frozen=True, omit_defaults=True):
     depth: int = 0
     count: int = 1
     """Files in this share that matched this indicator."""
+
+
+class CompromiseResult(
+    msgspec.Struct, frozen=True, omit_defaults=True, tag="compromise", tag_field="kind"
+):
+    """The indicators one share walk matched, as their own finding: ``protocol`` is
+    ``compromise`` (one record per ip/port/protocol holds), ``ip`` and ``port`` are the
+    share's, ``share_protocol`` says which walk saw them."""
+
+    share_protocol: str
+    exposure_class: ExposureClass
+    severity: Severity
+    indicators: list[IndicatorHit] = msgspec.field(default_factory=list)
 
 
 class FileShareResult(
@@ -573,7 +591,7 @@ class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", ta
     severity: Severity | None = None
 
 
-Result = DicomResult | FileShareResult | HttpResult
+Result = DicomResult | FileShareResult | HttpResult | CompromiseResult
 
 
 class Finding(msgspec.Struct, frozen=True, omit_defaults=False):

@@ -19,9 +19,11 @@ import pytest
 from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
 from pacsaudit.model import (
+    CompromiseResult,
     ExposureClass,
     FileShareResult,
     Finding,
+    Severity,
     ShareAccess,
     Status,
     decode_finding,
@@ -161,9 +163,19 @@ def test_dispatcher_identifies_each_port(lab: LabInfo) -> None:
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
         for name, status in want.items():
             findings = runner.run(dispatcher.scan_all(Target(lab.host, lab.service(name).port)))
-            assert [f.protocol for f in findings][-1] == name
-            assert findings[-1].status is status
+            shares = [f for f in findings if isinstance(f.result, FileShareResult)]
+            assert [f.protocol for f in shares] == [name]
+            assert shares[0].status is status
             assert findings[0].protocol == "dicom"  # the sniff came first
+            # Signs of compromise follow as a finding of their own, pointing at the share.
+            compromise = [f for f in findings if f.status is Status.COMPROMISE]
+            assert len(compromise) == 1
+            assert isinstance(compromise[0].result, CompromiseResult)
+            assert compromise[0].result.indicators == shares[0].result.indicators
+            assert compromise[0].protocol == "compromise"
+            assert compromise[0].result.share_protocol == name
+            assert compromise[0].port == shares[0].port
+            assert compromise[0].result.severity is Severity.CRITICAL
 
 
 def test_cli_scan_debug_log_holds_no_phi(lab: LabInfo, tmp_path: Path) -> None:
@@ -179,7 +191,14 @@ def test_cli_scan_debug_log_holds_no_phi(lab: LabInfo, tmp_path: Path) -> None:
     findings = [decode_finding(line) for line in out.read_bytes().splitlines()]
     kinds = {f.protocol: f.status for f in findings if isinstance(f.result, FileShareResult)}
     assert kinds == {"ftp": Status.FTP, "smb": Status.SMB, "rsync": Status.RSYNC}
-    assert "compromise?" in run.stderr  # indicator rows in the table
+    assert "compromise" in run.stderr  # indicator rows in the table
+    assert {
+        f.result.share_protocol for f in findings if isinstance(f.result, CompromiseResult)
+    } == {
+        "ftp",
+        "smb",
+        "rsync",
+    }
     for where, text in (("stdout", run.stdout), ("stderr", run.stderr), ("jsonl", out.read_text())):
         assert_no_canary(lab, text, where)
 

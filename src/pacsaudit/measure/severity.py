@@ -27,6 +27,7 @@ SEVERITY_OF: dict[ExposureClass, Severity] = {
     ExposureClass.AUTH_REQUIRED: Severity.LOW,
     ExposureClass.TLS_ONLY: Severity.INFO,
     ExposureClass.CLOSED: Severity.INFO,
+    ExposureClass.COMPROMISED: Severity.CRITICAL,
 }
 
 _ENFORCED = frozenset(

@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pacsaudit.model import DicomResult, ErrorKind, Finding, Status
+import msgspec
+
+from pacsaudit.measure.severity import SEVERITY_OF
+from pacsaudit.model import (
+    CompromiseResult,
+    DicomResult,
+    ErrorKind,
+    ExposureClass,
+    FileShareResult,
+    Finding,
+    Status,
+)
 from pacsaudit.probes.base import Probe
 from pacsaudit.targets.spec import Target
 
@@ -42,6 +53,31 @@ def sniff_protocol(banner: str | None) -> str | None:
     return None
 
 
+COMPROMISE_PROTOCOL = "compromise"
+
+
+def with_compromise_findings(findings: list[Finding]) -> list[Finding]:
+    """Signs of compromise seen during a share's walk become a finding of their own, right
+    after the share's, so that a miner never hides among exposure counts."""
+    extra = [
+        msgspec.structs.replace(
+            f,
+            protocol=COMPROMISE_PROTOCOL,
+            status=Status.COMPROMISE,
+            result=CompromiseResult(
+                share_protocol=f.protocol,
+                exposure_class=ExposureClass.COMPROMISED,
+                severity=SEVERITY_OF[ExposureClass.COMPROMISED],
+                indicators=list(f.result.indicators),
+            ),
+            error=None,
+        )
+        for f in findings
+        if isinstance(f.result, FileShareResult) and f.result.indicators
+    ]
+    return findings + extra if extra else findings
+
+
 _SILENT_KINDS = frozenset({ErrorKind.RESET, ErrorKind.EOF})
 
 
@@ -67,6 +103,9 @@ class Dispatcher:
         return [name for name, p in self.probes.items() if port in p.default_ports]
 
     async def scan_all(self, target: Target) -> list[Finding]:
+        return with_compromise_findings(await self._scan_all(target))
+
+    async def _scan_all(self, target: Target) -> list[Finding]:
         if self.forced is not None:
             return [await self.probes[self.forced].scan(target)]
         claim = self.claimants(target.port)

@@ -1,5 +1,5 @@
-"""Summary-table rows for FTP, SMB and rsync findings: one row for the share, then one row
-per sign of compromise, so that a miner or a ransom note stands out as a finding of its own.
+"""Summary-table rows for FTP, SMB and rsync findings, and one row per sign of compromise (its
+own ``compromise`` finding), so that a miner or a ransom note stands out.
 
 The columns are the DICOM table's, read for a file share: who answered (``toolkit``), which
 anonymous identity got in (``accepts``), the shares or modules and whether guests may write
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from pacsaudit.model import FileShareResult, Finding, Severity, ShareAccess
+from pacsaudit.model import CompromiseResult, FileShareResult, Finding, Severity, ShareAccess
 
 _ACCESS_MARK = {
     ShareAccess.LISTED: "",
@@ -79,12 +79,18 @@ def fileshare_rows(
         sev,
         _notes(r),
     )
+
+
+def compromise_rows(
+    f: Finding, r: CompromiseResult, target: str, style: Mapping[Severity, str]
+) -> Iterator[tuple[str, ...]]:
+    """One row per sign of compromise (the dispatcher's own ``compromise`` findings)."""
     for hit in r.indicators:
-        where = f"share {hit.share}, " if hit.share else ""
+        where = f"{r.share_protocol} share {hit.share}, " if hit.share else f"{r.share_protocol}, "
         count = f" ×{hit.count}" if hit.count > 1 else ""
         yield (
             target,
-            "[bold red]compromise?[/]",
+            "[bold red]compromise[/]",
             "-",
             "-",
             "-",

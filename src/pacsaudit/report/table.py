@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pacsaudit.model import (
     AePolicy,
+    CompromiseResult,
     DicomResult,
     FileShareResult,
     Finding,
@@ -18,7 +19,7 @@ from pacsaudit.model import (
     Severity,
     Status,
 )
-from pacsaudit.report.fileshare import fileshare_rows
+from pacsaudit.report.fileshare import compromise_rows, fileshare_rows
 from pacsaudit.report.http_row import http_cells, http_notes
 
 _CONTEXT_SHORT = {
@@ -143,6 +144,10 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
         target = f"{f.host or f.ip}:{f.port}"
         if isinstance(f.result, FileShareResult):
             for row in fileshare_rows(f, f.result, target, _SEVERITY_STYLE):
+                table.add_row(*row)
+            continue
+        if isinstance(f.result, CompromiseResult):
+            for row in compromise_rows(f, f.result, target, _SEVERITY_STYLE):
                 table.add_row(*row)
             continue
         if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
