@@ -18,17 +18,17 @@ from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_crea
 from pacsaudit.measure.severity import severity_at_least
 from pacsaudit.model import Severity
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions, read_ae_list, shipped_lists
-from pacsaudit.probes.dicom.exposure import ExposureOptions
-from pacsaudit.probes.dicom.probe import (
+from pacsaudit.probes.dicom.options import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
     DICOM_TLS_PORTS,
     Depth,
     DicomOptions,
+    ExposureOptions,
 )
-from pacsaudit.probes.fileshare.walk import WalkOptions
-from pacsaudit.probes.http.probe import HTTPS_PORTS, HttpOptions
-from pacsaudit.probes.http.transport import Limits as HttpLimits
+from pacsaudit.probes.fileshare.options import WalkOptions
+from pacsaudit.probes.http.options import HTTPS_PORTS, HttpOptions
+from pacsaudit.probes.http.options import Limits as HttpLimits
 from pacsaudit.scan import default_scan_ports
 from pacsaudit.targets.readers import InputFormat
 from pacsaudit.targets.spec import parse_ports

@@ -46,6 +46,10 @@ class Status(enum.StrEnum):
     its own beside the share's, so that it is not lost among exposure counts."""
 
 
+INTERESTING = frozenset(Status) - {Status.CLOSED, Status.FILTERED}
+"""Every status where something answered: DICOM, the other protocols' own statuses, errors."""
+
+
 class ErrorKind(enum.StrEnum):
     """Why a finding has status ``error`` (or why a DICOM exchange stopped early)."""
 

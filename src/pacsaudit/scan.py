@@ -19,18 +19,12 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
 from pacsaudit.engine.runner import (
@@ -48,16 +42,12 @@ from pacsaudit.engine.sources import (
 )
 from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.errors import UsageError
-from pacsaudit.model import Finding, Severity
+from pacsaudit.model import INTERESTING, Finding, Severity
 from pacsaudit.probes.base import Probe
-from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe, DicomTlsProbe
-from pacsaudit.probes.fileshare.ftp import FtpProbe
-from pacsaudit.probes.fileshare.rsync import RsyncProbe
-from pacsaudit.probes.fileshare.smb import SmbProbe
-from pacsaudit.probes.fileshare.walk import WalkOptions
-from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
-from pacsaudit.probes.registry import Dispatcher, default_ports
-from pacsaudit.report.table import INTERESTING, print_summary
+from pacsaudit.probes.dicom.options import DICOM_PORTS, DicomOptions
+from pacsaudit.probes.fileshare.options import FTP_PORTS, RSYNC_PORTS, SMB_PORTS, WalkOptions
+from pacsaudit.probes.http.options import HTTP_PORTS, HttpOptions
+from pacsaudit.probes.registry import Dispatcher
 from pacsaudit.targets.blocklist import load_blocklist
 from pacsaudit.targets.permutation import Shard, TargetSpace
 from pacsaudit.targets.readers import (
@@ -67,6 +57,9 @@ from pacsaudit.targets.readers import (
     targets_from_results,
 )
 from pacsaudit.targets.spec import AddressSpace, SourcedEntry, Target, read_entries
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 MAX_TABLE_ROWS = 500
 NO_PREDIAL = frozenset({"smb"})
@@ -171,25 +164,112 @@ def _list_fingerprint(plan: ScanPlan) -> str:
     return cached[1]
 
 
-def build_probes(plan: ScanPlan) -> dict[str, Probe]:
-    """Every probe this scan may run, configured from the plan (the registry's contents)."""
-    return {
-        "dicom": DicomProbe(plan.dicom),
-        "dicom-tls": DicomTlsProbe(plan.dicom),
-        "ftp": FtpProbe(plan.fileshare),
-        "smb": SmbProbe(plan.fileshare),
-        "rsync": RsyncProbe(plan.fileshare),
-        "http": HttpProbe(plan.http),
-        "https": HttpsProbe(plan.http),
-    }
+PROBE_PORTS: dict[str, tuple[int, ...]] = {
+    "dicom": DICOM_PORTS,
+    "dicom-tls": (),
+    "ftp": FTP_PORTS,
+    "smb": SMB_PORTS,
+    "rsync": RSYNC_PORTS,
+    "http": HTTP_PORTS,
+    "https": (),
+}
+"""Every probe by name (the registry's order), with the ports it claims: what the dispatcher
+needs to know before deciding which probes to build. Each probe class declares the same ports
+(``default_ports``, from the same constants; a test keeps them in step)."""
+PROBE_NAMES = tuple(PROBE_PORTS)
+"""What ``--probe`` accepts."""
 
 
-PROBE_NAMES = ("dicom", "dicom-tls", "ftp", "smb", "rsync", "http", "https")
-"""What ``--probe`` accepts; kept in step with :func:`build_probes` by a test."""
+# One builder per probe: a probe's module (and the libraries it needs: httpx, impacket, aioftp,
+# pydicom, cryptography) is imported only when a scan may run that probe.
+
+
+def _dicom_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.dicom.probe import DicomProbe
+
+    return DicomProbe(plan.dicom)
+
+
+def _dicom_tls_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.dicom.probe import DicomTlsProbe
+
+    return DicomTlsProbe(plan.dicom)
+
+
+def _ftp_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.fileshare.ftp import FtpProbe
+
+    return FtpProbe(plan.fileshare)
+
+
+def _smb_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.fileshare.smb import SmbProbe
+
+    return SmbProbe(plan.fileshare)
+
+
+def _rsync_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.fileshare.rsync import RsyncProbe
+
+    return RsyncProbe(plan.fileshare)
+
+
+def _http_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.http.probe import HttpProbe
+
+    return HttpProbe(plan.http)
+
+
+def _https_probe(plan: ScanPlan) -> Probe:
+    from pacsaudit.probes.http.probe import HttpsProbe
+
+    return HttpsProbe(plan.http)
+
+
+_BUILDERS: dict[str, Callable[[ScanPlan], Probe]] = {
+    "dicom": _dicom_probe,
+    "dicom-tls": _dicom_tls_probe,
+    "ftp": _ftp_probe,
+    "smb": _smb_probe,
+    "rsync": _rsync_probe,
+    "http": _http_probe,
+    "https": _https_probe,
+}
+
+
+def build_probes(plan: ScanPlan, names: Iterable[str] | None = None) -> dict[str, Probe]:
+    """The probes named (default: every probe), configured from the plan, in registry order."""
+    wanted = PROBE_NAMES if names is None else frozenset(names)
+    return {name: _BUILDERS[name](plan) for name in PROBE_NAMES if name in wanted}
+
+
+def probes_needed(ports: Iterable[int], forced: str | None = None) -> tuple[str, ...]:
+    """The probes a scan of these ports may run, in registry order.
+
+    ``--probe`` runs one probe everywhere. Otherwise a port claimed by exactly one probe goes
+    to it; a port claimed by none or by several is identified by the peer's first answer,
+    which may hand it to any probe, so then every probe is needed.
+    """
+    if forced is not None:
+        return (forced,)
+    wanted: set[str] = set()
+    for port in set(ports):
+        claim = [name for name, claimed in PROBE_PORTS.items() if port in claimed]
+        if len(claim) != 1:
+            return PROBE_NAMES
+        wanted.add(claim[0])
+    return tuple(name for name in PROBE_NAMES if name in wanted)
+
+
+def scan_probes(plan: ScanPlan) -> dict[str, Probe]:
+    """The probes this plan's targets may need (see :func:`probes_needed`)."""
+    ports = plan.ports if plan.results is None else {t.port for t in plan.results}
+    return build_probes(plan, probes_needed(ports, plan.forced_probe))
 
 
 def default_scan_ports() -> tuple[int, ...]:
-    return default_ports(build_probes(_DEFAULT_PLAN).values())
+    """The union of every probe's ports: what ``scan`` probes without ``-p``."""
+    return tuple(sorted({port for ports in PROBE_PORTS.values() for port in ports}))
 
 
 def read_target_file(path: str) -> list[SourcedEntry]:
@@ -376,11 +456,6 @@ def describe_plan(plan: ScanPlan, *, tasks: int | None = None) -> list[str]:
     return lines
 
 
-_DEFAULT_PLAN = ScanPlan(
-    space=AddressSpace(), ports=(), engine=EngineOptions(), dicom=DicomOptions(), output=None
-)
-
-
 @dataclass
 class ScanOutcome:
     stats: ScanStats
@@ -546,7 +621,7 @@ def _execute_here(
     """Every shard job of this run in this process, one after another."""
     state = recorder.state
     jobs = shard_jobs(plan, state, split_tasks(state, None, 1))
-    probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
+    probe = Dispatcher(scan_probes(plan), forced=plan.forced_probe)
     engine = dataclasses.replace(engine, predial_exempt=NO_PREDIAL)
     done_before = sum(job.done for job in jobs)
 
@@ -593,6 +668,14 @@ def _execute_here(
 
 
 def _progress(console: Console) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -618,6 +701,8 @@ async def _tick(bar: Progress, task: object, stats: ScanStats, done_before: int 
 
 
 def summarise(outcome: ScanOutcome, console: Console) -> None:
+    from pacsaudit.report.table import print_summary
+
     print_summary(
         outcome.interesting, Counter(outcome.stats.by_status), console, outcome.stats.elapsed
     )

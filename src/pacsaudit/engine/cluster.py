@@ -283,7 +283,7 @@ def scan_task(
     import distributed
 
     from pacsaudit.probes.registry import Dispatcher
-    from pacsaudit.scan import NO_PREDIAL, build_probes
+    from pacsaudit.scan import NO_PREDIAL, scan_probes
 
     name = str(shard)
     attempt = uuid.uuid4().hex
@@ -294,7 +294,7 @@ def scan_task(
     position, pending, done = reply.get(timeout=START_TIMEOUT)
     reply.delete()
     source = plan.source(shard, position, pending)
-    probe = Dispatcher(build_probes(plan), forced=plan.forced_probe)
+    probe = Dispatcher(scan_probes(plan), forced=plan.forced_probe)
     engine = dataclasses.replace(
         engine,
         concurrency=raise_fd_limit(engine.concurrency),

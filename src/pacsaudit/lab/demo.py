@@ -15,8 +15,8 @@ from pacsaudit.lab.fileshare import check_finding as check_fileshare
 from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
-from pacsaudit.probes.dicom.probe import Depth, DicomOptions
-from pacsaudit.probes.http.probe import HttpOptions
+from pacsaudit.probes.dicom.options import Depth, DicomOptions
+from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.report.build import write_report
 from pacsaudit.scan import execute, make_plan, summarise
 

@@ -32,7 +32,8 @@ from pydicom.fileset import FileSet
 
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 from pacsaudit.model import FileShareResult, Finding
-from pacsaudit.probes.fileshare.walk import WalkOptions, looks_like_dicom_name
+from pacsaudit.probes.fileshare.options import WalkOptions
+from pacsaudit.probes.fileshare.walk import looks_like_dicom_name
 
 if TYPE_CHECKING:
     from pacsaudit.lab.manager import LabInfo, LabService

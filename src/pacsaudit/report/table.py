@@ -41,9 +41,6 @@ _POLICY_WORDS = {
     AePolicy.UNKNOWN: "unknown",
 }
 
-INTERESTING = frozenset(Status) - {Status.CLOSED, Status.FILTERED}
-"""Every status where something answered: DICOM, the other protocols' own statuses, errors."""
-
 
 def _toolkit(r: DicomResult) -> str:
     if r.toolkit:

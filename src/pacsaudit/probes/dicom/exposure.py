@@ -32,25 +32,18 @@ from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.markers import MarkerTally
 from pacsaudit.model import ErrorInfo, Exposure, MoveCheck, QueryStats, Retrieval
 from pacsaudit.probes.dicom import query
+from pacsaudit.probes.dicom.options import ExposureOptions
 from pacsaudit.probes.dicom.session import Session
-
-PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
-STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
-PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
-STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
-PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
-STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+from pacsaudit.probes.dicom.uids import (
+    PATIENT_ROOT_FIND,
+    PATIENT_ROOT_GET,
+    PATIENT_ROOT_MOVE,
+    STUDY_ROOT_FIND,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+)
 
 REFUSED_STATUSES = frozenset({0x0122, 0x0124, 0xA700, 0xA900, 0x0211})
-
-
-@dataclass(frozen=True, slots=True)
-class ExposureOptions:
-    max_records: int = 10_000
-    """Per query level (patients, studies, series, images)."""
-    reserve: float = 2.0
-    """Seconds of the session kept free for C-CANCEL and release."""
-    check_move: bool = True
 
 
 def _identifier(level: str, keys: dict[str, str]) -> Dataset:

@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import random
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import msgspec
-from pydicom.uid import UID
 
-from pacsaudit.engine.stream import DialOptions, open_connection, scanner_tls_context
-from pacsaudit.engine.tlsinfo import describe_session
+from pacsaudit.engine.stream import open_connection, scanner_tls_context
 from pacsaudit.errors import classify, printable_sample
 from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
 from pacsaudit.intel.knowledge import knowledge
-from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.severity import SEVERITY_OF, dicom_exposure_class
 from pacsaudit.model import (
     AePolicy,
@@ -49,8 +45,7 @@ from pacsaudit.model import (
     TlsInfo,
 )
 from pacsaudit.probes.base import finding
-from pacsaudit.probes.dicom import pdu, reasons
-from pacsaudit.probes.dicom.ae_guess import AeGuessOptions
+from pacsaudit.probes.dicom import pdu, reasons, uids
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
@@ -59,37 +54,28 @@ from pacsaudit.probes.dicom.connection import (
 )
 from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
-from pacsaudit.probes.dicom.exposure import (
-    PATIENT_ROOT_FIND,
-    STUDY_ROOT_FIND,
-    ExposureOptions,
-    ExposureSurvey,
-)
+from pacsaudit.probes.dicom.options import DICOM_PORTS, Depth, DicomOptions
 from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
 
 IMPLEMENTATION_CLASS_UID = "2.25.158577293499648220484904446924696762975"
 """pacsaudit's own Implementation Class UID (a UUID-derived UID, PS3.5 B.2)."""
 IMPLEMENTATION_VERSION_NAME = "PACSAUDIT_01"
-DEFAULT_CALLING_AE = "PACSAUDIT"
-DEFAULT_CALLED_AE = "ANY-SCP"
-DICOM_PORTS = (104, 11112, 4242, 2761, 2762)
-DICOM_TLS_PORTS = (2762,)
 ADVERTISED_MAX_PDU = 64 * 1024
 
-_IMPLICIT = "1.2.840.10008.1.2"
-_EXPLICIT = "1.2.840.10008.1.2.1"
+_IMPLICIT = uids.IMPLICIT_VR_LITTLE_ENDIAN
+_EXPLICIT = uids.EXPLICIT_VR_LITTLE_ENDIAN
 VERIFICATION_CONTEXT_ID = 1
 PROPOSED_CONTEXTS: tuple[pdu.PresentationContextProposal, ...] = tuple(
     pdu.PresentationContextProposal(cid, uid, ts)
     for cid, uid, ts in (
-        (1, "1.2.840.10008.1.1", (_IMPLICIT,)),  # Verification
-        (3, "1.2.840.10008.5.1.4.1.2.1.1", (_EXPLICIT, _IMPLICIT)),  # Patient Root FIND
-        (5, "1.2.840.10008.5.1.4.1.2.2.1", (_EXPLICIT, _IMPLICIT)),  # Study Root FIND
-        (7, "1.2.840.10008.5.1.4.1.2.1.2", (_EXPLICIT, _IMPLICIT)),  # Patient Root MOVE
-        (9, "1.2.840.10008.5.1.4.1.2.2.2", (_EXPLICIT, _IMPLICIT)),  # Study Root MOVE
-        (11, "1.2.840.10008.5.1.4.1.2.1.3", (_EXPLICIT, _IMPLICIT)),  # Patient Root GET
-        (13, "1.2.840.10008.5.1.4.1.2.2.3", (_EXPLICIT, _IMPLICIT)),  # Study Root GET
+        (1, uids.VERIFICATION, (_IMPLICIT,)),
+        (3, uids.PATIENT_ROOT_FIND, (_EXPLICIT, _IMPLICIT)),
+        (5, uids.STUDY_ROOT_FIND, (_EXPLICIT, _IMPLICIT)),
+        (7, uids.PATIENT_ROOT_MOVE, (_EXPLICIT, _IMPLICIT)),
+        (9, uids.STUDY_ROOT_MOVE, (_EXPLICIT, _IMPLICIT)),
+        (11, uids.PATIENT_ROOT_GET, (_EXPLICIT, _IMPLICIT)),
+        (13, uids.STUDY_ROOT_GET, (_EXPLICIT, _IMPLICIT)),
     )
 )
 UNKNOWN_SOP_CLASS_CONTEXT_ID = 15
@@ -102,49 +88,13 @@ PROPOSED_CONTEXTS += (
     ),
 )
 _CONTEXT_KEYWORDS = {
-    c.context_id: UID(c.abstract_syntax).keyword or UNKNOWN_SOP_CLASS_KEYWORD
+    c.context_id: uids.KEYWORDS.get(c.abstract_syntax, UNKNOWN_SOP_CLASS_KEYWORD)
     for c in PROPOSED_CONTEXTS
 }
 _CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
 _RELEASE_MARGIN = 0.5
 """Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
-_TS_KEYWORDS = {_IMPLICIT: "ImplicitVRLittleEndian", _EXPLICIT: "ExplicitVRLittleEndian"}
-
-
-class Depth(enum.StrEnum):
-    DISCOVER = "discover"
-    """Association, AE-title policy, C-ECHO, TLS: no query at all."""
-    EXPOSURE = "exposure"
-    """Also count what C-FIND exposes and test C-MOVE, without retrieving anything."""
-
-
-@dataclass(frozen=True, slots=True)
-class DicomOptions:
-    calling_ae: str = DEFAULT_CALLING_AE
-    default_called_ae: str = DEFAULT_CALLED_AE
-    tls_ports: frozenset[int] = frozenset(DICOM_TLS_PORTS)
-    always_tls: bool = False
-    """Speak TLS on every port (for a port identified as TLS by the dispatcher)."""
-    read_timeout: float = 5.0
-    max_pdu_receive: int = 1 << 20
-    dial: DialOptions = field(default_factory=DialOptions)
-    depth: Depth = Depth.DISCOVER
-    exposure: ExposureOptions = field(default_factory=ExposureOptions)
-    hasher: KeyedHasher | None = None
-    """Required for ``Depth.EXPOSURE``: keys the Patient ID hashes."""
-    budget: float = 30.0
-    """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
-    guess: AeGuessOptions = field(default_factory=AeGuessOptions)
-
-    def validate(self) -> None:
-        pdu.encode_ae_title(self.calling_ae)
-        pdu.encode_ae_title(self.default_called_ae)
-        if self.read_timeout <= 0:
-            raise ValueError("read timeout must be positive")
-        if self.depth is Depth.EXPOSURE and self.hasher is None:
-            raise ValueError("exposure depth needs a keyed hasher for Patient IDs")
-        if self.exposure.max_records < 1:
-            raise ValueError("max records must be at least 1")
+_TS_KEYWORDS = {ts: uids.KEYWORDS[ts] for ts in (_IMPLICIT, _EXPLICIT)}
 
 
 class _Broken(Exception):
@@ -306,6 +256,8 @@ class DicomProbe:
         got_pdu = False
         try:
             if tls is not None:
+                from pacsaudit.engine.tlsinfo import describe_session  # cryptography: TLS only
+
                 attempt.tls = describe_session(conn.tls_session())
             request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
             conn.write(proto.request(request))
@@ -355,13 +307,16 @@ class DicomProbe:
                 raise DicomProtocolError("wrong-message-id", "C-ECHO-RSP answers another message")
             attempt.echo_status = command.status
         if self.options.depth is Depth.EXPOSURE and self.options.hasher is not None:
+            # pydicom (C-FIND identifiers) only where a survey runs
+            from pacsaudit.probes.dicom.exposure import ExposureSurvey
+
             contexts = {
                 _CONTEXT_UIDS[cid]: cid
                 for cid in session.proto.accepted_contexts
                 if cid in _CONTEXT_UIDS
             }
             survey = ExposureSurvey(session, contexts, self.options.hasher, self.options.exposure)
-            if any(uid in contexts for uid in (PATIENT_ROOT_FIND, STUDY_ROOT_FIND)):
+            if any(uid in contexts for uid in (uids.PATIENT_ROOT_FIND, uids.STUDY_ROOT_FIND)):
                 # run() keeps partial counts and records the error instead of raising.
                 attempt.exposure = await survey.run()
                 if attempt.exposure.error is not None:

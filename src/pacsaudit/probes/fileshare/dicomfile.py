@@ -29,11 +29,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from pacsaudit.measure.presence import count_present
-
-PREAMBLE = 128
-MAGIC = b"DICM"
-MAGIC_END = PREAMBLE + len(MAGIC)
-"""Bytes needed to tell DICOM from anything else: 132."""
+from pacsaudit.probes.fileshare.options import MAGIC, MAGIC_END, PREAMBLE
 
 # (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data, in
 # little-endian and big-endian byte order.

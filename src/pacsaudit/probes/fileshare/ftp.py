@@ -28,20 +28,19 @@ from pacsaudit.errors import Classified, ProtocolError, classify, printable_samp
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
 from pacsaudit.probes.fileshare.common import finding, silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.options import FTP_PORTS, WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
     Entry,
     EntryError,
     EntryKind,
     Listing,
-    WalkOptions,
     WalkTally,
     Want,
     walk_share,
 )
 from pacsaudit.targets.spec import Target
 
-FTP_PORTS = (21,)
 ANONYMOUS_USER = "anonymous"
 ANONYMOUS_PASSWORD = "pacsaudit@"
 """By convention the anonymous password is a mail address; ours names the scanner."""

@@ -31,20 +31,19 @@ from pacsaudit.errors import ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
 from pacsaudit.probes.fileshare.common import finding
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.options import RSYNC_PORTS, WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     Bound,
     Entry,
     EntryError,
     EntryKind,
     Listing,
-    WalkOptions,
     WalkTally,
     Want,
     walk_share,
 )
 from pacsaudit.targets.spec import Target
 
-RSYNC_PORTS = (873,)
 CLIENT_VERSION = b"@RSYNCD: 30.0\n"
 MAX_LINE = 4096
 MAX_MODULE_LINES = 1024

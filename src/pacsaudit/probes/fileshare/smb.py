@@ -34,6 +34,7 @@ from pacsaudit.errors import ProtocolError, classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
 from pacsaudit.probes.fileshare.common import finding, silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.options import SMB_PORTS, WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
     Bound,
@@ -41,14 +42,12 @@ from pacsaudit.probes.fileshare.walk import (
     EntryError,
     EntryKind,
     Listing,
-    WalkOptions,
     WalkTally,
     Want,
     walk_share,
 )
 from pacsaudit.targets.spec import Target
 
-SMB_PORTS = (445,)
 MAX_SESSIONS = 4
 """SMB targets walked at once per scan: each holds one pool thread while it works."""
 _DIALECTS = {

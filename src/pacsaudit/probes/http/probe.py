@@ -37,10 +37,9 @@ from typing import Any, ClassVar
 import httpx
 import msgspec
 
-from pacsaudit.engine.stream import DialOptions, scanner_tls_context
+from pacsaudit.engine.stream import scanner_tls_context
 from pacsaudit.errors import printable_sample
 from pacsaudit.measure.dicom_json import JsonTally, tag_list
-from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.severity import SEVERITY_OF, http_exposure_class
 from pacsaudit.model import (
     CredentialCheck,
@@ -59,64 +58,16 @@ from pacsaudit.model import (
 )
 from pacsaudit.probes.base import finding
 from pacsaudit.probes.http import signatures as sig
-from pacsaudit.probes.http.transport import Fetched, Limits, WebSession, make_session, printable
+from pacsaudit.probes.http.options import HTTP_PORTS, HttpOptions
+from pacsaudit.probes.http.transport import Fetched, WebSession, make_session, printable
 from pacsaudit.targets.spec import Target
 
-HTTP_PORTS = (80, 443, 8042, 8080, 8443)
-HTTPS_PORTS = (443, 8443)
 _MARGIN = 0.5
 """Seconds of the budget kept back so that the probe ends on its own, before the engine's cut."""
 _JSON_ACCEPT = "application/json"
 _DICOM_JSON_ACCEPT = "application/dicom+json, application/json;q=0.9"
 _AET = re.compile(r"^[A-Za-z0-9_\-. ]{1,16}$")
 _REALM = re.compile(r'realm\s*=\s*"([^"]{0,256})"', re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class HttpOptions:
-    https_ports: frozenset[int] = frozenset(HTTPS_PORTS)
-    always_tls: bool = False
-    """Speak TLS on every port (the ``https`` variant the dispatcher runs after a TLS alert)."""
-    read_timeout: float = 5.0
-    dial: DialOptions = field(default_factory=DialOptions)
-    enumerate: bool = True
-    """Exposure depth: page through QIDO-RS / Orthanc's listing and count. False: only find
-    out what answers (one record at most is read, and not counted)."""
-    hasher: KeyedHasher | None = None
-    """Keys the Patient ID hashes; without one, distinct patients are counted in memory only
-    and no hash is written."""
-    budget: float = 24.0
-    """Seconds for the whole probe of one ip:port: inside the engine's default 30 s cut, with
-    room for the DICOM sniff that precedes it on an unclaimed port (the CLI uses 80 % of
-    ``--host-timeout``)."""
-    max_records: int = 10_000
-    page_size: int = 100
-    limits: Limits = field(default_factory=Limits)
-    max_requests: int = 64
-    try_default_credentials: bool = False
-    max_credentials: int = 4
-    credential_interval: float = 0.2
-    """Seconds between two credential attempts on one target (account lockouts, log floods)."""
-    contact: str | None = None
-    """The scanning party's contact (``--contact``), added to the User-Agent."""
-
-    def validate(self) -> None:
-        if self.read_timeout <= 0:
-            raise ValueError("read timeout must be positive")
-        if self.budget <= 0:
-            raise ValueError("the HTTP probe's budget must be positive")
-        if self.max_records < 1:
-            raise ValueError("max records must be at least 1")
-        if not 1 <= self.page_size <= 10_000:
-            raise ValueError("QIDO page size must be between 1 and 10000")
-        if self.max_credentials < 0:
-            raise ValueError("max credentials must not be negative")
-        if self.limits.max_redirects < 0:
-            raise ValueError("max redirects must not be negative")
-        if self.contact is not None and not (
-            self.contact.isascii() and self.contact.isprintable() and 0 < len(self.contact) <= 200
-        ):
-            raise ValueError("the contact must be printable ASCII, 1 to 200 characters")
 
 
 @dataclass

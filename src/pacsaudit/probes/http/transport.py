@@ -33,6 +33,7 @@ from pacsaudit.engine.stream import Connection, DialOptions, open_connection
 from pacsaudit.engine.tlsinfo import describe_session
 from pacsaudit.errors import Classified, PeerClosed, ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, HttpExchange, Status, TlsInfo
+from pacsaudit.probes.http.options import Limits
 from pacsaudit.targets.spec import Target
 
 USER_AGENT = f"pacsaudit/{__version__} (medical imaging exposure audit)"
@@ -175,17 +176,6 @@ class _Transport(httpx.AsyncHTTPTransport):
             keepalive_expiry=5.0,
             network_backend=backend,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    request_timeout: float = 10.0
-    """Seconds for one whole exchange: connect, headers, body (slowloris peers)."""
-    max_redirects: int = 3
-    page_bytes: int = 256 * 1024
-    """Body cap for HTML pages and small JSON (``/system``, ``/statistics``)."""
-    json_bytes: int = 8 * 1024 * 1024
-    """Body cap for one QIDO-RS page or REST listing."""
 
 
 @dataclass

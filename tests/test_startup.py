@@ -1,0 +1,158 @@
+"""What a scan imports. Start-up is most of a small scan's wall clock, so ``pacsaudit scan``
+loads a probe's module — and the libraries behind it (httpx, impacket, aioftp, pydicom,
+cryptography) — only when the scan may run that probe; reports are loaded only to print."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hostile_servers import PeerServer, good_acceptor
+from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.scan import (
+    PROBE_NAMES,
+    PROBE_PORTS,
+    ScanPlan,
+    build_probes,
+    default_scan_ports,
+    probes_needed,
+)
+from pacsaudit.targets.spec import AddressSpace
+
+# Runs the CLI in a fresh interpreter and, at exit, writes the names of every loaded module.
+CHILD = """
+import atexit, json, sys
+out = sys.argv[1]
+def dump():
+    with open(out, "w") as fh:
+        json.dump(sorted(sys.modules), fh)
+atexit.register(dump)
+sys.argv = ["pacsaudit", *sys.argv[2:]]
+from pacsaudit.cli import main
+main()
+"""
+
+OTHER_PROBES = (
+    "httpx",
+    "httpcore",
+    "impacket",
+    "aioftp",
+    "cryptography",
+    "jinja2",
+    "pacsaudit.probes.http.probe",
+    "pacsaudit.probes.http.transport",
+    "pacsaudit.probes.fileshare.ftp",
+    "pacsaudit.probes.fileshare.smb",
+    "pacsaudit.probes.fileshare.rsync",
+    "pacsaudit.probes.fileshare.walk",
+    "pacsaudit.engine.tlsinfo",
+)
+NOT_FOR_DISCOVERY = (
+    "pydicom",
+    "pacsaudit.probes.dicom.exposure",
+    "pacsaudit.probes.dicom.query",
+    "pacsaudit.measure.annex_e",
+    "pacsaudit.report",
+    "rich.progress",
+)
+
+
+def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+async def _scan_in_child(tmp_path: Path, *args: str) -> tuple[list[str], list[dict[str, object]]]:
+    modules_file = tmp_path / "modules.json"
+    output = tmp_path / "findings.jsonl"
+    async with PeerServer(good_acceptor) as server:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CHILD,
+            str(modules_file),
+            "scan",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-q",
+            "--no-state",
+            "-o",
+            str(output),
+            "--read-timeout",
+            "2",
+            *args,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            _, stderr = await child.communicate()
+    assert child.returncode == 0, stderr.decode()
+    findings = [json.loads(line) for line in output.read_text().splitlines()]
+    modules: list[str] = json.loads(modules_file.read_text())
+    return modules, findings
+
+
+def _fully_checked(finding: dict[str, object]) -> None:
+    assert finding["status"] == "dicom"
+    result = finding["result"]
+    assert isinstance(result, dict)
+    assert result["echo_status"] == 0
+    assert result["accepted_contexts"]
+    (attempt,) = result["attempts"]
+    assert attempt["released"] is True
+
+
+def test_a_dicom_discovery_scan_loads_only_the_dicom_probe(tmp_path: Path) -> None:
+    modules, findings = asyncio.run(
+        _scan_in_child(tmp_path, "--probe", "dicom", "--depth", "discover")
+    )
+    (finding,) = findings
+    _fully_checked(finding)
+    assert "pacsaudit.probes.dicom.probe" in modules
+    assert _loaded(modules, OTHER_PROBES) == []
+    assert _loaded(modules, NOT_FOR_DISCOVERY) == []
+
+
+def test_an_unclaimed_port_still_loads_every_probe_for_identification(tmp_path: Path) -> None:
+    """Without ``--probe`` a port no probe claims is identified by the peer's first answer,
+    which may hand it to any probe: every probe is built, the DICOM answer still wins."""
+    modules, findings = asyncio.run(_scan_in_child(tmp_path, "--depth", "discover"))
+    (finding,) = findings
+    _fully_checked(finding)
+    assert finding["protocol"] == "dicom"
+    for name in ("httpx", "impacket", "aioftp", "pacsaudit.probes.http.probe"):
+        assert name in modules
+
+
+@pytest.mark.parametrize(
+    ("ports", "forced", "needed"),
+    [
+        ((104, 11112), None, ("dicom",)),
+        ((104, 2762), None, ("dicom",)),
+        ((104, 8042), None, ("dicom", "http")),
+        ((21, 445, 873), None, ("ftp", "smb", "rsync")),
+        ((104, 40000), None, PROBE_NAMES),
+        ((40000,), "dicom", ("dicom",)),
+        ((8042,), "dicom", ("dicom",)),
+        ((), None, ()),
+    ],
+)
+def test_probes_needed(ports: tuple[int, ...], forced: str | None, needed: tuple[str, ...]) -> None:
+    assert probes_needed(ports, forced) == needed
+
+
+def test_probe_ports_match_the_probes() -> None:
+    probes = build_probes(ScanPlan(AddressSpace(), (), EngineOptions(), DicomOptions(), None))
+    assert tuple(probes) == PROBE_NAMES
+    for name, probe in probes.items():
+        assert probe.default_ports == PROBE_PORTS[name]
+    assert default_scan_ports() == tuple(sorted({p for q in PROBE_PORTS.values() for p in q}))
+
+
+def test_build_probes_builds_only_the_named_ones_in_registry_order() -> None:
+    plan = ScanPlan(AddressSpace(), (), EngineOptions(), DicomOptions(), None)
+    assert tuple(build_probes(plan, ["https", "dicom"])) == ("dicom", "https")
