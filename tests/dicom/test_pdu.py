@@ -391,6 +391,19 @@ class TestAssociateAc:
         user = item(0x50, item(0x52, b"1.2.3", length=6))
         raises_code("truncated-item", lambda: decode(ac_with_items(user)))
 
+    def test_defect_after_a_good_context_is_found(self) -> None:
+        good = item(0x21, b"\x01\x00\x00\x00" + item(0x40, IMPLICIT_VR_LE.encode()))
+        bad_user = item(0x50, item(0x51, b"\x00\x00\x40"))
+        raises_code("invalid-item", lambda: decode(ac_with_items(good, bad_user)))
+        raises_code("truncated-item", lambda: decode(ac_with_items(good, b"\x50\x00")))
+
+    def test_text_fields_are_trimmed_and_the_last_transfer_syntax_counts(self) -> None:
+        ctx = item(0x21, b"\x05\x00\x00\x00" + item(0x40, b"1.2\x00") + item(0x40, b" 1.2.840 "))
+        accept = decode(ac_with_items(item(0x10, b"1.2.840.10008.3.1.1.1\x00"), ctx))
+        assert isinstance(accept, pdu.AssociateAccept)
+        assert accept.application_context == APPLICATION_CONTEXT
+        assert accept.contexts == (pdu.PresentationContextResult(5, 0, "1.2.840"),)
+
     def test_presentation_context_item_too_short(self) -> None:
         raises_code("truncated-item", lambda: decode(ac_with_items(item(0x21, b"\x01\x00\x00"))))
 

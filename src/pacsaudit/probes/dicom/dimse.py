@@ -8,6 +8,7 @@ Datasets (identifiers of C-FIND responses and the like) are decoded with pydicom
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ def decode_command_set(data: bytes) -> CommandSet:
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 
 
+@functools.lru_cache(maxsize=64)
 def c_echo_rq(message_id: int) -> bytes:
+    """Our C-ECHO-RQ command set; a probe sends the same one (message ID 1) to every host."""
     return encode_command_set(
         {
             Tag.AFFECTED_SOP_CLASS_UID: VERIFICATION_SOP_CLASS,

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 from pacsaudit.probes.dicom.errors import DicomProtocolError
 
@@ -58,6 +59,7 @@ CALLING_AE_OFFSET = 26
 
 _HEADER = struct.Struct(">BBL")
 _ITEM_HEADER = struct.Struct(">BBH")
+_UL = struct.Struct(">L")
 
 
 # --- Encoding ------------------------------------------------------------------------------
@@ -189,8 +191,9 @@ class ContextResult(IntEnum):
     TRANSFER_SYNTAXES_NOT_SUPPORTED = 4
 
 
-@dataclass(frozen=True, slots=True)
-class PresentationContextResult:
+class PresentationContextResult(NamedTuple):
+    """One Presentation Context AC item (a tuple: one is made per context of every AC)."""
+
     context_id: int
     result: int
     transfer_syntax: str | None
@@ -269,69 +272,102 @@ def parse_header(data: bytes | bytearray | memoryview, max_length: int) -> tuple
     return pdu_type, length
 
 
-def _text(raw: bytes | memoryview) -> str:
-    return bytes(raw).decode("ascii", "replace").strip(" \0")
+# Plain ints for the decoder's comparisons (an IntEnum member lookup costs more than a global).
+_PC_AC = int(ItemType.PRESENTATION_CONTEXT_AC)
+_APP_CTX = int(ItemType.APPLICATION_CONTEXT)
+_USER_INFO = int(ItemType.USER_INFORMATION)
+_TS = int(ItemType.TRANSFER_SYNTAX)
+_MAX_LEN = int(ItemType.MAXIMUM_LENGTH)
+_IMPL_UID = int(ItemType.IMPLEMENTATION_CLASS_UID)
+_IMPL_VERSION = int(ItemType.IMPLEMENTATION_VERSION_NAME)
 
 
-def _iter_items(body: memoryview, start: int, what: str) -> list[tuple[int, memoryview]]:
-    items: list[tuple[int, memoryview]] = []
-    pos = start
+def _ascii(raw: bytes) -> str:
+    return raw.decode("ascii", "replace").strip(" \0")
+
+
+def _parse_accept(body: bytes) -> AssociateAccept:
+    """A-ASSOCIATE-AC in one pass over integer offsets (PS3.8 Table 9-17): no list of items,
+    no views, no copies but the text fields. Every length is checked against what is left of
+    its enclosing item before anything inside it is read."""
     end = len(body)
-    while pos < end:
-        if end - pos < 4:
-            raise DicomProtocolError("truncated-item", f"truncated item header in {what}")
-        item_type, _, length = _ITEM_HEADER.unpack_from(body, pos)
-        pos += 4
-        if pos + length > end:
-            raise DicomProtocolError(
-                "truncated-item", f"item 0x{item_type:02X} in {what} overruns its PDU"
-            )
-        items.append((item_type, body[pos : pos + length]))
-        pos += length
-    return items
-
-
-def _parse_accept(body: memoryview) -> AssociateAccept:
-    if len(body) < 68:
+    if end < 68:
         raise DicomProtocolError("truncated-pdu", "A-ASSOCIATE-AC shorter than its fixed part")
-    (version,) = struct.unpack_from(">H", body, 0)
-    called = _text(body[4:20])
-    calling = _text(body[20:36])
+    unpack = _ITEM_HEADER.unpack_from
     app_ctx: str | None = None
     contexts: list[PresentationContextResult] = []
     max_len: int | None = None
     impl_uid: str | None = None
     impl_version: str | None = None
     extra: list[int] = []
-    for item_type, payload in _iter_items(body, 68, "A-ASSOCIATE-AC"):
-        if item_type == ItemType.APPLICATION_CONTEXT:
-            app_ctx = _text(payload)
-        elif item_type == ItemType.PRESENTATION_CONTEXT_AC:
-            if len(payload) < 4:
+    pos = 68
+    while pos < end:
+        if end - pos < 4:
+            raise DicomProtocolError("truncated-item", "truncated item header in A-ASSOCIATE-AC")
+        item_type, _, length = unpack(body, pos)
+        pos += 4
+        item_end = pos + length
+        if item_end > end:
+            raise DicomProtocolError(
+                "truncated-item", f"item 0x{item_type:02X} in A-ASSOCIATE-AC overruns its PDU"
+            )
+        if item_type == _PC_AC:
+            if length < 4:
                 raise DicomProtocolError("truncated-item", "presentation context item too short")
             ts: str | None = None
-            for sub_type, sub in _iter_items(payload, 4, "presentation context"):
-                if sub_type == ItemType.TRANSFER_SYNTAX:
-                    ts = _text(sub)
-            contexts.append(PresentationContextResult(payload[0], payload[2], ts))
-        elif item_type == ItemType.USER_INFORMATION:
-            for sub_type, sub in _iter_items(payload, 0, "user information"):
-                if sub_type == ItemType.MAXIMUM_LENGTH:
-                    if len(sub) != 4:
+            sub = pos + 4
+            while sub < item_end:
+                if item_end - sub < 4:
+                    raise DicomProtocolError(
+                        "truncated-item", "truncated item header in presentation context"
+                    )
+                sub_type, _, sub_length = unpack(body, sub)
+                sub += 4
+                sub_end = sub + sub_length
+                if sub_end > item_end:
+                    raise DicomProtocolError(
+                        "truncated-item",
+                        f"item 0x{sub_type:02X} in presentation context overruns its PDU",
+                    )
+                if sub_type == _TS:
+                    ts = _ascii(body[sub:sub_end])
+                sub = sub_end
+            contexts.append(PresentationContextResult(body[pos], body[pos + 2], ts))
+        elif item_type == _APP_CTX:
+            app_ctx = _ascii(body[pos:item_end])
+        elif item_type == _USER_INFO:
+            sub = pos
+            while sub < item_end:
+                if item_end - sub < 4:
+                    raise DicomProtocolError(
+                        "truncated-item", "truncated item header in user information"
+                    )
+                sub_type, _, sub_length = unpack(body, sub)
+                sub += 4
+                sub_end = sub + sub_length
+                if sub_end > item_end:
+                    raise DicomProtocolError(
+                        "truncated-item",
+                        f"item 0x{sub_type:02X} in user information overruns its PDU",
+                    )
+                if sub_type == _MAX_LEN:
+                    if sub_length != 4:
                         raise DicomProtocolError(
                             "invalid-item", "maximum length item is not 4 bytes"
                         )
-                    (max_len,) = struct.unpack_from(">L", sub, 0)
-                elif sub_type == ItemType.IMPLEMENTATION_CLASS_UID:
-                    impl_uid = _text(sub)
-                elif sub_type == ItemType.IMPLEMENTATION_VERSION_NAME:
-                    impl_version = _text(sub)
+                    (max_len,) = _UL.unpack_from(body, sub)
+                elif sub_type == _IMPL_UID:
+                    impl_uid = _ascii(body[sub:sub_end])
+                elif sub_type == _IMPL_VERSION:
+                    impl_version = _ascii(body[sub:sub_end])
                 else:
                     extra.append(sub_type)
+                sub = sub_end
+        pos = item_end
     return AssociateAccept(
-        called_ae=called,
-        calling_ae=calling,
-        protocol_version=version,
+        called_ae=_ascii(body[4:20]),
+        calling_ae=_ascii(body[20:36]),
+        protocol_version=(body[0] << 8) | body[1],
         application_context=app_ctx,
         contexts=tuple(contexts),
         max_pdu_length=max_len,
@@ -370,9 +406,9 @@ def _fixed(body: memoryview, name: str) -> memoryview:
 
 def parse_body(pdu_type: int, body: bytes | memoryview) -> Pdu:
     """Decode one PDU body whose header :func:`parse_header` has already vetted."""
-    view = memoryview(body)
     if pdu_type == PduType.ASSOCIATE_AC:
-        return _parse_accept(view)
+        return _parse_accept(body if isinstance(body, bytes) else bytes(body))
+    view = memoryview(body)
     if pdu_type == PduType.ASSOCIATE_RJ:
         b = _fixed(view, "A-ASSOCIATE-RJ")
         return AssociateReject(b[1], b[2], b[3])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import random
 import ssl
 import time
@@ -95,6 +96,7 @@ _CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
 _RELEASE_MARGIN = 0.5
 """Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
 _TS_KEYWORDS = {ts: uids.KEYWORDS[ts] for ts in (_IMPLICIT, _EXPLICIT)}
+_ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
 
 
 class _Broken(Exception):
@@ -404,18 +406,9 @@ class DicomProbe:
         contexts: list[ContextOutcome] = []
         if a.accept is not None:
             for c in a.accept.contexts:
-                accepted = c.result == pdu.ContextResult.ACCEPTANCE
-                ts = c.transfer_syntax if accepted else None
-                contexts.append(
-                    ContextOutcome(
-                        abstract_syntax=_CONTEXT_KEYWORDS.get(
-                            c.context_id, f"context-{c.context_id}"
-                        ),
-                        accepted=accepted,
-                        result=reasons.context_result(c.result),
-                        transfer_syntax=_TS_KEYWORDS.get(ts, ts) if ts else None,
-                    )
-                )
+                # A refused context's transfer syntax means nothing: not part of the key.
+                ts = c.transfer_syntax if c.result == _ACCEPTANCE else None
+                contexts.append(_context_outcome(c.context_id, c.result, ts))
         return AssociationAttempt(
             called_ae=a.called_ae,
             calling_ae=a.calling_ae,
@@ -464,6 +457,22 @@ class DicomTlsProbe(DicomProbe):
 
     def __init__(self, options: DicomOptions | None = None) -> None:
         super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _context_outcome(context_id: int, result: int, transfer_syntax: str | None) -> ContextOutcome:
+    """One presentation context's answer in words. A pure function of three small values that
+    take a handful of combinations across a scan (our context ids, the PS3.8 result codes, the
+    transfer syntaxes we proposed), and ContextOutcome is immutable: findings share instances."""
+    accepted = result == _ACCEPTANCE
+    return ContextOutcome(
+        abstract_syntax=_CONTEXT_KEYWORDS.get(context_id, f"context-{context_id}"),
+        accepted=accepted,
+        result=reasons.context_result(result),
+        transfer_syntax=_TS_KEYWORDS.get(transfer_syntax, transfer_syntax)
+        if accepted and transfer_syntax
+        else None,
+    )
 
 
 def accept_ids(accept: pdu.AssociateAccept) -> set[int]:
