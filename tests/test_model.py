@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import jsonschema
 import pytest
 
 from hostile_servers import BUDGET_SCENARIOS, SCENARIOS, findings_of_every_scenario
+from pacsaudit import model
 from pacsaudit.model import (
     SCHEMA_VERSION,
     ErrorInfo,
@@ -176,3 +180,19 @@ def test_jsonl_writer_writes_whole_lines(tmp_path: Path) -> None:
     assert lines[-1] == b""
     assert [decode_finding(line) for line in lines[:-1]] == findings
     assert writer.written == len(findings)
+
+
+def test_utc_timestamp_is_now_to_the_millisecond() -> None:
+    pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    for _ in range(3):  # the first call formats the second, the next ones reuse it
+        before = datetime.now(UTC).replace(microsecond=0)
+        text = model.utc_timestamp()
+        after = datetime.now(UTC)
+        assert pattern.match(text), text
+        assert before <= datetime.fromisoformat(text) <= after
+    # what datetime itself writes, to the character, at a second boundary too
+    for moment in (1_700_000_000.0, 1_700_000_000.999, 1_767_225_599.5):
+        with mock.patch("time.time", return_value=moment):
+            text = model.utc_timestamp()
+        expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+        assert text == expected.replace("+00:00", "Z")

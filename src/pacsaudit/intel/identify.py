@@ -8,6 +8,7 @@ carries its evidence so a reader can judge it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from pacsaudit.intel.knowledge import Implementation, knowledge
@@ -52,9 +53,14 @@ class Toolkit:
     entry: Implementation | None
 
 
+@functools.lru_cache(maxsize=1024)
 def identify_toolkit(class_uid: str | None, version_name: str | None) -> Toolkit:
     """Longest matching UID wins (exact before prefix); the version comes from the version
-    name, else from a UID that encodes it."""
+    name, else from a UID that encodes it.
+
+    Cached: a pure function of two strings, and a scan meets the same few dozen toolkit
+    builds over and over (the result is immutable; an LRU bound keeps odd peers from growing
+    the cache)."""
     entries = knowledge().implementations
     best: Implementation | None = None
     best_len = -1
