@@ -350,6 +350,15 @@ def test_arbitrary_text_raises_only_results_errors(text: str) -> None:
         assert all(1 <= (r.port or 1) <= 65535 for r in found)
 
 
+def test_broken_csv_quoting_is_a_malformed_line() -> None:
+    text = '127.0.0.1,104\n0"\r0,104\n127.0.0.2,104\n'
+    found, stats = read(text, "zmap", strict=False)
+    assert [r.ip for r in found] == ["127.0.0.1", "127.0.0.2"]
+    assert stats.malformed == 1
+    with pytest.raises(ResultsError, match=r"results\.txt:2: broken CSV quoting"):
+        read(text, "zmap")
+
+
 # ---------------------------------------------------------------------------------------------
 # Files on disk.
 # ---------------------------------------------------------------------------------------------

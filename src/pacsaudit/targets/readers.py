@@ -378,10 +378,14 @@ def _port(value: object) -> int | None:
 _TRUE = frozenset({"1", "true", "True"})
 
 
-def _cells(text: str) -> list[str]:
+def _cells(text: str) -> list[str] | None:
+    """The CSV cells of one line; None when its quoting is broken (a quoted line break)."""
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text]), [])
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error:
+        return None
 
 
 def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
@@ -396,7 +400,11 @@ def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
             continue
         if not text or text.startswith("#"):
             continue
-        cells = [c.strip() for c in _cells(text)]
+        raw_cells = _cells(text)
+        if raw_cells is None:
+            ctx.bad(line, "broken CSV quoting")
+            continue
+        cells = [c.strip() for c in raw_cells]
         if not started:
             started = True
             if _address(cells[0]) is None:
