@@ -646,3 +646,27 @@ class TestRelease:
     @pytest.mark.parametrize("body", [b"", b"\x00\x00\x00", b"\x00" * 5])
     def test_wrong_fixed_length(self, pdu_type: int, body: bytes) -> None:
         raises_code("invalid-pdu", lambda: decode(build(pdu_type, body)))
+
+
+@pytest.mark.parametrize("code", range(128))
+def test_ae_title_characters(code: int) -> None:
+    """PS3.5 6.2 (VR AE): the default repertoire without control characters and backslash."""
+    title = f"AB{chr(code)}C"
+    allowed = 0x20 <= code < 0x7F and code != 0x5C
+    if allowed:
+        assert pdu.encode_ae_title(title) == title.encode().ljust(16)
+    else:
+        with pytest.raises(ValueError, match="AE title"):
+            pdu.encode_ae_title(title)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    context_id=st.integers(1, 255),
+    control=st.integers(0, 3),
+    data=st.binary(max_size=300),
+)
+def test_single_pdv_is_what_encode_p_data_makes(context_id: int, control: int, data: bytes) -> None:
+    assert pdu.encode_single_pdv(context_id, control, data) == pdu.encode_p_data(
+        [(context_id, control, data)]
+    )

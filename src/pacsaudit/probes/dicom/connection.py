@@ -107,6 +107,8 @@ _ALLOWED: dict[State, frozenset[int]] = {
     State.CLOSED: frozenset(),
 }
 
+_HEADER_LENGTH = pdu.PDU_HEADER_LENGTH
+_ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
 _FIRST_PDU_TYPES = frozenset(
     {pdu.PduType.ASSOCIATE_AC, pdu.PduType.ASSOCIATE_RJ, pdu.PduType.ABORT}
 )
@@ -187,7 +189,8 @@ class RequestorConnection:
         max_pdu_receive: int = DEFAULT_MAX_PDU_RECEIVE,
         max_message: int = DEFAULT_MAX_MESSAGE,
     ) -> None:
-        self.state = State.IDLE
+        self._state = State.IDLE
+        self._allowed = _ALLOWED[State.IDLE]
         self._buffer = bytearray()
         self._eof = False
         self._max_pdu = max_pdu_receive
@@ -198,6 +201,17 @@ class RequestorConnection:
         self.peer_max_pdu: int = 0
         """The peer's maximum PDU length (0 = unlimited), once the association is accepted."""
         self.accepted_contexts: dict[int, str | None] = {}
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        # The PDUs the new state allows, looked up once here, not per PDU (an Enum hashes in
+        # Python).
+        self._state = state
+        self._allowed = _ALLOWED[state]
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -215,6 +229,8 @@ class RequestorConnection:
         # A PDV item costs 6 bytes in the PDU body (length, context id, control header).
         room = (self.peer_max_pdu - 6) if self.peer_max_pdu else 1 << 20
         room = max(room, 1)
+        if dataset is None and len(command) <= room:  # C-ECHO, C-CANCEL: one PDU, one PDV
+            return pdu.encode_single_pdv(context_id, 0x03, command)
         out: list[bytes] = []
         for is_command, payload in ((True, command), (False, dataset)):
             if payload is None:
@@ -273,19 +289,23 @@ class RequestorConnection:
     def _next_event(self) -> Event | Sentinel:
         if self._pending:
             return self._pending.pop(0)
+        buffer = self._buffer
         while True:
+            if not buffer and not self._eof:
+                return NEED_DATA  # the driver asks before every read: answer it cheaply
             if not self._received_any_pdu:
                 self._check_first_bytes()
-            header = pdu.parse_header(self._buffer, self._max_pdu)
-            if header is None or len(self._buffer) < pdu.PDU_HEADER_LENGTH + header[1]:
+            header = pdu.parse_header(buffer, self._max_pdu)
+            if header is None or len(buffer) < _HEADER_LENGTH + header[1]:
                 if self._eof:
-                    clean = self.state is State.CLOSED and not self._buffer
+                    clean = self._state is State.CLOSED and not buffer
                     return ConnectionClosed(clean=clean)
                 return NEED_DATA
             pdu_type, length = header
-            body = bytes(self._buffer[pdu.PDU_HEADER_LENGTH : pdu.PDU_HEADER_LENGTH + length])
-            del self._buffer[: pdu.PDU_HEADER_LENGTH + length]
-            if pdu_type not in _ALLOWED[self.state]:
+            end = _HEADER_LENGTH + length
+            body = bytes(buffer[_HEADER_LENGTH:end])
+            del buffer[:end]
+            if pdu_type not in self._allowed:
                 raise DicomProtocolError(
                     "unexpected-pdu",
                     f"{pdu.PduType(pdu_type).name} not allowed in state {self.state.value}",
@@ -310,13 +330,22 @@ class RequestorConnection:
             raise NotDicomError(bytes(buf[:256]))
 
     def _on_pdu(self, item: pdu.Pdu) -> Event | None:
+        if isinstance(item, pdu.PData):  # the commonest, by far, once queries run
+            for pdv in item.pdvs:
+                if pdv.context_id not in self.accepted_contexts:
+                    raise DicomProtocolError(
+                        "unknown-context",
+                        f"PDV on presentation context {pdv.context_id} not accepted",
+                    )
+                message = self._assembler.feed(pdv)
+                if message is not None:
+                    self._pending.append(message)
+            return None
         if isinstance(item, pdu.AssociateAccept):
             self.state = State.ESTABLISHED
             self.peer_max_pdu = item.max_pdu_length or 0
             self.accepted_contexts = {
-                c.context_id: c.transfer_syntax
-                for c in item.contexts
-                if c.result == pdu.ContextResult.ACCEPTANCE
+                c.context_id: c.transfer_syntax for c in item.contexts if c.result == _ACCEPTANCE
             }
             return AssociationAccepted(item)
         if isinstance(item, pdu.AssociateReject):
@@ -328,18 +357,8 @@ class RequestorConnection:
         if isinstance(item, pdu.ReleaseReply):
             self.state = State.CLOSED
             return Released()
-        if isinstance(item, pdu.ReleaseRequest):
-            return ReleaseRequested()
-        assert isinstance(item, pdu.PData)
-        for pdv in item.pdvs:
-            if pdv.context_id not in self.accepted_contexts:
-                raise DicomProtocolError(
-                    "unknown-context", f"PDV on presentation context {pdv.context_id} not accepted"
-                )
-            message = self._assembler.feed(pdv)
-            if message is not None:
-                self._pending.append(message)
-        return None
+        assert isinstance(item, pdu.ReleaseRequest)
+        return ReleaseRequested()
 
     def _expect_state(self, state: State, action: str) -> None:
         if self.state is not state:

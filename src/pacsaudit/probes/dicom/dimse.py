@@ -79,6 +79,9 @@ _UI = frozenset(
     }
 )
 _AE = frozenset({Tag.MOVE_DESTINATION})
+# Plain ints for the decoder (an IntEnum member lookup costs more than a global).
+_TEXT = frozenset(int(tag) for tag in _UI | _AE)
+_GROUP_LENGTH = int(Tag.COMMAND_GROUP_LENGTH)
 
 NO_DATASET = 0x0101
 """Command Data Set Type value meaning "no dataset follows" (any other value means one does)."""
@@ -143,35 +146,36 @@ def encode_command_set(elements: Mapping[int, CommandValue]) -> bytes:
 
 def decode_command_set(data: bytes) -> CommandSet:
     """Decode an Implicit VR Little Endian command set, refusing anything malformed."""
-    if len(data) > MAX_COMMAND_SET_LENGTH:
+    end = len(data)
+    if end > MAX_COMMAND_SET_LENGTH:
         raise DicomProtocolError("oversized-command", "command set larger than 64 KiB")
     elements: dict[int, CommandValue] = {}
+    unpack = _ELEMENT.unpack_from
     pos = 0
-    end = len(data)
     while pos < end:
         if end - pos < 8:
             raise DicomProtocolError("truncated-command", "truncated command element header")
-        group, element, length = _ELEMENT.unpack_from(data, pos)
+        group, element, length = unpack(data, pos)
         pos += 8
         if group != 0:
             raise DicomProtocolError("invalid-command", "command set holds a non-command group")
         if length > end - pos:
             raise DicomProtocolError("truncated-command", "command element overruns its set")
-        raw = data[pos : pos + length]
-        pos += length
+        value_end = pos + length
         if element in _US:
             if length != 2:
                 raise DicomProtocolError("invalid-command", f"(0000,{element:04X}) is not US")
-            elements[element] = struct.unpack("<H", raw)[0]
-        elif element == Tag.COMMAND_GROUP_LENGTH:
+            elements[element] = data[pos] | data[pos + 1] << 8
+        elif element == _GROUP_LENGTH:
             if length != 4:
                 raise DicomProtocolError("invalid-command", "command group length is not UL")
-            elements[element] = struct.unpack("<L", raw)[0]
-        elif element in _UI or element in _AE:
-            elements[element] = raw.decode("ascii", "replace").strip(" \0")
+            elements[element] = int.from_bytes(data[pos:value_end], "little")
+        elif element in _TEXT:
+            elements[element] = data[pos:value_end].decode("ascii", "replace").strip(" \0")
         else:
             # Error comments and unknown elements are kept as bytes, never echoed in messages.
-            elements[element] = bytes(raw)
+            elements[element] = bytes(data[pos:value_end])
+        pos = value_end
     return CommandSet(elements)
 
 

@@ -80,6 +80,10 @@ def _pdu(pdu_type: int, payload: bytes) -> bytes:
     return _HEADER.pack(pdu_type, 0, len(payload)) + payload
 
 
+_AE_FORBIDDEN = bytes(range(0x20)) + b"\\\x7f"
+"""Control characters, backslash and DEL: never in an AE title."""
+
+
 def encode_ae_title(title: str) -> bytes:
     """AE titles travel as 16 bytes, space padded; the standard allows no control characters
     (PS3.5 6.2, VR AE: default repertoire without backslash and control characters)."""
@@ -88,7 +92,7 @@ def encode_ae_title(title: str) -> bytes:
         not raw.strip()
         or len(raw) > AE_TITLE_LENGTH
         or not title.isascii()
-        or any(b < 0x20 or b in (0x5C, 0x7F) for b in raw)
+        or len(raw.translate(None, _AE_FORBIDDEN)) != len(raw)
     ):
         raise ValueError(f"invalid AE title {title!r}: 1-16 printable characters, no backslash")
     return raw.ljust(AE_TITLE_LENGTH, b" ")
@@ -164,6 +168,17 @@ def encode_p_data(pdvs: Sequence[tuple[int, int, bytes]]) -> bytes:
     """P-DATA-TF from (context id, message control header, fragment) triples."""
     parts = [struct.pack(">LBB", len(data) + 2, ctx, mch) + data for ctx, mch, data in pdvs]
     return _pdu(PduType.P_DATA_TF, b"".join(parts))
+
+
+_SINGLE_PDV = struct.Struct(">BBLLBB")
+
+
+def encode_single_pdv(context_id: int, control: int, data: bytes) -> bytes:
+    """P-DATA-TF carrying one PDV: what :func:`encode_p_data` makes of one triple, in one go."""
+    return (
+        _SINGLE_PDV.pack(PduType.P_DATA_TF, 0, len(data) + 6, len(data) + 2, context_id, control)
+        + data
+    )
 
 
 RELEASE_RQ = _pdu(PduType.RELEASE_RQ, bytes(4))

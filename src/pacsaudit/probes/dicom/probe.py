@@ -349,7 +349,12 @@ class DicomProbe:
             else []
         )
         unknown_ok = (
-            UNKNOWN_SOP_CLASS_CONTEXT_ID in accept_ids(accept) if accept is not None else None
+            any(
+                c.context_id == UNKNOWN_SOP_CLASS_CONTEXT_ID and c.result == _ACCEPTANCE
+                for c in accept.contexts
+            )
+            if accept is not None
+            else None
         )
         verdict = judge(
             toolkit=toolkit,
@@ -473,10 +478,6 @@ def _context_outcome(context_id: int, result: int, transfer_syntax: str | None) 
         if accepted and transfer_syntax
         else None,
     )
-
-
-def accept_ids(accept: pdu.AssociateAccept) -> set[int]:
-    return {c.context_id for c in accept.contexts if c.result == pdu.ContextResult.ACCEPTANCE}
 
 
 DEMO_SHARE = 0.5
