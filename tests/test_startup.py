@@ -58,7 +58,7 @@ NOT_FOR_DISCOVERY = (
     "pacsaudit.probes.dicom.query",
     "pacsaudit.measure.annex_e",
     "pacsaudit.report",
-    "rich.progress",
+    "rich",  # a quiet scan prints nothing
 )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from pacsaudit import __version__
 from pacsaudit.engine.runner import EngineOptions
@@ -33,6 +33,9 @@ from pacsaudit.scan import default_scan_ports
 from pacsaudit.targets.readers import InputFormat
 from pacsaudit.targets.spec import parse_ports
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 app = typer.Typer(
     name="pacsaudit",
     help="Find medical-imaging systems that expose patient data, measure the exposure "
@@ -44,8 +47,15 @@ app = typer.Typer(
 lab_app = typer.Typer(help="The built-in local lab: real DICOM servers with synthetic patients.")
 app.add_typer(lab_app, name="lab")
 
-# Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+
+@functools.cache
+def err_console() -> Console:
+    """The console on standard error, made on first use (a quiet scan never prints)."""
+    from rich.console import Console
+
+    # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+
 
 EXIT_USAGE = 2
 EXIT_SEVERITY = 3
@@ -53,7 +63,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console().print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -380,27 +390,27 @@ def scan(
         return
     if not quiet:
         for note in plan.notes:
-            err_console.print(note, highlight=False, markup=False)
+            err_console().print(note, highlight=False, markup=False)
         if plan.excluded:
-            err_console.print(f"{plan.excluded} addresses excluded before scanning")
+            err_console().print(f"{plan.excluded} addresses excluded before scanning")
         if not resume and plan.results is None:
-            err_console.print(f"seed {plan.seed} (give --seed {plan.seed} to repeat this order)")
+            err_console().print(f"seed {plan.seed} (give --seed {plan.seed} to repeat this order)")
     try:
-        outcome = execute(plan, None if quiet else err_console)
+        outcome = execute(plan, None if quiet else err_console())
     except UsageError as exc:
         raise _fail(str(exc)) from None
     if not quiet:
-        summarise(outcome, err_console)
+        summarise(outcome, err_console())
         if output is not None:
-            err_console.print(f"findings written to {output}")
+            err_console().print(f"findings written to {output}")
     if outcome.interrupted:
-        err_console.print("[yellow]interrupted[/]: findings so far are complete JSON lines")
+        err_console().print("[yellow]interrupted[/]: findings so far are complete JSON lines")
         if plan.scale.state is not None:
-            err_console.print("run the same command with --resume to continue")
+            err_console().print("run the same command with --resume to continue")
         raise typer.Exit(EXIT_INTERRUPTED)
     if fail_on is not None and severity_at_least(outcome.worst_severity, fail_on):
         if not quiet:
-            err_console.print(f"[red]failing[/]: a finding is {outcome.worst_severity} or worse")
+            err_console().print(f"[red]failing[/]: a finding is {outcome.worst_severity} or worse")
         raise typer.Exit(EXIT_SEVERITY)
 
 
@@ -418,7 +428,7 @@ def lab_up(
     from pacsaudit.lab.manager import lab_up as up
 
     try:
-        info = up(state_dir or default_state_dir(), port_base=port_base, console=err_console)
+        info = up(state_dir or default_state_dir(), port_base=port_base, console=err_console())
     except LabError as exc:
         raise _fail(str(exc)) from None
     info.print(Console())
@@ -432,7 +442,7 @@ def lab_down(
     from pacsaudit.lab.manager import default_state_dir
     from pacsaudit.lab.manager import lab_down as down
 
-    down(state_dir or default_state_dir(), console=err_console)
+    down(state_dir or default_state_dir(), console=err_console())
 
 
 @lab_app.command("status")
@@ -465,7 +475,7 @@ def lab_demo(
 
     try:
         ok = run_demo(
-            state_dir or default_state_dir(), output, port_base=port_base, console=err_console
+            state_dir or default_state_dir(), output, port_base=port_base, console=err_console()
         )
     except LabError as exc:
         raise _fail(str(exc)) from None
@@ -495,10 +505,10 @@ def inspect(
         raise _fail(f"no such file or folder: {', '.join(missing)}")
     try:
         result = run_inspect(
-            paths, output=output, jobs=jobs, console=None if quiet else err_console
+            paths, output=output, jobs=jobs, console=None if quiet else err_console()
         )
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: inspection stopped, no records written")
+        err_console().print("[yellow]interrupted[/]: inspection stopped, no records written")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if fail_on_identifying and result.summary.files_with_identifying:
         raise typer.Exit(1)
@@ -573,7 +583,7 @@ def deid(
             safe_private=retain_safe_private,
             jobs=jobs,
             records_output=output,
-            console=None if quiet else err_console,
+            console=None if quiet else err_console(),
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
@@ -614,7 +624,7 @@ def report_command(
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
     for warning in written.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for path in written.paths:
         print(path)
 
@@ -645,8 +655,8 @@ def notify_command(
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
     for warning in loaded.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    err_console.print(
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    err_console().print(
         f"{len(notices.paths)} notices for {notices.notified_services} services; "
         f"{notices.below_threshold} services below {min_severity} left out",
         highlight=False,
@@ -680,7 +690,7 @@ def diff_command(
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
     sys.stdout.write(encode_diff(changes).decode() if as_json else render_text(changes))
     for path in written.paths:
-        err_console.print(f"written to {path}", highlight=False)
+        err_console().print(f"written to {path}", highlight=False)
 
 
 @app.command()

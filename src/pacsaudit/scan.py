@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
 from pacsaudit.engine.runner import (
     EngineOptions,
@@ -59,6 +57,7 @@ from pacsaudit.targets.readers import (
 from pacsaudit.targets.spec import AddressSpace, SourcedEntry, Target, read_entries
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
 
 MAX_TABLE_ROWS = 500

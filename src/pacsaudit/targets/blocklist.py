@@ -305,6 +305,8 @@ class Blocklist:
                 continue  # named explicitly, wholly inside a loopback or private block
             removed.append((max(first, block.first), min(last, block.last)))
             _note(notes, block, block.overlap(first, last), entry)
+        if not removed:  # e.g. an address in a private network, named
+            return [(first, last)]
         kept = IntervalSet([(first, last)]) - IntervalSet(removed)
         return kept.intervals
 
