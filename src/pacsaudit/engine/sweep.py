@@ -72,8 +72,9 @@ def _no_register(_fd: int, _events: int) -> None:  # pragma: no cover - replaced
 
 
 def _python_socket(raw: _socket.socket) -> socket.socket:
-    """The connected descriptor as the ``socket.socket`` asyncio transports expect."""
-    return socket.socket(raw.family, socket.SOCK_STREAM, fileno=raw.detach())
+    """The connected descriptor as the ``socket.socket`` asyncio transports expect (the
+    protocol given, so that the socket module need not ask the kernel for it)."""
+    return socket.socket(raw.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, raw.detach())
 
 
 class _Slot:
