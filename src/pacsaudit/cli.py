@@ -424,6 +424,8 @@ def lab_up(
     ] = 0,
 ) -> None:
     """Start the lab's servers on loopback, loaded with synthetic patients."""
+    from rich.console import Console
+
     from pacsaudit.lab.manager import LabError, default_state_dir
     from pacsaudit.lab.manager import lab_up as up
 
@@ -450,6 +452,8 @@ def lab_status(
     state_dir: Annotated[Path | None, typer.Option(help="The lab's state folder.")] = None,
 ) -> None:
     """Show what the lab runs and where."""
+    from rich.console import Console
+
     from pacsaudit.lab.manager import LabError, default_state_dir, load_info
 
     try:
