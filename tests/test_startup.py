@@ -1,6 +1,7 @@
 """What a scan imports. Start-up is most of a small scan's wall clock, so ``pacsaudit scan``
 loads a probe's module — and the libraries behind it (httpx, impacket, aioftp, pydicom,
-cryptography) — only when the scan may run that probe; reports are loaded only to print."""
+cryptography) — only when a probe first runs, and only probes the requested ports and
+``--probe`` allow; reports are loaded only to print."""
 
 from __future__ import annotations
 
@@ -11,18 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from hostile_servers import PeerServer, good_acceptor
+from hostile_servers import Handler, PeerServer, closed_port, good_acceptor
 from pacsaudit.engine.runner import EngineOptions
 from pacsaudit.probes.dicom.probe import DicomOptions
 from pacsaudit.scan import (
     PROBE_NAMES,
     PROBE_PORTS,
+    PROBE_PROTOCOLS,
     ScanPlan,
     build_probes,
     default_scan_ports,
     probes_needed,
 )
 from pacsaudit.targets.spec import AddressSpace
+from web.peers import Site, html_route, read_request, response
 
 # Runs the CLI in a fresh interpreter and, at exit, writes the names of every loaded module.
 CHILD = """
@@ -66,34 +69,45 @@ def _loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
 
 
-async def _scan_in_child(tmp_path: Path, *args: str) -> tuple[list[str], list[dict[str, object]]]:
+async def _run_child(
+    tmp_path: Path, port: int, args: tuple[str, ...]
+) -> tuple[list[str], list[dict[str, object]]]:
     modules_file = tmp_path / "modules.json"
     output = tmp_path / "findings.jsonl"
-    async with PeerServer(good_acceptor) as server:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CHILD,
-            str(modules_file),
-            "scan",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-q",
-            "--no-state",
-            "-o",
-            str(output),
-            "--read-timeout",
-            "2",
-            *args,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(60):
-            _, stderr = await child.communicate()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        str(modules_file),
+        "scan",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-q",
+        "--no-state",
+        "-o",
+        str(output),
+        "--read-timeout",
+        "2",
+        *args,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        _, stderr = await child.communicate()
     assert child.returncode == 0, stderr.decode()
     findings = [json.loads(line) for line in output.read_text().splitlines()]
     modules: list[str] = json.loads(modules_file.read_text())
     return modules, findings
+
+
+async def _scan_in_child(
+    tmp_path: Path, *args: str, peer: Handler | None = good_acceptor
+) -> tuple[list[str], list[dict[str, object]]]:
+    """Scan ``peer`` (None: a closed port) with the CLI in a fresh interpreter."""
+    if peer is None:
+        return await _run_child(tmp_path, closed_port(), args)
+    async with PeerServer(peer) as server:
+        return await _run_child(tmp_path, server.port, args)
 
 
 def _fully_checked(finding: dict[str, object]) -> None:
@@ -117,15 +131,47 @@ def test_a_dicom_discovery_scan_loads_only_the_dicom_probe(tmp_path: Path) -> No
     assert _loaded(modules, NOT_FOR_DISCOVERY) == []
 
 
-def test_an_unclaimed_port_still_loads_every_probe_for_identification(tmp_path: Path) -> None:
+def test_an_unclaimed_port_answering_dicom_loads_no_other_probe(tmp_path: Path) -> None:
     """Without ``--probe`` a port no probe claims is identified by the peer's first answer,
-    which may hand it to any probe: every probe is built, the DICOM answer still wins."""
+    which may hand it to any probe; a DICOM answer needs no other."""
     modules, findings = asyncio.run(_scan_in_child(tmp_path, "--depth", "discover"))
     (finding,) = findings
     _fully_checked(finding)
     assert finding["protocol"] == "dicom"
-    for name in ("httpx", "impacket", "aioftp", "pacsaudit.probes.http.probe"):
-        assert name in modules
+    assert _loaded(modules, OTHER_PROBES) == []
+
+
+async def _web_site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A web server: our A-ASSOCIATE-RQ draws a 400, a GET the page."""
+    site = Site(routes={"/": html_route("Orthanc Explorer 2")})
+    if await reader.readexactly(4) != b"GET ":
+        writer.write(response(400, reason="Bad Request", headers={"Connection": "close"}))
+        await writer.drain()
+        return
+    rest = await reader.readuntil(b"\r\n\r\n")
+    path = rest.split(b" ", 1)[0].decode()
+    writer.write(site.routes[path](None) if path in site.routes else response(404))  # type: ignore[arg-type]
+    await writer.drain()
+    while (req := await read_request(reader)) is not None:
+        writer.write(site.routes[req.path](req) if req.path in site.routes else response(404))
+        await writer.drain()
+
+
+def test_an_unclaimed_port_answering_http_loads_the_http_probe_then(tmp_path: Path) -> None:
+    modules, findings = asyncio.run(_scan_in_child(tmp_path, "--depth", "discover", peer=_web_site))
+    assert [(f["protocol"], f["status"]) for f in findings] == [
+        ("dicom", "open-not-dicom"),
+        ("http", "http"),
+    ]
+    assert "httpx" in modules
+    assert "pacsaudit.probes.http.probe" in modules
+    assert _loaded(modules, ("impacket", "aioftp")) == []
+
+
+def test_a_closed_port_loads_no_probe(tmp_path: Path) -> None:
+    modules, findings = asyncio.run(_scan_in_child(tmp_path, peer=None))
+    assert [(f["protocol"], f["status"]) for f in findings] == [("dicom", "closed")]
+    assert _loaded(modules, ("pacsaudit.probes.dicom.probe", *OTHER_PROBES)) == []
 
 
 @pytest.mark.parametrize(
@@ -150,6 +196,7 @@ def test_probe_ports_match_the_probes() -> None:
     assert tuple(probes) == PROBE_NAMES
     for name, probe in probes.items():
         assert probe.default_ports == PROBE_PORTS[name]
+        assert probe.name == PROBE_PROTOCOLS[name]
     assert default_scan_ports() == tuple(sorted({p for q in PROBE_PORTS.values() for p in q}))
 
 

@@ -177,6 +177,8 @@ needs to know before deciding which probes to build. Each probe class declares t
 (``default_ports``, from the same constants; a test keeps them in step)."""
 PROBE_NAMES = tuple(PROBE_PORTS)
 """What ``--probe`` accepts."""
+PROBE_PROTOCOLS: dict[str, str] = {name: name for name in PROBE_NAMES} | {"dicom-tls": "dicom"}
+"""The protocol each probe's findings name (the probes' ``name``; a test keeps them in step)."""
 
 
 # One builder per probe: a probe's module (and the libraries it needs: httpx, impacket, aioftp,
@@ -261,9 +263,48 @@ def probes_needed(ports: Iterable[int], forced: str | None = None) -> tuple[str,
 
 
 def scan_probes(plan: ScanPlan) -> dict[str, Probe]:
-    """The probes this plan's targets may need (see :func:`probes_needed`)."""
+    """The probes this plan's targets may need (see :func:`probes_needed`), each built on its
+    first use: a scan that never reaches a probe never imports it (a closed-port sweep, or the
+    followers of an unclaimed port that answers DICOM)."""
     ports = plan.ports if plan.results is None else {t.port for t in plan.results}
-    return build_probes(plan, probes_needed(ports, plan.forced_probe))
+    probes: dict[str, Probe] = {}
+    for name in probes_needed(ports, plan.forced_probe):
+        probes[name] = _OnFirstUse(name, plan, probes)
+    return probes
+
+
+class _OnFirstUse:
+    """Stands for a probe until its first scan, which builds the probe — importing its module
+    and the libraries behind it — and puts it in the stand-in's place, so later scans go
+    straight to it.
+
+    The import runs on the loop, once per probe and process: it holds the loop for up to a
+    tenth of a second (httpx, impacket), during which answers wait; a peer answering within
+    that much of a timeout may then be reported as timed out. Importing on a worker thread
+    instead would race the loop's own imports (pydicom's circular ones among them)."""
+
+    def __init__(self, key: str, plan: ScanPlan, probes: dict[str, Probe]) -> None:
+        self._key = key
+        self._plan = plan
+        self._probes = probes
+
+    @property
+    def name(self) -> str:
+        return PROBE_PROTOCOLS[self._key]
+
+    @property
+    def description(self) -> str:
+        return f"the {self._key} probe, built on its first use"
+
+    @property
+    def default_ports(self) -> tuple[int, ...]:
+        return PROBE_PORTS[self._key]
+
+    async def scan(self, target: Target) -> Finding:
+        probe = self._probes[self._key]
+        if probe is self:
+            probe = self._probes[self._key] = _BUILDERS[self._key](self._plan)
+        return await probe.scan(target)
 
 
 def default_scan_ports() -> tuple[int, ...]:

@@ -10,7 +10,7 @@ beyond what their result type can hold.
 from __future__ import annotations
 
 import time
-from typing import ClassVar, Protocol
+from typing import Protocol
 
 from pacsaudit.model import ErrorInfo, Finding, Result, Status, utc_timestamp
 from pacsaudit.targets.spec import Target
@@ -39,9 +39,18 @@ def finding(
 
 
 class Probe(Protocol):
-    name: ClassVar[str]
-    description: ClassVar[str]
-    default_ports: ClassVar[tuple[int, ...]]
+    # Class attributes in every probe; read-only properties here, so that a stand-in (a probe
+    # built on its first use, see ``scan.scan_probes``) can answer them too.
+    @property
+    def name(self) -> str:
+        """The protocol its findings name."""
+        ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def default_ports(self) -> tuple[int, ...]: ...
 
     async def scan(self, target: Target) -> Finding:
         """Probe one target; must not raise except for cancellation."""
