@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+import uvloop
 
 from pacsaudit.model import ErrorKind, FileShareResult, Finding, Status
 from pacsaudit.probes.base import Probe
-from pacsaudit.probes.fileshare.rsync import RsyncProbe, _ConnectRelay
+from pacsaudit.probes.fileshare.rsync import RsyncProbe, _ConnectRelay, _pipe
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.probes.fileshare.walk import WalkOptions
 from pacsaudit.targets.spec import Target
@@ -177,3 +179,20 @@ def test_relay_refuses_another_host_over_the_wire() -> None:
             return answer
 
     assert asyncio.run(main()).startswith(b"HTTP/1.0 403")
+
+
+def test_relay_pipe_ends_quietly_when_its_writer_is_already_closed() -> None:
+    """The relay's two pipes race: one may close the connection the other half-closes."""
+
+    async def main() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_eof()
+        left, right = socket.socketpair()
+        with left, right:
+            _, writer = await asyncio.open_connection(sock=left)
+            writer.close()
+            await writer.wait_closed()
+            await _pipe(reader, writer)  # must not raise
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

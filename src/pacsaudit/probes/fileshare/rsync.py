@@ -191,7 +191,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     finally:
         with contextlib.suppress(OSError):
-            if writer.can_write_eof():
+            # The other side may have closed this one meanwhile: uvloop then raises
+            # RuntimeError rather than ignore the half-close.
+            if not writer.is_closing() and writer.can_write_eof():
                 writer.write_eof()
 
 
