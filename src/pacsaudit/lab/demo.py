@@ -17,6 +17,7 @@ from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import DicomResult, Finding, decode_finding
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.http.options import HttpOptions
+from pacsaudit.probes.registry import COMPROMISE_PROTOCOL
 from pacsaudit.report.build import write_report
 from pacsaudit.scan import execute, make_plan, summarise
 
@@ -25,26 +26,7 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
     info = lab_up(state_dir, port_base=port_base, console=console)
     try:
         info.print(console)
-        tls_ports = frozenset(s.port for s in info.services if s.tls)
-        hasher = KeyedHasher(load_or_create_key())
-        plan = make_plan(
-            targets=[info.host],
-            input_files=[],
-            exclude_files=[],
-            ports=tuple(info.ports),
-            engine=EngineOptions(concurrency=64, host_timeout=30.0),
-            dicom=DicomOptions(
-                tls_ports=tls_ports,
-                depth=Depth.EXPOSURE,
-                hasher=hasher,
-            ),
-            output=output,
-            http=HttpOptions(hasher=hasher),
-        )
-        outcome = execute(plan, console)
-        summarise(outcome, console)
-        console.print(f"findings written to {output}")
-        findings = [decode_finding(line) for line in output.read_bytes().splitlines() if line]
+        findings = scan_lab(info, output, console)
         ok = check_against_lab(info, findings, console)
     finally:
         lab_down(state_dir, console=console)
@@ -53,15 +35,45 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
     return ok
 
 
+def scan_lab(info: LabInfo, output: Path, console: Console) -> list[Finding]:
+    """Scan every lab port at the default depth, as a user would; return what was written."""
+    tls_ports = frozenset(s.port for s in info.services if s.tls)
+    hasher = KeyedHasher(load_or_create_key())
+    plan = make_plan(
+        targets=[info.host],
+        input_files=[],
+        exclude_files=[],
+        ports=tuple(info.ports),
+        engine=EngineOptions(concurrency=64, host_timeout=30.0),
+        dicom=DicomOptions(tls_ports=tls_ports, depth=Depth.EXPOSURE, hasher=hasher),
+        output=output,
+        http=HttpOptions(hasher=hasher),
+    )
+    outcome = execute(plan, console)
+    summarise(outcome, console)
+    console.print(f"findings written to {output}")
+    return [decode_finding(line) for line in output.read_bytes().splitlines() if line]
+
+
 def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) -> bool:
     """Compare each lab service's expected classification with what the scan found."""
-    by_port = {f.port: f for f in findings if f.ip == info.host}
+    mine = [f for f in findings if f.ip == info.host]
+    # A share's signs of compromise are a finding of their own on the same port; the
+    # service's classification is the share's finding, the compromise is checked apart.
+    by_port = {f.port: f for f in mine if f.protocol != COMPROMISE_PROTOCOL}
+    compromised = {f.port for f in mine if f.protocol == COMPROMISE_PROTOCOL}
     problems: list[str] = []
     for service in info.services:
         found = by_port.get(service.port)
         if found is None:
             problems.append(f"{service.name}: no finding for port {service.port}")
             continue
+        want_compromise = service.expect.get("compromise") == "yes"
+        if want_compromise != (service.port in compromised):
+            problems.append(
+                f"{service.name}: compromise finding {service.port in compromised}, "
+                f"expected {want_compromise}"
+            )
         want_status = service.expect.get("status")
         if want_status and found.status != want_status:
             problems.append(f"{service.name}: status {found.status}, expected {want_status}")

@@ -169,6 +169,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         "files": str(truth["files"]),
         "dicom_files": str(truth["dicom_files"]),
         "exposure_class": "phi-readable",
+        "compromise": "yes",
     }
     ftp = manager.LabService(
         name="ftp",
@@ -216,6 +217,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
             "files": str(truth["files"]),
             "dicom_files": str(truth["dicom_files_by_name"]),
             "exposure_class": "retrievable",
+            "compromise": "yes",
         },
     )
     info.services.append(rsync)
