@@ -85,6 +85,8 @@ def compromise_rows(
     f: Finding, r: CompromiseResult, target: str, style: Mapping[Severity, str]
 ) -> Iterator[tuple[str, ...]]:
     """One row per sign of compromise (the dispatcher's own ``compromise`` findings)."""
+    severity = r.severity
+    sev = f"[{style[severity]}]{severity}[/]" if severity else "-"
     for hit in r.indicators:
         where = f"{r.share_protocol} share {hit.share}, " if hit.share else f"{r.share_protocol}, "
         count = f" ×{hit.count}" if hit.count > 1 else ""
@@ -93,11 +95,11 @@ def compromise_rows(
             "[bold red]compromise[/]",
             "-",
             "-",
+            f"[bold red]{hit.category}[/]",
             "-",
             "-",
             "-",
             "-",
-            "-",
-            f"[{style[Severity.HIGH]}]{hit.category}[/]",
+            sev,
             f"{hit.description}{count} ({where}depth {hit.depth}; sources in the JSON)",
         )

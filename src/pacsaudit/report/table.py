@@ -128,15 +128,40 @@ def _tls(r: DicomResult) -> str:
     return tls
 
 
+_SERVICE_STATUSES = frozenset(
+    {Status.DICOM, Status.HTTP, Status.FTP, Status.SMB, Status.RSYNC, Status.COMPROMISE}
+)
+_SNIFF_STATUSES = frozenset({Status.OPEN_NOT_DICOM, Status.ERROR})
+
+
+def identification_rows(findings: Iterable[Finding]) -> set[int]:
+    """Indexes of the findings that only record how a port was identified: the DICOM probe's
+    ``open-not-dicom`` or silent ``error`` on a port where another protocol's probe then found
+    its service. They stay in the JSON (one record per protocol tried); the table folds them
+    into the caption so that each service reads as one row."""
+    served: dict[tuple[str, int], set[str]] = {}
+    listed = list(findings)
+    for f in listed:
+        if f.status in _SERVICE_STATUSES:
+            served.setdefault((f.ip, f.port), set()).add(f.protocol)
+    return {
+        i
+        for i, f in enumerate(listed)
+        if f.status in _SNIFF_STATUSES and served.get((f.ip, f.port), set()) - {f.protocol}
+    }
+
+
 def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> Table:
     table = Table(title="pacsaudit findings", show_lines=False, header_style="bold")
     table.add_column("target", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for col in ("toolkit", "accepts", "services", "exposed", "PHI attrs", "retrieval", "TLS"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", min_width=7 if col == "exposed" else None)
     table.add_column("severity", no_wrap=True)
-    table.add_column("notes", overflow="fold")
-    for f in sorted(findings, key=_order):
+    table.add_column("notes", overflow="fold", min_width=24)
+    listed = list(findings)
+    folded = identification_rows(listed)
+    for f in sorted((f for i, f in enumerate(listed) if i not in folded), key=_order):
         r = f.result if isinstance(f.result, DicomResult) else None
         target = f"{f.host or f.ip}:{f.port}"
         if isinstance(f.result, FileShareResult):
@@ -173,7 +198,13 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             _notes(f),
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))
-    table.caption = f"targets by status: {counts}" if counts else "no targets"
+    caption = f"targets by status: {counts}" if counts else "no targets"
+    if folded:
+        caption += (
+            f" ({len(folded)} identification records not shown: the port then answered "
+            "another protocol's probe)"
+        )
+    table.caption = caption
     return table
 
 
