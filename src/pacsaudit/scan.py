@@ -744,5 +744,9 @@ def summarise(outcome: ScanOutcome, console: Console) -> None:
     from pacsaudit.report.table import print_summary
 
     print_summary(
-        outcome.interesting, Counter(outcome.stats.by_status), console, outcome.stats.elapsed
+        outcome.interesting,
+        Counter(outcome.stats.by_status),
+        console,
+        outcome.stats.elapsed,
+        targets=outcome.stats.done,
     )

@@ -198,7 +198,7 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             _notes(f),
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))
-    caption = f"targets by status: {counts}" if counts else "no targets"
+    caption = f"records by status: {counts}" if counts else "no targets"
     if folded:
         caption += (
             f" ({len(folded)} identification records not shown: the port then answered "
@@ -209,9 +209,17 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
 
 
 def print_summary(
-    findings: list[Finding], status_counts: Counter[str], console: Console, elapsed: float
+    findings: list[Finding],
+    status_counts: Counter[str],
+    console: Console,
+    elapsed: float,
+    targets: int | None = None,
 ) -> None:
+    """The table, then one line of totals: ``targets`` are ip/port pairs probed, ``records``
+    the findings written (a port identified by its first bytes yields one per protocol tried,
+    a share with signs of compromise one more)."""
     console.print(findings_table(findings, status_counts))
-    total = sum(status_counts.values())
-    rate = total / elapsed if elapsed > 0 else 0.0
-    console.print(f"{total} targets in {elapsed:.2f} s ({rate:,.0f}/s)")
+    records = sum(status_counts.values())
+    probed = records if targets is None else targets
+    rate = probed / elapsed if elapsed > 0 else 0.0
+    console.print(f"{probed:,} targets, {records:,} records in {elapsed:.2f} s ({rate:,.0f}/s)")
