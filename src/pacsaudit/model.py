@@ -18,6 +18,8 @@ import time
 import msgspec
 
 SCHEMA_VERSION = 1
+COMPROMISE_PROTOCOL = "compromise"
+"""The ``protocol`` of the findings made from a share walk's signs of compromise."""
 
 
 class Status(enum.StrEnum):

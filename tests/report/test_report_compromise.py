@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from pacsaudit.model import (
     CompromiseResult,
     ExposureClass,
@@ -15,7 +17,12 @@ from pacsaudit.model import (
     encode_finding,
 )
 from pacsaudit.probes.registry import with_compromise_findings
-from pacsaudit.report.records import load_results
+from pacsaudit.report.html import render_report
+from pacsaudit.report.notify import read_owner_map, write_notices
+from pacsaudit.report.records import Loaded, load_results
+from pacsaudit.report.remedy import advice_for
+from pacsaudit.report.spreadsheet import COLUMNS, row
+from pacsaudit.report.summary import anonymise, summarise
 
 HIT = IndicatorHit(
     indicator="miner-config",
@@ -61,3 +68,78 @@ def test_no_indicator_no_extra_finding() -> None:
         result=FileShareResult(anonymous=True),
     )
     assert with_compromise_findings([share]) == [share]
+
+
+def _shares_with(hits: list[IndicatorHit], n: int, first: int = 10) -> list[Finding]:
+    shares = [
+        Finding(
+            ip=f"198.51.100.{first + i}",
+            port=21,
+            protocol="ftp",
+            status=Status.FTP,
+            timestamp="2026-11-26T10:00:00.000Z",
+            result=FileShareResult(
+                anonymous=True,
+                indicators=hits,
+                exposure_class=ExposureClass.ANONYMOUS_ACCESS,
+                severity=Severity.MEDIUM,
+            ),
+        )
+        for i in range(n)
+    ]
+    return with_compromise_findings(shares)
+
+
+def _load(tmp_path: Path, findings: list[Finding]) -> Loaded:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"".join(encode_finding(f) for f in findings))
+    return load_results([path])
+
+
+def test_compromise_is_reported_apart_from_the_service_statistics(tmp_path: Path) -> None:
+    ransom = msgspec.structs.replace(HIT, indicator="ransom-note", category="ransom-note")
+    clean = _shares_with([], 1, first=50)[0]
+    loaded = _load(tmp_path, [*_shares_with([HIT, ransom], 2), clean])
+    summary = summarise(loaded)
+    # two shares with indicators, one without: three services, no compromise among them
+    assert summary.totals.services == 3
+    assert "compromised" not in summary.by_exposure_class
+    assert set(summary.by_protocol) == {"ftp"}
+    assert summary.compromise.shares == 2
+    assert summary.compromise.by_category == {"miner-config": 2, "ransom-note": 2}
+    # the compromise finding's only advice is incident response
+    found = next(s for s in loaded.services if s.is_compromise)
+    assert [a.id for a, _ in advice_for(found)] == ["incident-response"]
+    csv_row = dict(zip(COLUMNS, row(found), strict=True))
+    assert csv_row["indicators"] == "miner-config ransom-note"
+    assert csv_row["fixes"] == "incident-response"
+    html = render_report(loaded, summary)
+    assert 'data-tile="compromise"' in html
+    assert "2 file shares show signs of compromise (miner-config, ransom-note)" in html
+
+
+def test_public_release_withholds_rare_compromise_categories(tmp_path: Path) -> None:
+    ransom = msgspec.structs.replace(HIT, indicator="ransom-note", category="ransom-note")
+    findings = _shares_with([HIT], 5) + _shares_with([ransom], 1, first=50)
+    public = anonymise(summarise(_load(tmp_path, findings)), k=5)
+    assert public.compromise.shares == 6
+    assert public.compromise.by_category == {"miner-config": 5}  # one ransom note: withheld
+    assert public.compromise.by_country == {"local": 6}  # documentation range: not public
+    assert public.suppression is not None
+    assert public.suppression.categories["compromise"] == 1
+    small = anonymise(summarise(_load(tmp_path, _shares_with([HIT], 2))), k=5)
+    assert small.compromise.shares is None  # two shares: fewer than k
+    assert small.compromise.by_category == {}
+    assert small.compromise.by_country == {}
+
+
+def test_owner_notice_names_the_signs_and_incident_response(tmp_path: Path) -> None:
+    owners = tmp_path / "owners.csv"
+    owners.write_text("cidr,owner,contact\n198.51.100.0/24,Example Clinic,sec@example.invalid\n")
+    loaded = _load(tmp_path, _shares_with([HIT], 1))
+    result = write_notices(loaded, read_owner_map(owners), tmp_path / "notices")
+    text = next(p for p in result.paths if p.suffix == ".md").read_text()
+    assert "signs of compromise: miner-config" in text
+    assert "Treat the host as compromised" in text
+    row = next(line for line in text.splitlines() if "| compromise |" in line)
+    assert "unidentified" not in row  # a compromise finding has no product to name

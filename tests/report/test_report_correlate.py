@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from pacsaudit.model import (
     AePolicy,
     DicomResult,
@@ -49,3 +51,53 @@ def test_orthanc_version_from_rest_reaches_the_dicom_service(tmp_path: Path) -> 
     assert "CVE-2025-0896" in orthanc.cves  # Orthanc < 1.5.8: no auth by default
     assert "CVE-2022-2119" in orthanc.cves  # its embedded DCMTK stays listed
     assert services[104].version != "1.5.7"  # another port of the host is not Orthanc's
+
+
+def test_one_orthanc_over_dicom_and_rest_is_counted_once(tmp_path: Path) -> None:
+    """The headline totals count a store once: Orthanc's REST names its own DICOM port, so
+    its /statistics and the DICOM C-FIND counts describe the same patients."""
+    from pacsaudit.model import Exposure, ExposureClass, OrthancStatistics, Severity
+    from pacsaudit.report.summary import summarise
+
+    def dicom_at(ip: str, port: int, patients: int, images: int, lower: bool) -> Finding:
+        return msgspec.structs.replace(
+            _finding(port, "dicom", Status.DICOM, None),
+            ip=ip,
+            result=DicomResult(
+                ae_policy=AePolicy.ANY_CALLED_AE,
+                exposure=Exposure(
+                    patients=patients,
+                    patients_lower_bound=lower,
+                    studies=patients * 2,
+                    images=images,
+                ),
+                exposure_class=ExposureClass.PHI_READABLE,
+                severity=Severity.CRITICAL,
+            ),
+        )
+
+    web = HttpResult(
+        orthanc=OrthancInfo(
+            auth_required=False,
+            version="1.10.1",
+            dicom_port=4242,
+            statistics=OrthancStatistics(patients=30, studies=60, instances=300),
+        ),
+        exposure=Exposure(patients=30, studies=60, images=300),
+        exposure_class=ExposureClass.PHI_READABLE,
+        severity=Severity.CRITICAL,
+    )
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(
+        encode_finding(dicom_at("192.0.2.20", 4242, 25, 250, True))  # cut short: ≥25
+        + encode_finding(_finding(8042, "http", Status.HTTP, web))
+        + encode_finding(dicom_at("192.0.2.21", 4242, 7, 70, False))  # another host
+    )
+    summary = summarise(load_results([path]))
+    totals = summary.totals
+    assert totals.services == 3
+    assert (totals.patients, totals.studies, totals.images) == (30 + 7, 60 + 14, 300 + 70)
+    assert totals.patients_lower_bound  # a member of the sum was cut short
+    by_protocol = summary.by_protocol
+    assert by_protocol["dicom"].patients == 25 + 7  # different stores within one protocol
+    assert by_protocol["http"].patients == 30

@@ -14,10 +14,9 @@ from pacsaudit.engine.runner import EngineOptions
 from pacsaudit.lab.fileshare import check_finding as check_fileshare
 from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
-from pacsaudit.model import DicomResult, Finding, decode_finding
+from pacsaudit.model import COMPROMISE_PROTOCOL, DicomResult, Finding, decode_finding
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.http.options import HttpOptions
-from pacsaudit.probes.registry import COMPROMISE_PROTOCOL
 from pacsaudit.report.build import write_report
 from pacsaudit.scan import execute, make_plan, summarise
 

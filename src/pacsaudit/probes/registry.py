@@ -16,6 +16,7 @@ import msgspec
 
 from pacsaudit.measure.severity import SEVERITY_OF
 from pacsaudit.model import (
+    COMPROMISE_PROTOCOL,
     CompromiseResult,
     DicomResult,
     ErrorKind,
@@ -51,9 +52,6 @@ def sniff_protocol(banner: str | None) -> str | None:
     if banner.startswith("\\x15\\x03"):  # a TLS alert record: the port wants a handshake
         return "tls"
     return None
-
-
-COMPROMISE_PROTOCOL = "compromise"
 
 
 def with_compromise_findings(findings: list[Finding]) -> list[Finding]:

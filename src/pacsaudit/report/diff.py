@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from pacsaudit.report.records import SEVERITY_RANK, Count, Loaded, Service
+from pacsaudit.report.records import SEVERITY_RANK, Count, Loaded, Service, exposure_sum
 from pacsaudit.report.summary import SET_APART_FLAGS
 
 CHANGES = ("newly-exposed", "fixed", "still-exposed", "no-longer-seen")
@@ -115,9 +115,7 @@ def _side(loaded: Loaded) -> Side:
 
 
 def _sum(services: Sequence[Service], name: str) -> Count:
-    counts: list[Count] = [getattr(s, name) for s in services if _counted(s)]
-    values = [c.value for c in counts if c.value is not None]
-    return Count(sum(values) if values else None, any(c.lower_bound for c in counts))
+    return exposure_sum((s for s in services if _counted(s)), name)
 
 
 def diff(old: Loaded, new: Loaded) -> Diff:

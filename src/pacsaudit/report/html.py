@@ -57,6 +57,8 @@ class Row:
     @property
     def tls(self) -> str:
         t = self.service.tls
+        if self.service.is_compromise:
+            return "-"  # the share's own row says how it is served
         if t is None:
             return "none"
         words = [t.version or "TLS"]
@@ -94,6 +96,17 @@ def _charts(summary: Summary) -> list[Markup]:
             max_bars=20,
         ),
         bar_chart("ports", "Services by port", _cells(summary.by_port)),
+        *(
+            [
+                bar_chart(
+                    "compromise",
+                    "Signs of compromise: shares showing each",
+                    list(summary.compromise.by_category.items()),
+                )
+            ]
+            if summary.compromise.by_category
+            else []
+        ),
     ]
 
 
@@ -138,6 +151,13 @@ def _headline(summary: Summary) -> list[str]:
         sentences.append(
             f"{len(summary.by_cve):,} published CVEs possibly apply to the versions the "
             "services report."
+        )
+    comp = summary.compromise
+    if comp.shares:
+        kinds = ", ".join(comp.by_category) or "indicators withheld"
+        sentences.append(
+            f"{comp.shares:,} file shares show signs of compromise ({kinds}): their hosts are "
+            "already in someone else's hands and need incident response, not only access control."
         )
     apart = sum(c.services for c in summary.flagged.values())
     if apart:

@@ -120,6 +120,8 @@ def _count(value: int | None, lower: bool) -> str:
 
 
 def _exposes(s: Service) -> str:
+    if s.is_compromise:
+        return "signs of compromise: " + (", ".join(md(i) for i in s.indicators) or "indicators")
     parts = []
     if s.patients.value is not None or s.studies.value is not None:
         parts.append(
@@ -134,7 +136,27 @@ def _exposes(s: Service) -> str:
     return "; ".join(parts)
 
 
+def _compromise_section(s: Service) -> list[str]:
+    """A share's signs of compromise: what was seen and the one thing to do, before all else."""
+    lines = [
+        f"### {md(s.target)} — signs of compromise on the share ({md(s.severity or 'unrated')})",
+        "",
+        f"- **Seen:** {', '.join(md(i) for i in s.indicators) or 'indicators'} "
+        "(file names and contents matched pacsaudit's indicator list; the files were not kept)",
+    ]
+    fixes = advice_for(s)
+    if fixes:
+        lines += ["", "**What to do:**", ""]
+        lines += [
+            f"{i}. **{a.title}** ({md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
+        ]
+    lines.append("")
+    return lines
+
+
 def _service_section(s: Service) -> list[str]:
+    if s.is_compromise:
+        return _compromise_section(s)
     lines = [
         f"### {md(s.target)} ({md(s.protocol)}) — {md(s.severity or 'unrated')}: "
         f"{md(s.exposure_class or 'unclassified')}",
@@ -194,7 +216,8 @@ def _notice(title: str, to: str, intro: str, services: Sequence[Service], loaded
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {md(s.target)} | {md(s.protocol)} | {md(s.product_version_label)} | "
+        f"| {md(s.target)} | {md(s.protocol)} | "
+        f"{'-' if s.is_compromise else md(s.product_version_label)} | "
         f"{md(s.severity or '-')} | {_exposes(s)} |"
         for s in services
     ]

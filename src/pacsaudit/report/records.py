@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +28,7 @@ import msgspec
 from pacsaudit.errors import UsageError
 from pacsaudit.intel.correlate import orthanc_cves, orthanc_dicom_port
 from pacsaudit.intel.fleets import find_fleets
-from pacsaudit.model import SCHEMA_VERSION, Finding, decode_finding
+from pacsaudit.model import COMPROMISE_PROTOCOL, SCHEMA_VERSION, Finding, decode_finding
 from pacsaudit.report.geo import country_of
 
 EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association", "anonymous-access"})
@@ -112,6 +112,12 @@ class Service:
     anonymous: bool = False
     """A file share let an anonymous or guest session in."""
     error_kind: str | None = None
+    indicators: tuple[str, ...] = ()
+    """Categories of the signs of compromise (``ransom-note``, ``miner-config``…) a
+    ``compromise`` finding holds."""
+    archive: str | None = None
+    """``ip:port`` of the DICOM service whose store this service also shows: Orthanc's REST
+    names its DICOM port in ``/system``, and both views count the same patients."""
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -126,6 +132,12 @@ class Service:
     def is_service(self) -> bool:
         """The protocol answered (even to refuse us): a service to count, not just a port."""
         return self.exposure_class is not None or self.status not in NO_SERVICE_STATUSES
+
+    @property
+    def is_compromise(self) -> bool:
+        """A share walk's signs of compromise: reported beside the share, never counted as a
+        service of its own in the statistics (it has no product, port or TLS of its own)."""
+        return self.protocol == COMPROMISE_PROTOCOL
 
     @property
     def exposed(self) -> bool:
@@ -329,6 +341,7 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         get_accepted=_bool(retrieval, "get_accepted"),
         move_check=_str(retrieval, "move_check"),
         error_kind=_str(_obj(env, "error"), "kind"),
+        indicators=_names(result.get("indicators"), ("category", "indicator")),
     )
 
 
@@ -478,6 +491,7 @@ def _read_file(
         named = orthanc_dicom_port(obj)
         if named is not None:
             loaded.orthanc_ports[named[:2]] = named[2]
+            service = replace(service, archive=_archive(named[0], named[1]))
         valid += 1
         previous = latest.get(service.key)
         if previous is not None:
@@ -523,6 +537,7 @@ def load_results(paths: Sequence[Path]) -> Loaded:
                 product="Orthanc",
                 version=version,
                 cves=orthanc_cves(version, service.cves),
+                archive=_archive(service.ip, service.port),
             )
     loaded.services = list(latest.values())
     loaded.fleet_services = len(fleets)
@@ -535,6 +550,32 @@ def load_results(paths: Sequence[Path]) -> Loaded:
         )
         raise ReportInputError(f"no valid findings in {', '.join(loaded.files)}: {detail}")
     return loaded
+
+
+def _archive(ip: str, dicom_port: int) -> str:
+    return f"[{ip}]:{dicom_port}" if ":" in ip else f"{ip}:{dicom_port}"
+
+
+def exposure_sum(services: Iterable[Service], name: str) -> Count:
+    """One measure (``patients``, ``studies``, ``images``, ``bytes``) summed over services,
+    each store counted once: where two services show the same archive (Orthanc's REST and its
+    DICOM port), the larger of their counts stands for both, so a server reachable over two
+    protocols does not double the headline totals. ``None`` when no service measured it."""
+    total: int | None = None
+    lower = False
+    per_archive: dict[str, int] = {}
+    for s in services:
+        count: Count = getattr(s, name)
+        lower |= count.lower_bound
+        if count.value is None:
+            continue
+        if s.archive is None:
+            total = (total or 0) + count.value
+        else:
+            per_archive[s.archive] = max(per_archive.get(s.archive, 0), count.value)
+    if per_archive:
+        total = (total or 0) + sum(per_archive.values())
+    return Count(total, lower)
 
 
 def plural(n: int, noun: str) -> str:

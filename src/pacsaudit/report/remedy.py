@@ -76,7 +76,18 @@ BREACH = Advice(
     "protection officer: this may be a notifiable breach.",
 )
 
+INCIDENT = Advice(
+    "incident-response",
+    "Treat the host as compromised: isolate it and start incident response",
+    "Files on the share match known signs of compromise (a ransom note, a crypto-miner or its "
+    "configuration). Someone else has already written to this system. Take it off the network "
+    "without switching it off, preserve its disks and logs, involve your security team or "
+    "CERT and your data protection officer, rebuild from known-good media, and only then "
+    "restore the images from a backup taken before the intrusion.",
+)
+
 CATALOGUE: tuple[Advice, ...] = (
+    INCIDENT,
     BREACH,
     ACCESS_CONTROL,
     AE_TITLE,
@@ -107,6 +118,9 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
     """The fixes a finding calls for, each with why, most urgent first."""
     if not s.is_service:
         return []
+    if s.is_compromise:
+        seen = ", ".join(s.indicators) or "indicators"
+        return [(INCIDENT, f"{seen} found on the share behind port {s.port}")]
     out: list[tuple[Advice, str]] = []
     if s.exposure_class == "phi-readable":
         out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))

@@ -3,7 +3,8 @@
 Every number is a count or a sum of counts. What a breakdown counts is *services* (a port where
 the protocol answered); the exposure measures (patients, studies, images, bytes) are sums over
 those services, with the lower-bound flags of the findings carried through: one service whose
-enumeration was cut short makes the sum a lower bound.
+enumeration was cut short makes the sum a lower bound. A store two services show (Orthanc's
+REST naming its own DICOM port) is counted once, by the larger of its two counts.
 
 Services flagged ``likely-honeypot`` or ``demo-data`` are counted apart (``flagged``) and kept
 out of the headline totals and the breakdowns: a honeypot's fake archive is not a hospital's.
@@ -15,7 +16,7 @@ same key made them, so they are merged per ``hash_key_id``; with several keys no
 hashes, key ids or file names, and every category backed by fewer than ``k`` services is
 suppressed, as are exposure sums backed by fewer than ``k`` exposed services — a country with one
 exposed hospital is not singled out. The schema is ``schemas/summary.schema.json``, generated
-from these classes by ``tools/gen_summary_schema.py``.
+from these classes by ``tools/gen_schema.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from dataclasses import dataclass, field
 import msgspec
 
 from pacsaudit import __version__
-from pacsaudit.report.records import CLASS_ORDER, FLEET, SEVERITY_RANK, Count, Loaded, Service
+from pacsaudit.report.records import (
+    CLASS_ORDER,
+    FLEET,
+    SEVERITY_RANK,
+    Loaded,
+    Service,
+    exposure_sum,
+)
 
 SUMMARY_VERSION = 1
 SET_APART_FLAGS = ("likely-honeypot", "demo-data", FLEET)
@@ -88,6 +96,18 @@ class Inputs(msgspec.Struct, kw_only=True):
     last_seen: str | None
 
 
+class Compromise(msgspec.Struct, kw_only=True):
+    """Signs of compromise seen on file shares, kept out of the service breakdowns: a ransom
+    note is not a service, it says the share's host is already someone else's."""
+
+    shares: int | None
+    """Share walks (one per ip/port) that matched at least one indicator; null when
+    withheld (``--public``, fewer than k)."""
+    by_category: dict[str, int]
+    """Indicator category (``ransom-note``, ``miner-config``…) → shares showing it."""
+    by_country: dict[str, int]
+
+
 class Suppression(msgspec.Struct, kw_only=True):
     k: int
     categories: dict[str, int]
@@ -120,45 +140,41 @@ class Summary(msgspec.Struct, kw_only=True):
     by_ae_policy: dict[str, Cell]
     by_cve: dict[str, Cell]
     phi_attributes: dict[str, PhiAttribute]
+    compromise: Compromise
     suppression: Suppression | None
     warnings: list[str]
 
 
 @dataclass
 class _Acc:
-    """Running sums of one category."""
+    """The services of one category; sums are taken once, each archive counted once."""
 
-    services: int = 0
-    exposed: int = 0
-    uncounted: int = 0
-    sums: dict[str, int] = field(default_factory=dict)
-    lower: set[str] = field(default_factory=set)
+    services: list[Service] = field(default_factory=list)
 
     def add(self, s: Service) -> None:
-        self.services += 1
-        self.exposed += s.exposed
-        for name in ("patients", "studies", "images", "bytes"):
-            count: Count = getattr(s, name)
-            if count.value is not None:
-                self.sums[name] = self.sums.get(name, 0) + count.value
-            if count.lower_bound:
-                self.lower.add(name)
-        if s.exposed and s.patients.value is None and s.studies.value is None:
-            self.uncounted += 1
+        self.services.append(s)
 
     def cell(self) -> Cell:
+        sums = {
+            name: exposure_sum(self.services, name)
+            for name in ("patients", "studies", "images", "bytes")
+        }
         return Cell(
-            services=self.services,
-            exposed=self.exposed,
-            exposed_uncounted=self.uncounted,
-            patients=self.sums.get("patients", 0),
-            patients_lower_bound="patients" in self.lower,
-            studies=self.sums.get("studies", 0),
-            studies_lower_bound="studies" in self.lower,
-            images=self.sums.get("images", 0),
-            images_lower_bound="images" in self.lower,
-            bytes=self.sums.get("bytes"),
-            bytes_lower_bound="bytes" in self.lower,
+            services=len(self.services),
+            exposed=sum(1 for s in self.services if s.exposed),
+            exposed_uncounted=sum(
+                1
+                for s in self.services
+                if s.exposed and s.patients.value is None and s.studies.value is None
+            ),
+            patients=sums["patients"].value or 0,
+            patients_lower_bound=sums["patients"].lower_bound,
+            studies=sums["studies"].value or 0,
+            studies_lower_bound=sums["studies"].lower_bound,
+            images=sums["images"].value or 0,
+            images_lower_bound=sums["images"].lower_bound,
+            bytes=sums["bytes"].value,
+            bytes_lower_bound=sums["bytes"].lower_bound,
             suppressed=False,
         )
 
@@ -220,7 +236,7 @@ def summarise(loaded: Loaded, *, public: bool = False) -> Summary:
     ``public``: products named only by a peer's free-form banner are left unidentified, since
     a greeting can name its hospital; :func:`anonymise` does the rest.
     """
-    services = [s for s in loaded.services if s.is_service]
+    services = [s for s in loaded.services if s.is_service and not s.is_compromise]
     apart = [s for s in services if _set_apart(s)]
     counted = [s for s in services if not _set_apart(s)]
     total = _Acc()
@@ -279,8 +295,21 @@ def summarise(loaded: Loaded, *, public: bool = False) -> Summary:
         by_ae_policy=_breakdown(counted, lambda s: [s.ae_policy] if s.ae_policy else []),
         by_cve=_breakdown(counted, lambda s: s.cves),
         phi_attributes=phi,
+        compromise=_compromise([s for s in loaded.services if s.is_compromise]),
         suppression=None,
         warnings=list(loaded.warnings),
+    )
+
+
+def _compromise(found: Sequence[Service]) -> Compromise:
+    categories: Counter[str] = Counter()
+    for s in found:
+        categories.update(set(s.indicators) or {"unspecified"})
+    countries = Counter(s.country for s in found)
+    return Compromise(
+        shares=len(found),
+        by_category=dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+        by_country=dict(sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
 
 
@@ -347,6 +376,9 @@ def anonymise(summary: Summary, k: int) -> Summary:
     phi = {n: a for n, a in summary.phi_attributes.items() if a.services >= k}
     if len(phi) < len(summary.phi_attributes):
         withheld["phi_attributes"] = len(summary.phi_attributes) - len(phi)
+    compromise, compromise_withheld = _anonymise_compromise(summary.compromise, k)
+    if compromise_withheld:
+        withheld["compromise"] = compromise_withheld
     statuses = {st: n for st, n in summary.records_by_status.items() if n >= k}
     if len(statuses) < len(summary.records_by_status):
         withheld["records_by_status"] = len(summary.records_by_status) - len(statuses)
@@ -370,10 +402,22 @@ def anonymise(summary: Summary, k: int) -> Summary:
         totals=totals,
         distinct_patients=distinct,
         phi_attributes=phi,
+        compromise=compromise,
         suppression=Suppression(k=k, categories=withheld, sums=sums),
         warnings=[_public_warning(w) for w in summary.warnings],
         **changes,
     )
+
+
+def _anonymise_compromise(c: Compromise, k: int) -> tuple[Compromise, int]:
+    """Categories and countries seen on fewer than k shares are withheld; so is the total."""
+    categories = {name: n for name, n in c.by_category.items() if n >= k}
+    countries = {name: n for name, n in c.by_country.items() if n >= k}
+    withheld = len(c.by_category) - len(categories) + len(c.by_country) - len(countries)
+    small = c.shares is not None and 0 < c.shares < k
+    shares = None if small else c.shares
+    withheld += small
+    return Compromise(shares=shares, by_category=categories, by_country=countries), withheld
 
 
 def _public_warning(text: str) -> str:
