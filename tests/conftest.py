@@ -7,9 +7,12 @@ so a test that aims at any other address fails with a clear message instead of s
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +58,21 @@ def loopback_only() -> Iterator[None]:
     finally:
         socket.socket.connect = _real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def deny_listing(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Make one folder unlistable (EACCES from ``os.scandir``), as mode 000 does for anyone
+    but root: simulated, so tests of unreadable folders run as root too."""
+
+    def deny(folder: Path) -> None:
+        real_scandir = os.scandir
+
+        def scandir(path: object = ".") -> object:
+            if Path(str(path)) == folder:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_scandir(path)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "scandir", scandir)
+
+    return deny

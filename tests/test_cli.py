@@ -194,6 +194,10 @@ def test_everything_excluded_is_an_error(tmp_path: Path) -> None:
     r = run_cli("scan", "127.0.0.1", "-p", "104", "-x", str(exclude))
     assert r.returncode == 2
     assert "no targets left after exclusions" in r.stderr
+    assert f"excluded by {exclude}" in r.stderr  # which rule removed it
+    shipped = run_cli("scan", "224.0.0.1", "-p", "104")  # multicast: the shipped blocklist
+    assert shipped.returncode == 2
+    assert "224.0.0.0/4 (RFC5771: Multicast)" in shipped.stderr
 
 
 def test_ctrl_c_keeps_complete_lines(tmp_path: Path, listener: CountingListener) -> None:
@@ -238,3 +242,92 @@ def test_help_lists_commands() -> None:
     assert r.returncode == 0
     for word in ("scan", "lab"):
         assert word in r.stdout
+
+
+# -- outputs and options that would lose work or never end ----------------------------------
+
+
+def test_existing_results_are_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "findings.jsonl"
+    port = str(closed_port())
+    first = run_cli("scan", "127.0.0.1", "-p", port, "-q", "--no-state", "-o", str(out))
+    assert first.returncode == 0, first.stderr
+    before = out.read_bytes()
+    again = run_cli("scan", "127.0.0.1", "-p", port, "-q", "--no-state", "-o", str(out))
+    assert again.returncode == 2
+    assert "exists and holds results" in again.stderr
+    assert "--overwrite" in again.stderr
+    assert out.read_bytes() == before
+    forced = run_cli(
+        "scan", "127.0.0.1", "-p", port, "-q", "--no-state", "--overwrite", "-o", str(out)
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert len(out.read_bytes().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--log-level", "LOUD"], "--log-level 'LOUD' is not one of"),
+        (["--host-timeout", "nan"], "--host-timeout must be a finite number"),
+        (["--read-timeout", "inf"], "--read-timeout must be a finite number"),
+        (["--connect-timeout", "0"], "--connect-timeout must be a finite number"),
+        (["--guess-interval", "-1"], "--guess-interval must be a finite number"),
+        (["--max-body", "-1"], "--max-body"),
+        (["--concurrency", "0"], "--concurrency"),
+    ],
+)
+def test_bad_option_values_are_one_clear_error(args: list[str], message: str) -> None:
+    r = run_cli("scan", "127.0.0.1", "-p", str(closed_port()), "-q", *args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unwritable_paths_are_one_clear_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("x\n")
+    port = str(closed_port())
+    cases = [
+        (["-o", str(tmp_path)], "is a folder"),
+        (["-o", str(a_file / "out.jsonl")], f"{a_file} is not a folder"),
+        (["--key-file", str(a_file / "k")], f"{a_file} is not a folder"),
+        (
+            ["-o", str(tmp_path / "s.jsonl"), "--state", str(tmp_path / "s.jsonl")],
+            "name the same file",
+        ),
+    ]
+    for args, message in cases:
+        r = run_cli("scan", "127.0.0.1", "-p", port, "-q", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert message in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "s.jsonl").exists()  # refused before anything was written
+
+
+def test_a_full_disk_leaves_no_torn_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch is written whole or not at all: a write that fails half-way (ENOSPC) is cut
+    back, so the output still ends with a complete line."""
+    import errno
+    import os
+
+    from pacsaudit.engine import checkpoint
+
+    out = checkpoint.OutputFile(tmp_path / "f.jsonl")
+    out.append(b'{"a":1}\n')
+    real_write = os.write
+    calls = 0
+
+    def half_then_full(fd: int, data: bytes | memoryview) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return real_write(fd, bytes(data)[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "write", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        out.append(b'{"b":2}\n{"c":3}\n')
+    monkeypatch.setattr(checkpoint.os, "write", real_write)
+    out.close()
+    assert (tmp_path / "f.jsonl").read_bytes() == b'{"a":1}\n'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -63,8 +64,52 @@ EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console().print(f"[bold red]error:[/] {message}", highlight=False)
+    """One line on stderr (never wrapped: logs and scripts grep it) and the usage exit code."""
+    err_console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USAGE)
+
+
+def _seconds(name: str, value: float, *, zero: bool = False) -> float:
+    """A duration option: finite, and positive (or zero where ``zero``): ``nan`` would turn
+    every deadline into an error and ``inf`` would let a silent peer hold a slot forever."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = "zero or more" if zero else "more than zero"
+        raise _fail(f"{name} must be a finite number of seconds, {bound} (got {value})")
+    return value
+
+
+def _log_level(name: str) -> int:
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise _fail(f"--log-level {name!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def _check_output(output: Path | None, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any packet, an output that would lose findings or cannot be written:
+    a scan never truncates an earlier scan's results unless told to (``--overwrite``)."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise _fail(f"-o {output} is a folder: give a file name")
+    if output.exists() and not output.is_file():
+        return  # a device or a pipe (/dev/stdout): nothing there to lose
+    if not resume and not overwrite and output.is_file() and output.stat().st_size > 0:
+        raise _fail(
+            f"{output} exists and holds results: choose another -o, add --resume to continue "
+            "an interrupted scan, or --overwrite to replace it"
+        )
+    blocked = _file_in_the_way(output)
+    if blocked is not None:
+        raise _fail(f"cannot write {output}: {blocked} is not a folder")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is a file, not a folder."""
+    for folder in path.parents:
+        if folder.exists():
+            return None if folder.is_dir() else folder
+    return None
 
 
 def _local_workers(cluster: str) -> int:
@@ -123,7 +168,10 @@ def scan(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="JSON Lines output (default stdout).")
     ] = None,
-    concurrency: Annotated[int, typer.Option(help="Targets probed at once.")] = 512,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing -o file (default: refuse to lose it).")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Targets probed at once.", min=1)] = 512,
     connect_timeout: Annotated[float, typer.Option(help="Seconds for a TCP handshake.")] = 3.0,
     read_timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 5.0,
     host_timeout: Annotated[
@@ -144,7 +192,7 @@ def scan(
         ),
     ] = Depth.EXPOSURE,
     max_records: Annotated[
-        int, typer.Option(help="C-FIND matches read per query level before C-CANCEL.")
+        int, typer.Option(help="C-FIND matches read per query level before C-CANCEL.", min=1)
     ] = 10_000,
     guess_ae: Annotated[
         bool,
@@ -157,7 +205,9 @@ def scan(
             "starts the calling titles)."
         ),
     ] = None,
-    max_guesses: Annotated[int, typer.Option(help="AE titles tried per list and host.")] = 24,
+    max_guesses: Annotated[
+        int, typer.Option(help="AE titles tried per list and host.", min=0)
+    ] = 24,
     guess_interval: Annotated[
         float, typer.Option(help="Seconds between two guesses at the same host.")
     ] = 0.2,
@@ -169,20 +219,25 @@ def scan(
         ),
     ] = None,
     max_depth: Annotated[
-        int, typer.Option(help="FTP/SMB/rsync: folder levels entered below a share's top.")
+        int,
+        typer.Option(help="FTP/SMB/rsync: folder levels entered below a share's top.", min=0),
     ] = 8,
     max_entries: Annotated[
-        int, typer.Option(help="FTP/SMB/rsync: names listed per target before stopping.")
+        int,
+        typer.Option(help="FTP/SMB/rsync: names listed per target before stopping.", min=1),
     ] = 10_000,
     max_reads: Annotated[
         int,
-        typer.Option(help="FTP/SMB: files whose first bytes are read (DICOM magic, headers)."),
+        typer.Option(
+            help="FTP/SMB: files whose first bytes are read (DICOM magic, headers).", min=0
+        ),
     ] = 500,
     max_samples: Annotated[
-        int, typer.Option(help="FTP/SMB: DICOM headers (up to Pixel Data) counted for PHI.")
+        int,
+        typer.Option(help="FTP/SMB: DICOM headers (up to Pixel Data) counted for PHI.", min=0),
     ] = 25,
     max_shares: Annotated[
-        int, typer.Option(help="SMB shares and rsync modules walked per target.")
+        int, typer.Option(help="SMB shares and rsync modules walked per target.", min=1)
     ] = 16,
     fail_on: Annotated[
         Severity | None,
@@ -199,13 +254,14 @@ def scan(
         ),
     ] = False,
     max_credentials: Annotated[
-        int, typer.Option(help="Default credential pairs tried per web service.")
+        int, typer.Option(help="Default credential pairs tried per web service.", min=0)
     ] = 4,
     max_redirects: Annotated[
-        int, typer.Option(help="Same-host HTTP redirects followed per request.")
+        int, typer.Option(help="Same-host HTTP redirects followed per request.", min=0)
     ] = 3,
     max_body: Annotated[
-        int, typer.Option(help="KiB read of one HTTP JSON answer (a QIDO-RS page) at most.")
+        int,
+        typer.Option(help="KiB read of one HTTP JSON answer (a QIDO-RS page) at most.", min=1),
     ] = 8192,
     probe: Annotated[
         str | None,
@@ -294,11 +350,23 @@ def scan(
     from pacsaudit.scan import ScaleOptions, describe_plan, execute, make_plan, summarise
     from pacsaudit.targets.permutation import Shard
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr)
+    logging.basicConfig(level=_log_level(log_level), stream=sys.stderr)
+    connect_timeout = _seconds("--connect-timeout", connect_timeout)
+    read_timeout = _seconds("--read-timeout", read_timeout)
+    host_timeout = _seconds("--host-timeout", host_timeout)
+    guess_interval = _seconds("--guess-interval", guess_interval, zero=True)
+    if state is not None and state.is_dir():
+        raise _fail(f"--state {state} is a folder: give a file name")
+    if state is not None and output is not None and state.resolve() == output.resolve():
+        raise _fail("--state and -o name the same file: the state needs a file of its own")
     try:
         hasher = KeyedHasher(load_or_create_key(key_file)) if depth is Depth.EXPOSURE else None
     except KeyFileError as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        blocked = _file_in_the_way(key_file) if key_file is not None else None
+        why = f"{blocked} is not a folder" if blocked is not None else exc.strerror or str(exc)
+        raise _fail(f"cannot use the key file {key_file}: {why}") from None
     try:
         called_list, calling_list = read_ae_list(ae_list) if ae_list else shipped_lists()
     except UsageError as exc:
@@ -383,6 +451,8 @@ def scan(
         )
     except (UsageError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if not dry_run:
+        _check_output(output, resume=resume, overwrite=overwrite)
     if dry_run:
         cluster_tasks = tasks or (2 * _local_workers(cluster) if cluster else None)
         for line in describe_plan(plan, tasks=cluster_tasks):
@@ -399,6 +469,13 @@ def scan(
         outcome = execute(plan, None if quiet else err_console())
     except UsageError as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # the output or state could not be written (full disk, rights)
+        where = output if output is not None else "standard output"
+        detail = exc.strerror or str(exc)
+        saved = "; the findings already written are complete JSON lines" + (
+            ", the state keeps them for --resume" if plan.scale.state is not None else ""
+        )
+        raise _fail(f"cannot write {where}: {detail}{saved}") from None
     if not quiet:
         summarise(outcome, err_console())
         if output is not None:
@@ -493,6 +570,9 @@ def inspect(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="JSON Lines output (default stdout).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing non-empty -o file.")
+    ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
     fail_on_identifying: Annotated[
         bool, typer.Option(help="Exit 1 when any file still carries identifying values.")
@@ -503,14 +583,26 @@ def inspect(
 ) -> None:
     """Count PS3.15 Annex E attributes, private tags and burned-in text risk in DICOM files."""
     from pacsaudit.inspection.command import run_inspect
+    from pacsaudit.inspection.pool import check_jobs
+    from pacsaudit.inspection.report import warn
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise _fail(f"no such file or folder: {', '.join(missing)}")
     try:
+        workers, note = check_jobs(jobs)
+        if note:
+            warn(err_console(), note)
         result = run_inspect(
-            paths, output=output, jobs=jobs, console=None if quiet else err_console()
+            paths,
+            output=output,
+            overwrite=overwrite,
+            jobs=workers,
+            console=None if quiet else err_console(),
+            warn=functools.partial(warn, err_console()),
         )
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         err_console().print("[yellow]interrupted[/]: inspection stopped, no records written")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -557,6 +649,14 @@ def deid(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write all records as JSON Lines.")
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing non-empty -o file (the records of an earlier run of the "
+            "same IN and OUT are appended to without it).",
+        ),
+    ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
@@ -564,6 +664,8 @@ def deid(
 ) -> None:
     """Apply the PS3.15 Annex E Basic Confidentiality Profile to IN, writing a mirror to OUT."""
     from pacsaudit.deid.command import run_deid_command
+    from pacsaudit.inspection.pool import check_jobs
+    from pacsaudit.inspection.report import warn
     from pacsaudit.measure.annex_e import Option
 
     chosen = {
@@ -579,15 +681,20 @@ def deid(
         Option.CLEAN_GRAPHICS: clean_graphics,
     }
     try:
+        workers, note = check_jobs(jobs)
+        if note:
+            warn(err_console(), note)
         result = run_deid_command(
             source,
             target,
             options=frozenset(opt for opt, on in chosen.items() if on),
             key_file=key_file,
             safe_private=retain_safe_private,
-            jobs=jobs,
+            jobs=workers,
             records_output=output,
             console=None if quiet else err_console(),
+            overwrite=overwrite,
+            warn=functools.partial(warn, err_console()),
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None
@@ -692,6 +799,8 @@ def diff_command(
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    for warning in changes.warnings:  # also in the JSON; stdout stays the diff alone
+        err_console().print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     sys.stdout.write(encode_diff(changes).decode() if as_json else render_text(changes))
     for path in written.paths:
         err_console().print(f"written to {path}", highlight=False)

@@ -324,6 +324,24 @@ def read_target_file(path: str) -> list[SourcedEntry]:
         raise UsageError(f"cannot read target file {path}: {reason}") from None
 
 
+def _no_results_message(files: list[ReadStats], tally: ReadStats, named: bool) -> str:
+    """Why result files gave nothing to probe, in the user's terms: nothing open in them,
+    everything outside the scope (and how to widen it), or a file cut before any record."""
+    why = "; ".join(w for st in files for w in st.warnings())
+    if tally.out_of_scope:
+        hint = (
+            "they lie outside the targets named"
+            if named
+            else "private, reserved or blocklisted addresses are probed only when named as "
+            "targets (e.g. pacsaudit scan 10.0.0.0/8 -i FILE)"
+        )
+        return (
+            f"no targets: all {tally.out_of_scope:,} open port(s) in the result files are out "
+            f"of scope: {hint}"
+        )
+    return "no targets: the result files hold no open TCP port" + (f" ({why})" if why else "")
+
+
 def make_plan(
     *,
     targets: Iterable[str],
@@ -392,13 +410,14 @@ def make_plan(
                 f"{tally.out_of_scope:,} result(s) outside the targets or blocklisted, not probed"
             )
         if not results:
-            raise UsageError("no targets: the result files hold no open port inside the scope")
+            raise UsageError(_no_results_message(stats, tally, bool(entries)))
     else:
         if not entries:
             raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
         scope = blocklist.scope(entries)
         if scope.space.size() == 0:
-            raise UsageError("no targets left after exclusions")
+            why = "; ".join(scope.describe()[:3])
+            raise UsageError("no targets left after exclusions" + (f": {why}" if why else ""))
     notes[:0] = scope.describe()
     seed = scale.seed
     if scale.resume:

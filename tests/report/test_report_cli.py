@@ -82,6 +82,17 @@ def test_diff_prints_text_or_json_and_writes_html(tmp_path: Path) -> None:
     assert json.loads(as_json.stdout)["patients_newly_exposed"] == 7
 
 
+def test_diff_warnings_go_to_stderr(tmp_path: Path) -> None:
+    old, new = fx.write_old(tmp_path), fx.write_new(tmp_path)
+    with new.open("ab") as fh:
+        fh.write(b"not json\n")
+    text = run("diff", old, new)
+    assert text.returncode == 0, text.stderr
+    assert "warning:" in text.stderr
+    assert "bad line" in text.stderr
+    assert "warning:" not in text.stdout  # stdout is the diff alone, fit for a pipe
+
+
 def test_notify_writes_notices_and_says_what_it_left_out(tmp_path: Path) -> None:
     owners = tmp_path / "owners.csv"
     owners.write_text("cidr,owner,contact\n53.10.0.0/16,Klinikum,pacs@klinikum.example\n")

@@ -117,3 +117,11 @@ def test_bad_owner_maps_are_refused_with_file_and_line(
 ) -> None:
     with pytest.raises(ReportInputError, match=message.replace("(", r"\(")):
         read_owner_map(owners_file(tmp_path, content))
+
+
+def test_owners_map_with_an_unclosed_quote_is_refused(tmp_path: Path) -> None:
+    """An unclosed quote would swallow the rest of the file into one owner's name."""
+    owners = tmp_path / "owners.csv"
+    owners.write_text('cidr,owner,contact\n10.0.0.0/8,"Unclosed,a@b.invalid\n11.0.0.0/8,B,c\n')
+    with pytest.raises(ReportInputError, match="unexpected end of data"):
+        read_owner_map(owners)

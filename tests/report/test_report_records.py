@@ -253,3 +253,28 @@ def test_file_share_and_web_results_count_images_bytes_and_anonymous_access(
     assert (totals.patients, totals.images, totals.bytes) == (16, 860, 8_000_000)
     assert totals.images_lower_bound
     assert totals.bytes_lower_bound
+
+
+def test_byte_order_mark_and_binary_and_bad_timestamps(tmp_path: Path) -> None:
+    lines = fx.lines(fx.NEW)
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    assert load_results([bom]).records == len(fx.NEW)  # the first record is not lost
+
+    blob = tmp_path / "blob.jsonl"
+    blob.write_bytes(b"\n".join(lines) + b"\n\x00\x9f\xffGIF89a")
+    loaded = load_results([blob])
+    assert [b.reason for b in loaded.bad_lines] == ["binary data, not JSON Lines"]
+
+    record = json.loads(lines[0])
+    record["timestamp"] = "FAKEDOE^CANARY 1970-01-01"
+    stamped = tmp_path / "stamped.jsonl"
+    stamped.write_bytes(json.dumps(record).encode() + b"\n" + b"\n".join(lines[1:]) + b"\n")
+    loaded = load_results([stamped])
+    assert [b.reason for b in loaded.bad_lines] == ["timestamp is not an ISO 8601 UTC time"]
+    assert "CANARY" not in repr(loaded.first_seen) + repr(loaded.last_seen)
+
+
+def test_a_folder_given_as_results_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ReportInputError, match="a folder, not a results file"):
+        load_results([tmp_path])

@@ -501,4 +501,5 @@ def test_results_without_named_targets_skip_private_and_loopback(tmp_path: Path)
     results.write_text("127.0.0.1\n10.0.0.1\n", encoding="ascii")
     r = run_cli("scan", "-i", str(results), "--input-format", "zmap", "-p", "9", "--dry-run")
     assert r.returncode == 2
-    assert "no open port inside the scope" in r.stderr
+    assert "out of scope" in r.stderr
+    assert "probed only when named as targets" in r.stderr

@@ -427,3 +427,11 @@ def test_results_inside_named_targets_only() -> None:
     ]
     assert stats.out_of_scope == 2
     assert any("outside the targets" in w for w in stats.warnings())
+
+
+@pytest.mark.parametrize("text", ["this is not a zmap file", "Hello, world! <html>"])
+def test_a_lone_unterminated_line_of_prose_is_not_taken_for_a_cut_file(text: str) -> None:
+    """Only what a scanner could have started writing counts as a cut file; prose without a
+    newline is named as the wrong kind of file, not silently read as empty."""
+    with pytest.raises(ResultsError, match=r"results\.txt:1"):
+        read(text, "zmap")

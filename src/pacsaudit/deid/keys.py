@@ -33,10 +33,14 @@ def default_key_path() -> Path:
 def load_or_create_key(path: Path | None = None) -> bytes:
     """Read the key, creating it (0600, in a 0700 folder) on first use; a key file readable by
     group or others is refused, since its holder can test guesses against the pseudonyms."""
+    path = path or default_key_path()
     try:
-        return load_key(path or default_key_path())
+        return load_key(path)
     except KeyFileError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a folder on the way that may not be searched
+        reason = exc.strerror or exc.__class__.__name__
+        raise UsageError(f"cannot use the key file {path}: {reason}") from None
 
 
 class Pseudonyms:

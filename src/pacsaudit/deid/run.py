@@ -6,16 +6,24 @@ Guarantees, and how they are kept:
 - Nothing half-written is left in OUT: each file is written to a temporary name beside its
   target and renamed into place only when complete; a failed write removes its temporary file,
   and temporary files of an interrupted run are removed when the next run starts.
-- An interrupted run resumes: a file whose output exists is done (the rename made it whole).
-  ``OUT/.pacsaudit/run.json`` records the options and a fingerprint of the key, and a run with
-  other options or another key is refused rather than mixed into the same tree.
-- Bad input is reported per file in ``OUT/.pacsaudit/deid-log.jsonl`` and the run goes on.
+- An interrupted run resumes, and trusts only what it wrote: ``OUT/.pacsaudit/run.json`` marks
+  OUT as a deid output (options, key fingerprint), and ``journal.jsonl`` vouches for each
+  output by size and SHA-256 (see :mod:`pacsaudit.deid.journal`). A file in OUT the journal
+  does not vouch for is de-identified again, never counted done; an OUT that is not empty and
+  not marked (a folder of originals, IN itself) is refused. A run with other options or another
+  key is refused rather than mixed into the same tree.
+- Bad input is reported per file in ``OUT/.pacsaudit/deid-log.jsonl`` and the run goes on; a
+  folder that cannot be listed is reported too (``unlistable``), never skipped in silence. A
+  bad OUT (a file, not creatable) is one clear :class:`UsageError`.
 - Files whose pixels may show text are listed in ``OUT/.pacsaudit/review.jsonl``; their headers
   are clean, their pixels untouched.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import hashlib
 import json
 import os
 import time
@@ -32,8 +40,16 @@ from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from pacsaudit import __version__
+from pacsaudit.deid.journal import (
+    JOURNAL_FILE,
+    JournalEntry,
+    encode_entry,
+    open_journal,
+    read_journal,
+    still_written,
+)
 from pacsaudit.deid.keys import Pseudonyms
-from pacsaudit.deid.profile import Deidentifier, DeidOptions, Outcome, iter_review_reasons
+from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
 from pacsaudit.errors import UsageError
 from pacsaudit.inspection.files import (
     METADATA_DIR,
@@ -42,14 +58,15 @@ from pacsaudit.inspection.files import (
     Kind,
     ReadFailure,
     classify,
+    describe_os_error,
     quiet_pydicom,
     read_dicom,
     walk,
 )
+from pacsaudit.inspection.inspect import unlisted_warnings
 from pacsaudit.inspection.model import DeidFile, DeidSummary, encode_record
 from pacsaudit.inspection.pool import ordered_map
 from pacsaudit.measure.annex_e import load_table
-from pacsaudit.measure.burned_in import burned_in_risk
 
 TMP_SUFFIX = ".pacsaudit-tmp"
 RUN_FILE = "run.json"
@@ -76,6 +93,24 @@ class DeidResult:
     def metadata_dir(self) -> Path:
         return Path(self.summary.output) / METADATA_DIR
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the user must hear even with ``--quiet``: parts of IN never seen."""
+        return unlisted_warnings(
+            [(f.path, f.message or "") for f in self.files if f.error is FileError.UNLISTABLE],
+            "de-identified",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What a worker sends back for one file."""
+
+    record: DeidFile
+    size: int = 0
+    entry: JournalEntry | None = None
+    """For a file written now: its journal line, appended by the main process."""
+
 
 _state: dict[str, object] = {}
 _made: set[Path] = set()
@@ -84,6 +119,7 @@ _made: set[Path] = set()
 
 def _init_worker(key: bytes, options: DeidOptions, output: str) -> None:
     quiet_pydicom()
+    _made.clear()  # a run in this process before may have had its folders removed since
     _state["deid"] = Deidentifier(Pseudonyms(key), options)
     _state["output"] = Path(output)
 
@@ -92,8 +128,11 @@ def _target(output: Path, candidate: Candidate) -> Path:
     return output / candidate.relative
 
 
-def _write(ds: Dataset, kind: Kind, target: Path) -> int:
-    """Write beside the target, then rename: the target is whole or absent, never partial."""
+def _write(ds: Dataset, kind: Kind, target: Path) -> tuple[int, str]:
+    """Write beside the target, then rename: the target is whole or absent, never partial.
+
+    Returns the size and SHA-256 of what was written, for the resume journal.
+    """
     if target.parent not in _made:
         target.parent.mkdir(parents=True, exist_ok=True)
         if len(_made) < 1 << 14:
@@ -107,7 +146,7 @@ def _write(ds: Dataset, kind: Kind, target: Path) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return len(data)
+    return len(data), hashlib.sha256(data).hexdigest()
 
 
 def _encode(ds: Dataset, kind: Kind) -> bytes:
@@ -136,50 +175,62 @@ def _encode(ds: Dataset, kind: Kind) -> bytes:
     return fp.getvalue()
 
 
-def deid_file(candidate: Candidate) -> tuple[DeidFile, int]:
-    """De-identify one file into the output tree; never raises for a bad file."""
-    deid = _state["deid"]
-    output = _state["output"]
-    assert isinstance(deid, Deidentifier)
-    assert isinstance(output, Path)
+def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> FileOutcome:
+    """De-identify one file into the output tree; never raises for a bad file.
+
+    ``vouched`` is the journal's entry for this file when an earlier run of the same plan
+    wrote it from the same input: if the output is still exactly what was written, it is done.
+    Any other file at the target (an original copied into OUT, an edited output) is replaced.
+    """
     relative = str(candidate.relative)
+    if candidate.problem is not None:  # a folder the walk could not list
+        return _skipped(relative, candidate.problem)
+    output = _state["output"]
+    assert isinstance(output, Path)
     target = _target(output, candidate)
-    if target.exists():
-        # Done by an earlier run: its log line may be missing (workers finish their chunk
-        # after Ctrl-C), so the review verdict is read again from the output's header.
-        try:
-            done, _, _ = read_dicom(target, header_only=True)
-            review = list(iter_review_reasons(Outcome(burned_in=burned_in_risk(done))))
-        except ReadFailure:
-            review = []
-        return DeidFile(relative, "already-done", review=review), 0
+    if vouched is not None and still_written(target, vouched):
+        return FileOutcome(DeidFile(relative, "already-done", review=list(vouched.review)))
     try:
-        ds, kind, _ = read_dicom(candidate.path, header_only=False)
-        meta = getattr(ds, "file_meta", None)
-        if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
-            raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
-        outcome = deid.apply(ds)
-        size = _write(ds, kind, target)
+        record, size, digest = _deid_one(candidate, target)
     except Exception as exc:  # one bad file must not end the run
-        failure = classify(exc)
-        return DeidFile(relative, "skipped", error=failure.kind, message=failure.message), 0
-    return (
-        DeidFile(
-            relative,
-            "written",
-            review=list(iter_review_reasons(outcome)),
-            actions=dict(outcome.actions),
-        ),
-        size,
+        return _skipped(relative, classify(exc))
+    entry = JournalEntry(
+        relative, candidate.size, candidate.mtime_ns, size, digest, review=record.review
     )
+    return FileOutcome(record, size, entry)
 
 
-def _deid_chunk(chunk: list[Candidate]) -> list[tuple[DeidFile, int]]:
-    return [deid_file(c) for c in chunk]
+def _skipped(relative: str, failure: ReadFailure) -> FileOutcome:
+    return FileOutcome(DeidFile(relative, "skipped", error=failure.kind, message=failure.message))
+
+
+def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
+    deid = _state["deid"]
+    assert isinstance(deid, Deidentifier)
+    ds, kind, _ = read_dicom(candidate.path, header_only=False)
+    meta = getattr(ds, "file_meta", None)
+    if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
+        raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
+    outcome = deid.apply(ds)
+    size, digest = _write(ds, kind, target)
+    record = DeidFile(
+        str(candidate.relative),
+        "written",
+        review=list(iter_review_reasons(outcome)),
+        actions=dict(outcome.actions),
+    )
+    return record, size, digest
+
+
+def _deid_chunk(chunk: list[tuple[Candidate, JournalEntry | None]]) -> list[FileOutcome]:
+    return [deid_file(c, vouched) for c, vouched in chunk]
 
 
 def _check_paths(source: Path, output: Path) -> None:
-    src, out = source.resolve(), output.resolve()
+    try:
+        src, out = source.resolve(), output.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise UsageError(f"cannot resolve IN or OUT: {exc.__class__.__name__}") from None
     if not src.exists():
         raise UsageError(f"{source} does not exist")
     if src == out or out.is_relative_to(src) or src.is_relative_to(out):
@@ -196,25 +247,135 @@ def _run_record(plan: DeidPlan) -> dict[str, object]:
     }
 
 
+def _check_output_folder(output: Path) -> None:
+    """OUT must be new, empty, or marked by an earlier deid run (``run.json``).
+
+    Anything else (a file, a folder of originals, IN's sibling with the user's own files) is
+    refused: the files there were not written by us, and a resume must never take them for
+    de-identified ones, nor may a run write among them.
+    """
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise UsageError(
+            f"OUT {output} is a file: give a new or empty folder, or the OUT of an earlier deid run"
+        )
+    if (output / METADATA_DIR / RUN_FILE).is_file():
+        return
+    with os.scandir(output) as entries:
+        foreign = any(e.name != METADATA_DIR for e in entries)
+    if foreign:
+        raise UsageError(
+            f"OUT {output} is not empty and no deid run wrote it: give a new or empty folder"
+        )
+
+
 def _prepare_output(plan: DeidPlan) -> Path:
-    meta_dir = plan.output / METADATA_DIR
-    meta_dir.mkdir(parents=True, exist_ok=True)
-    record = _run_record(plan)
+    """Check OUT, mark it as this run's and clean up after an interrupted one; one clear error
+    (never a traceback) when OUT is unusable."""
+    try:
+        _check_output_folder(plan.output)
+        meta_dir = plan.output / METADATA_DIR
+        meta_dir.mkdir(parents=True, exist_ok=True)
+        _mark(meta_dir, _run_record(plan))
+        _remove_temporary_files(plan.output)
+    except OSError as exc:
+        raise UsageError(f"cannot use OUT {plan.output}: {describe_os_error(exc)}") from None
+    return meta_dir
+
+
+def _mark(meta_dir: Path, record: dict[str, object]) -> None:
+    """Write ``run.json`` (atomically) for a new OUT; for an existing one, insist it matches."""
     run_file = meta_dir / RUN_FILE
     if run_file.exists():
-        previous = json.loads(run_file.read_text())
+        try:
+            previous = json.loads(run_file.read_bytes())
+        except ValueError:
+            raise UsageError(f"{run_file} is damaged: choose another OUT") from None
         if previous != record:
             raise UsageError(
-                f"{plan.output} holds a run with other options, table or key; "
+                f"{meta_dir.parent} holds a run with other options, table or key; "
                 "resume with the same ones or choose another OUT"
             )
-    else:
-        run_file.write_text(json.dumps(record, indent=2) + "\n")
-    for dirpath, _, filenames in os.walk(plan.output):
+        return
+    (meta_dir / JOURNAL_FILE).unlink(missing_ok=True)  # a journal of no run vouches for nothing
+    tmp = run_file.with_name(run_file.name + TMP_SUFFIX)
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, run_file)
+
+
+def _remove_temporary_files(output: Path) -> None:
+    for dirpath, _, filenames in os.walk(output):
         for name in filenames:
             if name.endswith(TMP_SUFFIX):
                 Path(dirpath, name).unlink(missing_ok=True)  # left by an interrupted run
-    return meta_dir
+
+
+def _work(
+    candidates: list[Candidate], journal: dict[str, JournalEntry]
+) -> list[tuple[Candidate, JournalEntry | None]]:
+    """Pair each file with the journal entry that may vouch for its output: only an entry made
+    from the same input (same size and modification time) can."""
+    work: list[tuple[Candidate, JournalEntry | None]] = []
+    for c in candidates:
+        entry = journal.get(str(c.relative))
+        same_input = entry is not None and (entry.source_size, entry.source_mtime_ns) == (
+            c.size,
+            c.mtime_ns,
+        )
+        work.append((c, entry if same_input else None))
+    return work
+
+
+@dataclass
+class _Tally:
+    """Counts and records of this run, filled in input order by the main process."""
+
+    files: list[DeidFile] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    written: int = 0
+    already: int = 0
+    bytes_written: int = 0
+
+    def add(self, record: DeidFile, size: int) -> None:
+        if record.status == "already-done":
+            self.already += 1
+        elif record.status == "written":
+            self.written += 1
+            self.bytes_written += size
+        else:
+            self.skipped[str(record.error)] += 1
+        self.files.append(record)
+
+
+class _Logs:
+    """The per-file log and the resume journal in OUT, appended to by the main process only."""
+
+    def __init__(self, meta_dir: Path) -> None:
+        self.log = os.open(meta_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.journal = open_journal(meta_dir / JOURNAL_FILE)
+        except BaseException:
+            os.close(self.log)
+            raise
+
+    def record(self, outcome: FileOutcome) -> None:
+        if outcome.record.status != "already-done":
+            _append_line(self.log, encode_record(outcome.record))
+        if outcome.entry is not None:  # after the rename: it vouches for a whole file
+            _append_line(self.journal, encode_entry(outcome.entry))
+
+    def close(self) -> None:
+        os.close(self.log)
+        os.close(self.journal)
+
+
+def _append_line(fd: int, line: bytes) -> None:
+    """One whole line or nothing: a write cut short (a full disk) is taken back, then raised."""
+    done = os.write(fd, line)
+    if done < len(line):
+        os.ftruncate(fd, os.fstat(fd).st_size - done)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def run_deid(
@@ -223,70 +384,78 @@ def run_deid(
     on_total: Callable[[int], None] | None = None,
     on_file: Callable[[int], None] | None = None,
 ) -> DeidResult:
-    """De-identify ``plan.source`` into ``plan.output``; see the module docstring."""
+    """De-identify ``plan.source`` into ``plan.output``; see the module docstring.
+
+    When OUT's own log cannot be written (its file system is full) the run stops with a
+    UsageError: every output written so far is whole, and running the same command again after
+    freeing space resumes.
+    """
     started = time.perf_counter()
     _check_paths(plan.source, plan.output)
     meta_dir = _prepare_output(plan)
-    log_path = meta_dir / LOG_FILE
-    source = plan.source
-    candidates = list(walk([source]))
-    if not source.is_dir():
-        candidates = [
-            Candidate(c.path, c.root, Path(c.relative.name), c.size, c.regular) for c in candidates
-        ]
+    candidates = list(walk([plan.source]))
+    if not plan.source.is_dir():
+        candidates = [dataclasses.replace(c, relative=Path(c.relative.name)) for c in candidates]
+    work = _work(candidates, read_journal(meta_dir / JOURNAL_FILE))
     if on_total is not None:
         on_total(len(candidates))
-    files: list[DeidFile] = []
-    skipped: Counter[str] = Counter()
-    written = already = bytes_written = 0
-    interrupted = False
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    tally = _Tally()
     try:
-        results = ordered_map(
-            _deid_chunk,
-            candidates,
-            jobs=plan.jobs,
-            initializer=_init_worker,
-            initargs=(plan.key, plan.options, str(plan.output)),
-        )
-        for record, size in results:
-            if record.status == "already-done":
-                already += 1
-            elif record.status == "written":
-                written += 1
-                bytes_written += size
-                os.write(fd, encode_record(record))  # whole lines: a crash tears none
-            else:
-                skipped[str(record.error)] += 1
-                os.write(fd, encode_record(record))
-            files.append(record)
-            if on_file is not None:
-                on_file(size)
-    except (KeyboardInterrupt, BrokenProcessPool):
-        # Ctrl-C reaches the workers too (same process group) and breaks the pool: either way
-        # what was written is whole, the rest is done by running the same command again.
-        interrupted = True
-    finally:
-        os.close(fd)
-    review = [f for f in files if f.review]
-    _write_review(meta_dir / REVIEW_FILE, review)
+        interrupted = _process(plan, work, _Logs(meta_dir), tally, on_file)
+        review = [f for f in tally.files if f.review]
+        _write_review(meta_dir / REVIEW_FILE, review)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {meta_dir}: {describe_os_error(exc)}; free space, then run the "
+            "same command to resume"
+        ) from None
     elapsed = time.perf_counter() - started
     summary = DeidSummary(
         input=str(plan.source),
         output=str(plan.output),
         table=load_table().edition,
         options=sorted(str(o) for o in plan.options.options),
-        files_seen=len(files),
-        written=written,
-        already_done=already,
-        skipped=dict(sorted(skipped.items())),
+        files_seen=len(tally.files),
+        written=tally.written,
+        already_done=tally.already,
+        skipped=dict(sorted(tally.skipped.items())),
         review=len(review),
-        bytes_written=bytes_written,
+        bytes_written=tally.bytes_written,
         elapsed_s=round(elapsed, 3),
-        files_per_s=round(len(files) / elapsed, 1) if elapsed > 0 else 0.0,
+        files_per_s=round(len(tally.files) / elapsed, 1) if elapsed > 0 else 0.0,
         interrupted=interrupted,
     )
-    return DeidResult(summary, files)
+    return DeidResult(summary, tally.files)
+
+
+def _process(
+    plan: DeidPlan,
+    work: list[tuple[Candidate, JournalEntry | None]],
+    logs: _Logs,
+    tally: _Tally,
+    on_file: Callable[[int], None] | None,
+) -> bool:
+    """Run the workers over ``work``, logging each file; True when interrupted."""
+    try:
+        results = ordered_map(
+            _deid_chunk,
+            work,
+            jobs=plan.jobs,
+            initializer=_init_worker,
+            initargs=(plan.key, plan.options, str(plan.output)),
+        )
+        for outcome in results:
+            logs.record(outcome)
+            tally.add(outcome.record, outcome.size)
+            if on_file is not None:
+                on_file(outcome.size)
+    except (KeyboardInterrupt, BrokenProcessPool):
+        # Ctrl-C reaches the workers too (same process group) and breaks the pool: either way
+        # what was written is whole, the rest is done by running the same command again.
+        return True
+    finally:
+        logs.close()
+    return False
 
 
 def _write_review(path: Path, review: list[DeidFile]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import queue
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -101,12 +102,31 @@ class OutputFile:
         return output
 
     def append(self, data: bytes) -> None:
+        """Write one batch whole, or leave the file as it was: a full disk must not leave a
+        torn last line (a regular file is cut back to where the batch began)."""
+        if not data:
+            return
+        before = self._regular_size()
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError:
+            if before is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, before)
+            raise
         self.size += len(data)
-        self._dirty = self._dirty or bool(data)
+        self._dirty = True
+
+    def _regular_size(self) -> int | None:
+        """The file's size before a write, when it is a regular file (a pipe cannot be cut)."""
+        try:
+            info = os.fstat(self._fd)
+        except OSError:
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def sync(self) -> None:
         """Make what was appended durable (regular files only; a pipe has nothing to sync)."""

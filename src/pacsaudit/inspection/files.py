@@ -71,6 +71,9 @@ class FileError(enum.StrEnum):
     """The output file system is full (or over quota)."""
     OS_ERROR = "os-error"
     """Any other operating-system error; the message carries its errno name."""
+    UNLISTABLE = "unlistable"
+    """A folder whose entries could not be read (permission denied, an I/O error): the files
+    in it were not seen, so the run reports the folder rather than pretending it was empty."""
 
 
 class ReadFailure(Exception):
@@ -142,21 +145,57 @@ class Candidate:
     relative: Path
     size: int
     regular: bool
+    mtime_ns: int = 0
+    """When the file last changed: a resumed deid redoes a file whose input changed."""
+    problem: ReadFailure | None = None
+    """Set when the walk itself failed here (a folder it could not list): nothing to read."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The operating system's own words ("Permission denied"), never a traceback's."""
+    return exc.strerror or type(exc).__name__
 
 
 def walk(roots: Iterable[Path]) -> Iterator[Candidate]:
     """Every file under ``roots`` in a stable order, without following directory symlinks
-    (a NAS with a link loop must not make the walk endless) and skipping our metadata folder."""
+    (a NAS with a link loop must not make the walk endless) and skipping our metadata folder.
+
+    A folder that cannot be listed becomes a candidate carrying its problem: silently
+    skipping it would report a share as smaller (and cleaner) than it is.
+    """
     for root in roots:
         if not root.is_dir():
             yield _candidate(root, root.parent, Path(root.name))
             continue
-        for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        failed: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(root, onerror=failed.append):
+            yield from _unlistable(failed, root)
             dirnames[:] = sorted(d for d in dirnames if d != METADATA_DIR)
             here = Path(dirpath)
             for name in sorted(filenames):
                 path = here / name
                 yield _candidate(path, root, path.relative_to(root))
+        yield from _unlistable(failed, root)
+
+
+def _unlistable(failed: list[OSError], root: Path) -> Iterator[Candidate]:
+    """Turn the errors os.walk reported since the last call into problem candidates."""
+    while failed:
+        exc = failed.pop(0)
+        folder = Path(exc.filename) if exc.filename else root
+        try:
+            relative = folder.relative_to(root)
+        except ValueError:
+            relative = Path(folder.name)
+        reason = "permission denied" if isinstance(exc, PermissionError) else _errno_name(exc)
+        problem = ReadFailure(FileError.UNLISTABLE, f"folder could not be listed: {reason}")
+        yield Candidate(folder, root, relative, 0, False, problem=problem)
+
+
+def _errno_name(exc: OSError) -> str:
+    import errno
+
+    return errno.errorcode.get(exc.errno or 0, "unknown")
 
 
 def _candidate(path: Path, root: Path, relative: Path) -> Candidate:
@@ -164,7 +203,9 @@ def _candidate(path: Path, root: Path, relative: Path) -> Candidate:
         info = path.stat()
     except OSError:
         return Candidate(path, root, relative, 0, True)  # open() will report why
-    return Candidate(path, root, relative, info.st_size, stat.S_ISREG(info.st_mode))
+    return Candidate(
+        path, root, relative, info.st_size, stat.S_ISREG(info.st_mode), info.st_mtime_ns
+    )
 
 
 def _check_complete(ds: Dataset, fp: BinaryIO, size: int, stopped: bool) -> None:

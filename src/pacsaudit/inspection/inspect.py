@@ -19,6 +19,7 @@ from pathlib import Path
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.inspection.files import (
     Candidate,
+    FileError,
     Kind,
     ReadFailure,
     quiet_pydicom,
@@ -95,6 +96,8 @@ def scan_file(candidate: Candidate) -> FileScan:
     assert isinstance(pseudonyms, Pseudonyms)
     assert isinstance(table, AnnexETable)
     relative = str(candidate.relative)
+    if candidate.problem is not None:  # a folder the walk could not list
+        return FileScan(relative=relative, size=0, problem=candidate.problem)
     try:
         ds, kind, size = read_dicom(candidate.path, header_only=True)
         counts = dict(count_present(ds, table))
@@ -174,6 +177,19 @@ class _Totals:
 class InspectResult:
     summary: InspectSummary
     problems: list[FileProblem]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user must hear even with ``--quiet``: parts of the input never seen."""
+        return unlisted_warnings(
+            [(p.path, p.message) for p in self.problems if p.error is FileError.UNLISTABLE],
+            "inspected",
+        )
+
+
+def unlisted_warnings(folders: list[tuple[str, str]], verb: str) -> list[str]:
+    """One line per folder that could not be listed (shared with deid)."""
+    return [f"{path}: {message}; the files in it were not {verb}" for path, message in folders]
 
 
 def inspect_paths(

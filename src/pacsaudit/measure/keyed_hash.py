@@ -40,19 +40,15 @@ def load_or_create_key(path: Path | None = None) -> bytes:
     """Read the secret, creating it (mode 0600, in a 0700 folder) on first use."""
     path = path or default_key_path()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # created by a concurrent run: read theirs
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+        _create_key(path)
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"cannot read the key file {path}: {exc.__class__.__name__}") from None
+    except UnicodeDecodeError:  # binary: some other file was named
+        raise KeyFileError(f"the key file {path} does not hold a hex key") from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise KeyFileError(f"cannot read the key file {path}: {reason}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"the key file {path} is readable by others: chmod 600 it")
     try:
@@ -62,6 +58,25 @@ def load_or_create_key(path: Path | None = None) -> bytes:
     if len(key) < 16:
         raise KeyFileError(f"the key in {path} is shorter than 128 bits")
     return key
+
+
+def _create_key(path: Path) -> None:
+    """A new random key, mode 0600 in a 0700 folder; a folder that cannot be made is a
+    KeyFileError (one clear line), not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        if exc.filename is not None and Path(exc.filename) == path:
+            return  # created by a concurrent run: read theirs
+        raise KeyFileError(
+            f"cannot create the key file {path}: {path.parent} is not a folder"
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise KeyFileError(f"cannot create the key file {path}: {reason}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_hex(KEY_BYTES) + "\n")
 
 
 class KeyedHasher:

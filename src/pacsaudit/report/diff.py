@@ -244,7 +244,6 @@ def render_text(d: Diff) -> str:
         )
     else:
         lines.append("patients newly exposed: not comparable (different or missing hash keys)")
-    lines.extend(f"warning: {w}" for w in d.warnings)
     return "\n".join(lines) + "\n"
 
 

@@ -76,7 +76,7 @@ def read_owner_map(path: Path) -> OwnerMap:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             lines = (line for line in fh if line.strip() and not line.lstrip().startswith("#"))
-            reader = csv.DictReader(lines)
+            reader = csv.DictReader(lines, strict=True)  # an unclosed quote is an error
             fields = [f.strip().lower() for f in reader.fieldnames or []]
             if "cidr" not in fields or "owner" not in fields:
                 raise ReportInputError(

@@ -445,14 +445,36 @@ def _envelope_problem(obj: object) -> str | None:
         return "ip is not an IP address"
     if obj.get("result") is not None and not isinstance(obj["result"], dict):
         return "result is not an object"
+    stamp = obj.get("timestamp")
+    if stamp is not None and not (isinstance(stamp, str) and _TIMESTAMP.fullmatch(stamp)):
+        # the summary prints the first and last times: free text must not ride along
+        return "timestamp is not an ISO 8601 UTC time"
     return None
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})")
+
+
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, ended by a newline), reading in bounded chunks."""
+    """(line number, bytes, ended by a newline), reading in bounded chunks. A UTF-8 byte
+    order mark (Windows editors add one) is not part of the first record."""
     with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
+            if number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM) :]
             yield number, line, line.endswith(b"\n")
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _texty(line: bytes) -> bool:
+    """UTF-8 text without control bytes other than tab/CR/LF: what a JSON line is made of."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(c) < 32 and c not in "\t\r\n" for c in text)
 
 
 def _read_file(
@@ -476,8 +498,10 @@ def _read_file(
         except msgspec.DecodeError:
             reason = (
                 "truncated record at end of file (was the scan interrupted?)"
-                if not complete
+                if not complete and _texty(line)
                 else "not valid JSON"
+                if _texty(line)
+                else "binary data, not JSON Lines"
             )
             loaded.bad_lines.append(BadLine(source, reason))
             continue
@@ -515,6 +539,11 @@ def load_results(paths: Sequence[Path]) -> Loaded:
     """Read every input; raise :class:`ReportInputError` only when nothing can be reported."""
     if not paths:
         raise ReportInputError("no results given")
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders:
+        raise ReportInputError(
+            f"{', '.join(folders)}: a folder, not a results file (give the .jsonl files in it)"
+        )
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise ReportInputError(f"no such results file: {', '.join(missing)}")

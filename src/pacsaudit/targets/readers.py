@@ -145,7 +145,9 @@ class _Context:
         self.stats = stats
 
     def bad(self, line: _Line, reason: str) -> None:
-        if not line.terminated:
+        if not line.terminated and (line.number > 1 or _could_be_cut(line.text)):
+            # the last line of a file cut while written; a lone unterminated line that no
+            # scanner could have begun (prose, binary) is named like any malformed line
             self.stats.truncated = True
             return
         message = f"{self.origin}:{line.number}: {reason}"
@@ -158,6 +160,20 @@ class _Context:
     def refuse(self, line: _Line, reason: str) -> ResultsError:
         """The whole file is of the wrong kind: always an error, strict or not."""
         return ResultsError(f"{self.origin}:{line.number}: {reason}")
+
+
+_PLAIN_RECORD = re.compile(r"[A-Za-z0-9_.:,\[\]]{0,200}")
+
+
+def _could_be_cut(text: str) -> bool:
+    """Whether an unterminated first line may be the start of a scanner's output cut while
+    it was written: a JSON record or array, a masscan list line or comment, or an address or
+    CSV header (no spaces). Prose or binary is no scanner's beginning."""
+    return (
+        text[:1] in ("{", "[", "#")
+        or text.split(" ", 1)[0] in _MASSCAN_LIST_WORDS
+        or bool(_PLAIN_RECORD.fullmatch(text))
+    )
 
 
 def _bounded_lines(stream: IO[str]) -> Iterator[_Line]:
@@ -409,7 +425,7 @@ def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
             started = True
             if _address(cells[0]) is None:
                 names = [c.lower() for c in cells]
-                if "saddr" not in names and not line.terminated:
+                if "saddr" not in names and not line.terminated and _could_be_cut(text):
                     ctx.stats.truncated = True  # cut inside the first line: nothing to read
                     return
                 if "saddr" not in names:

@@ -39,8 +39,12 @@ def read_ae_list(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     current = called
     try:
         lines = path.read_text(encoding="ascii").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read AE list {path}: {exc.__class__.__name__}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read AE list {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"AE list {path} is not plain ASCII text (byte {exc.start}): AE titles are ASCII"
+        ) from None
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
         if not text:
