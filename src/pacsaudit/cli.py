@@ -639,6 +639,13 @@ def deid(
     clean_graphics: Annotated[
         bool, typer.Option(help="Keep graphic annotations, cleaned.")
     ] = False,
+    pseudonymise_paths: Annotated[
+        bool,
+        typer.Option(
+            help="Name OUT's folders and files by keyed pseudonyms (.dcm kept) instead of "
+            "mirroring IN's names, which are often patients' names."
+        ),
+    ] = False,
     key_file: Annotated[
         Path | None,
         typer.Option(
@@ -695,6 +702,7 @@ def deid(
             console=None if quiet else err_console(),
             overwrite=overwrite,
             warn=functools.partial(warn, err_console()),
+            pseudonymise_paths=pseudonymise_paths,
         )
     except UsageError as exc:
         raise _fail(str(exc)) from None

@@ -121,6 +121,7 @@ def run_deid_command(
     console: Console | None,
     overwrite: bool = False,
     warn: Callable[[str], None] | None = None,
+    pseudonymise_paths: bool = False,
 ) -> DeidResult:
     """Check every input, de-identify, show the summary and warnings, then write the records.
 
@@ -141,6 +142,7 @@ def run_deid_command(
         options=DeidOptions(options=options, safe_private=load_safe_private(safe_private)),
         key=load_or_create_key(key_file),
         jobs=jobs,
+        pseudonymise_paths=pseudonymise_paths,
     )
     with progress_bar(console, "deid") as (on_total, on_file):
         result = run_deid(

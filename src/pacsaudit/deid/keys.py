@@ -43,6 +43,10 @@ def load_or_create_key(path: Path | None = None) -> bytes:
         raise UsageError(f"cannot use the key file {path}: {reason}") from None
 
 
+_KEPT_SUFFIXES = frozenset({"dcm", "dicom", "dic", "ima"})
+"""Suffixes that say only "DICOM": kept so viewers and scripts still find the files."""
+
+
 class Pseudonyms:
     """Keyed replacements; each kind of value has its own HMAC domain."""
 
@@ -75,6 +79,13 @@ class Pseudonyms:
     def hash(self, domain: str, value: str) -> str:
         """A short keyed hash to count distinct values without keeping them."""
         return self._mac(domain.encode(), value)[:12].hex()
+
+    def path_name(self, name: str) -> str:
+        """A folder or file name replaced by a keyed pseudonym (16 hex digits, the DICOM
+        suffix kept): shares name folders after patients, and a mirror would copy them."""
+        stem, dot, suffix = name.rpartition(".")
+        keep = f".{suffix}" if dot and stem and suffix.lower() in _KEPT_SUFFIXES else ""
+        return self._mac(b"path", name)[:8].hex() + keep
 
     def fingerprint(self) -> str:
         """Identifies the key (to refuse resuming a run with another key), reveals nothing."""

@@ -82,6 +82,8 @@ class DeidPlan:
     options: DeidOptions
     key: bytes
     jobs: int = 1
+    pseudonymise_paths: bool = False
+    """Name OUT's folders and files by keyed pseudonyms instead of mirroring IN's names."""
 
 
 @dataclass
@@ -244,6 +246,7 @@ def _run_record(plan: DeidPlan) -> dict[str, object]:
         "options": sorted(str(o) for o in plan.options.options),
         "safe_private": sorted(f"{c}:{e:02x}" for c, e in plan.options.safe_private),
         "key_fingerprint": Pseudonyms(plan.key).fingerprint(),
+        **({"pseudonymise_paths": True} if plan.pseudonymise_paths else {}),
     }
 
 
@@ -309,6 +312,21 @@ def _remove_temporary_files(output: Path) -> None:
         for name in filenames:
             if name.endswith(TMP_SUFFIX):
                 Path(dirpath, name).unlink(missing_ok=True)  # left by an interrupted run
+
+
+def _pseudonymous(candidates: list[Candidate], names: Pseudonyms) -> list[Candidate]:
+    """Every relative path renamed component by component (same key, same names: a resumed
+    run and a later run find their files again). From here on the logs, the journal and the
+    review list hold only these names; the originals' paths never reach OUT."""
+    renamed: list[Candidate] = []
+    seen: dict[Path, Path] = {}
+    for c in candidates:
+        new = Path(*(names.path_name(part) for part in c.relative.parts))
+        other = seen.setdefault(new, c.relative)
+        if other != c.relative:  # 64-bit names: never expected, but never overwrite
+            raise UsageError("two input paths were given the same pseudonymous name; report this")
+        renamed.append(dataclasses.replace(c, relative=new))
+    return renamed
 
 
 def _work(
@@ -396,6 +414,8 @@ def run_deid(
     candidates = list(walk([plan.source]))
     if not plan.source.is_dir():
         candidates = [dataclasses.replace(c, relative=Path(c.relative.name)) for c in candidates]
+    if plan.pseudonymise_paths:
+        candidates = _pseudonymous(candidates, Pseudonyms(plan.key))
     work = _work(candidates, read_journal(meta_dir / JOURNAL_FILE))
     if on_total is not None:
         on_total(len(candidates))
