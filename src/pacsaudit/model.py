@@ -449,6 +449,9 @@ class FileShareResult(
     """DICOM headers parsed (prefix up to Pixel Data, ``--max-samples``)."""
     headers_truncated: int = 0
     """Sampled headers that did not reach Pixel Data within ``--max-header-bytes``."""
+    samples_in_named_paths: int = 0
+    """Sampled files whose folder or file name is their own patient's name or ID: the share's
+    listing alone reveals those patients (no name is kept, only this count)."""
     phi_attributes: dict[str, int] = msgspec.field(default_factory=dict)
     """PS3.15 Annex E keyword → sampled headers with a non-empty value."""
     dicomdir: DicomdirCounts | None = None

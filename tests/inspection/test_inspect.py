@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -87,3 +89,20 @@ def test_hostile_nesting_is_bounded(tmp_path: Path) -> None:
     assert s.dicom_files == 1
     counts = {a.keyword: a.files for a in s.attributes}
     assert counts["PatientName"] == 1
+
+
+def test_folders_named_after_patients_are_counted(tmp_path: Path) -> None:
+    """What a lister of the share sees: files under their patient's name, counted only."""
+    corpus = tmp_path / "corpus"
+    entries = write_corpus(corpus, 6, patients=2)
+    root = tmp_path / "share"
+    for i, entry in enumerate(entries):
+        family = entry.canaries["identity"][0]
+        folder = f"{family}_x" if i % 2 == 0 else f"visit{i}"
+        target = root / folder / Path(entry.path).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(corpus / entry.path, target)
+    result = inspect_paths([root])
+    assert result.summary.files_in_named_paths == 3
+    text = msgspec.json.encode(result.summary).decode().lower()
+    assert not any(e.canaries["identity"][0].lower() in text for e in entries)

@@ -73,6 +73,8 @@ def assert_read_tree(lab: LabInfo, service: str, r: FileShareResult) -> None:
     assert r.severity == "critical"
     assert r.headers_sampled == WalkOptions().max_samples
     assert r.phi_attributes["PatientName"] > 0
+    # studies/<family>_<patient>/…: a listing names the patients (media/ is FileSet's names)
+    assert 0 < r.samples_in_named_paths <= r.headers_sampled
     assert r.not_dicom_named_dicom == 1  # misc/not-really.dcm
     assert r.bounds_hit == ["max-depth"]  # the deep chain
     assert r.lower_bound

@@ -42,6 +42,7 @@ from pacsaudit.measure.annex_e import (
     resolve,
 )
 from pacsaudit.measure.burned_in import BurnedIn, burned_in_risk
+from pacsaudit.measure.path_names import path_names_patient
 from pacsaudit.measure.presence import count_present
 
 _REMOVED_BY_PROFILE = frozenset("XZ")
@@ -63,6 +64,8 @@ class FileScan:
     patient: str = ""
     study: str = ""
     series: str = ""
+    named_path: bool = False
+    """A folder or file name on the way to this file is its patient's name or ID."""
 
 
 _state: dict[str, object] = {}
@@ -119,6 +122,7 @@ def scan_file(candidate: Candidate) -> FileScan:
             patient=pseudonyms.hash("patient", patient),
             study=pseudonyms.hash("study", str(ds.get("StudyInstanceUID", "") or "")),
             series=pseudonyms.hash("series", str(ds.get("SeriesInstanceUID", "") or "")),
+            named_path=path_names_patient(_path_words(candidate), ds),
         )
     except ReadFailure as failure:
         return FileScan(relative=relative, size=candidate.size, problem=failure)
@@ -126,6 +130,11 @@ def scan_file(candidate: Candidate) -> FileScan:
         from pacsaudit.inspection.files import classify
 
         return FileScan(relative=relative, size=candidate.size, problem=classify(exc))
+
+
+def _path_words(candidate: Candidate) -> tuple[str, ...]:
+    """The names a lister sees: folders below the root given, and the file's own name."""
+    return candidate.relative.parts
 
 
 def _scan_chunk(chunk: list[Candidate]) -> list[FileScan]:
@@ -150,6 +159,7 @@ class _Totals:
     patients: set[str] = field(default_factory=set)
     studies: set[str] = field(default_factory=set)
     series: set[str] = field(default_factory=set)
+    named_paths: int = 0
 
     def add(self, scan: FileScan) -> None:
         self.files += 1
@@ -171,6 +181,7 @@ class _Totals:
         self.patients.add(scan.patient)
         self.studies.add(scan.study)
         self.series.add(scan.series)
+        self.named_paths += scan.named_path
 
 
 @dataclass
@@ -260,5 +271,6 @@ def inspect_paths(
         attributes=attributes,
         elapsed_s=round(elapsed, 3),
         files_per_s=round(totals.files / elapsed, 1) if elapsed > 0 else 0.0,
+        files_in_named_paths=totals.named_paths,
     )
     return InspectResult(summary, problems)

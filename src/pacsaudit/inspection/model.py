@@ -79,6 +79,9 @@ class InspectSummary(msgspec.Struct, frozen=True, tag="inspect-summary", tag_fie
     attributes: list[AttributeCount]
     elapsed_s: float
     files_per_s: float
+    files_in_named_paths: int = 0
+    """DICOM files under a folder or file name that is their own patient's name or ID: anyone
+    who can list the share reads those names (``deid --pseudonymise-paths`` avoids copying them)."""
     timestamp: str = msgspec.field(default_factory=utc_timestamp)
     schema_version: int = SCHEMA_VERSION
 

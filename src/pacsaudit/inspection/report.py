@@ -287,6 +287,12 @@ def print_inspect(summary: InspectSummary, problems: list[FileProblem], console:
         f"burned-in text: {b.declared} declared, {b.likely} likely, {b.declared_none} declared "
         "absent"
     )
+    if summary.files_in_named_paths:
+        console.print(
+            f"[bold red]{summary.files_in_named_paths} files sit under folder or file names "
+            "that are their patient's name or ID[/]: listing the folders reveals them "
+            "(deid --pseudonymise-paths does not copy them)"
+        )
     if problems:
         kinds = ", ".join(f"{n} {k}" for k, n in summary.problems.items())
         console.print(f"[yellow]{len(problems)} paths skipped[/]: {kinds}")

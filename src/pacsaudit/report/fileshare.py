@@ -48,6 +48,11 @@ def _notes(r: FileShareResult) -> str:
         d = r.dicomdir
         lower = "≥" if d.lower_bound else ""
         notes.append(f"DICOMDIR {lower}{d.patients} pt/{lower}{d.studies} st/{lower}{d.images} im")
+    if r.samples_in_named_paths:
+        notes.append(
+            f"[red]{r.samples_in_named_paths} of {r.headers_sampled} sampled files in folders "
+            "named after their patient[/]"
+        )
     if r.world_writable_dirs:
         notes.append(f"{r.world_writable_dirs} world-writable folders")
     if r.writable_dirs:

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -28,6 +28,7 @@ from pydicom import config as pydicom_config
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from pacsaudit.measure.path_names import path_names_patient
 from pacsaudit.measure.presence import count_present
 from pacsaudit.probes.fileshare.options import MAGIC, MAGIC_END, PREAMBLE
 
@@ -114,10 +115,13 @@ class HeaderSample:
     counts: Counter[str]
     parsed: bool
     reached_pixels: bool
+    named_path: bool = False
+    """The file's path on the share holds its patient's name or ID (a word of it)."""
 
 
-def sample_header(prefix: bytes) -> HeaderSample:
-    """Count the Annex E attributes of a header prefix (pixels never parsed, truncation kept).
+def sample_header(prefix: bytes, path: Sequence[str] = ()) -> HeaderSample:
+    """Count the Annex E attributes of a header prefix (pixels never parsed, truncation kept),
+    and tell whether ``path`` (the folders and name on the share) names the file's patient.
 
     The prefix is cut where Pixel Data starts: the bytes a chunked read fetched past that point
     are dropped unparsed.
@@ -131,10 +135,11 @@ def sample_header(prefix: bytes) -> HeaderSample:
             ds = dcmread(BytesIO(prefix), stop_before_pixels=True, force=True)
             counts = count_present(ds)
             parsed = len(ds) > 0
+            named = path_names_patient(path, ds)
     except Exception as exc:  # a hostile or truncated header is a count of zero, never fatal
         _log.debug("header sample unparsable (%s)", type(exc).__name__)
         return HeaderSample(Counter(), parsed=False, reached_pixels=reached)
-    return HeaderSample(counts, parsed=parsed, reached_pixels=reached)
+    return HeaderSample(counts, parsed=parsed, reached_pixels=reached, named_path=named)
 
 
 @dataclass(slots=True)

@@ -175,6 +175,7 @@ class WalkTally:
     not_dicom_named_dicom: int = 0
     headers_sampled: int = 0
     headers_truncated: int = 0
+    samples_in_named_paths: int = 0
     phi: Counter[str] = field(default_factory=Counter)
     dicomdir: DicomdirCounts | None = None
     writable_dirs: int = 0
@@ -267,6 +268,7 @@ class WalkTally:
             not_dicom_named_dicom=self.not_dicom_named_dicom,
             headers_sampled=self.headers_sampled,
             headers_truncated=self.headers_truncated,
+            samples_in_named_paths=self.samples_in_named_paths,
             phi_attributes=dict(sorted(self.phi.items())),
             dicomdir=self.dicomdir,
             writable_dirs=self.writable_dirs,
@@ -456,8 +458,9 @@ async def _look_at_file(
         complete = ended or (size is not None and len(prefix) >= size)
         _add_dicomdir(tally, prefix, complete=complete)
     elif sample:
-        result = sample_header(prefix)
+        result = sample_header(prefix, path)
         tally.headers_sampled += 1
+        tally.samples_in_named_paths += result.named_path
         tally.phi.update(result.counts)
         if not result.reached_pixels and not ended:
             tally.headers_truncated += 1
