@@ -302,6 +302,7 @@ def pacsaudit_cli(
         "-q",
         "-o",
         str(out),
+        "--overwrite",  # every round writes the same file
         "--concurrency",
         str(concurrency),
         *extra,
@@ -420,6 +421,7 @@ def memory_run(
         "-q",
         "-o",
         str(out),
+        "--overwrite",  # every round writes the same file
         "--concurrency",
         str(concurrency),
         *extra,
