@@ -192,7 +192,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         expect={"status": "smb", **magic},
     )
     info.services.append(smb)
-    conf = _smb_conf(base / "samba", ports["smb"], tree.root)
+    conf = smb_conf(base / "samba", ports["smb"], tree.root)
     manager._start(
         info,
         smb,
@@ -237,8 +237,12 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
     )
 
 
-def _smb_conf(folder: Path, port: int, tree: Path) -> Path:
-    """Samba on loopback only, every state folder in the lab (LAB-NOTES has why each line)."""
+def smb_conf(folder: Path, port: int, tree: Path, *, smb1_only: bool = False) -> Path:
+    """Samba on loopback only, every state folder in the lab (LAB-NOTES has why each line).
+
+    ``smb1_only``: the dialect of the old NAS boxes in the published surveys (NT1, no SMB2),
+    for the test that the probe still reads them.
+    """
     dirs = {
         key: folder / key
         for key in ("state", "lock", "cache", "private", "pid", "ncalrpc", "private-share")
@@ -254,7 +258,8 @@ def _smb_conf(folder: Path, port: int, tree: Path) -> Path:
   disable netbios = yes
   server role = standalone server
   map to guest = Bad User
-  server min protocol = SMB2
+  {"server min protocol = NT1" if smb1_only else "server min protocol = SMB2"}
+  {"server max protocol = NT1" if smb1_only else ""}
   state directory = {dirs["state"]}
   lock directory = {dirs["lock"]}
   cache directory = {dirs["cache"]}
