@@ -82,3 +82,28 @@ def test_names_are_keyed() -> None:
     assert a.path_name("IM0001.DCM").endswith(".DCM")
     assert "." not in a.path_name("report.pdf")  # only DICOM suffixes are kept
     assert "." not in a.path_name(".hidden")
+
+
+def test_names_that_are_not_utf8_are_kept_apart_and_logged(tmp_path: Path, key: bytes) -> None:
+    """Latin-1 folder names from an old NAS: records escape them, the files keep their real
+    names in a mirror, and two such names never share a pseudonym."""
+    import os
+
+    corpus = tmp_path / "corpus"
+    entries = write_corpus(corpus, 2, patients=2)
+    root = tmp_path / "in"
+    for raw, entry in zip((b"M\xfcller", b"M\xe9ller"), entries, strict=True):
+        folder = os.fsencode(root) + b"/" + raw
+        os.makedirs(folder)
+        shutil.copy2(corpus / entry.path, os.fsdecode(folder + b"/a.dcm"))
+    mirrored = run_deid(DeidPlan(root, tmp_path / "mirror", DeidOptions(), key))
+    assert mirrored.summary.written == 2
+    assert sorted(f.path for f in mirrored.files) == ["M\\udce9ller/a.dcm", "M\\udcfcller/a.dcm"]
+    assert os.path.isdir(os.fsencode(tmp_path / "mirror") + b"/M\xfcller")
+    again = run_deid(DeidPlan(root, tmp_path / "mirror", DeidOptions(), key))
+    assert again.summary.already_done == 2  # the journal finds them by the same escaped name
+    named = run_deid(
+        DeidPlan(root, tmp_path / "named", DeidOptions(), key, pseudonymise_paths=True)
+    )
+    assert named.summary.written == 2
+    assert len({Path(f.path).parent for f in named.files}) == 2

@@ -195,3 +195,20 @@ def test_unlistable_folder_is_reported_not_skipped(
         f"{locked.name}: folder could not be listed: permission denied; "
         "the files in it were not de-identified"
     ]
+
+
+def test_review_list_keeps_outputs_of_earlier_runs(tmp_path: Path, key: bytes) -> None:
+    """A file listed for pixel review stays listed while its output is in OUT, even when the
+    next run no longer sees its input (moved away) or stops early."""
+    root, entries = _small_corpus(tmp_path, 6)
+    out = tmp_path / "out"
+    first = run_deid(DeidPlan(root, out, DeidOptions(), key))
+    review_file = out / METADATA_DIR / "review.jsonl"
+    listed = review_file.read_text().splitlines()
+    assert first.summary.review == len(listed) > 0
+    for entry in entries:
+        if entry.burned_in:
+            (root / entry.path).unlink()  # its output stays in OUT
+    second = run_deid(DeidPlan(root, out, DeidOptions(), key))
+    assert review_file.read_text().splitlines() == listed
+    assert second.summary.review == len(listed)

@@ -105,7 +105,7 @@ def test_compromise_is_reported_apart_from_the_service_statistics(tmp_path: Path
     assert summary.totals.services == 3
     assert "compromised" not in summary.by_exposure_class
     assert set(summary.by_protocol) == {"ftp"}
-    assert summary.compromise.shares == 2
+    assert summary.compromise.hosts == 2
     assert summary.compromise.by_category == {"miner-config": 2, "ransom-note": 2}
     # the compromise finding's only advice is incident response
     found = next(s for s in loaded.services if s.is_compromise)
@@ -115,20 +115,22 @@ def test_compromise_is_reported_apart_from_the_service_statistics(tmp_path: Path
     assert csv_row["fixes"] == "incident-response"
     html = render_report(loaded, summary)
     assert 'data-tile="compromise"' in html
-    assert "2 file shares show signs of compromise (miner-config, ransom-note)" in html
+    assert (
+        "2 hosts show signs of compromise on their file shares (miner-config, ransom-note)" in html
+    )
 
 
 def test_public_release_withholds_rare_compromise_categories(tmp_path: Path) -> None:
     ransom = msgspec.structs.replace(HIT, indicator="ransom-note", category="ransom-note")
     findings = _shares_with([HIT], 5) + _shares_with([ransom], 1, first=50)
     public = anonymise(summarise(_load(tmp_path, findings)), k=5)
-    assert public.compromise.shares == 6
+    assert public.compromise.hosts == 6
     assert public.compromise.by_category == {"miner-config": 5}  # one ransom note: withheld
     assert public.compromise.by_country == {"local": 6}  # documentation range: not public
     assert public.suppression is not None
     assert public.suppression.categories["compromise"] == 1
     small = anonymise(summarise(_load(tmp_path, _shares_with([HIT], 2))), k=5)
-    assert small.compromise.shares is None  # two shares: fewer than k
+    assert small.compromise.hosts is None  # two hosts: fewer than k
     assert small.compromise.by_category == {}
     assert small.compromise.by_country == {}
 
@@ -140,6 +142,35 @@ def test_owner_notice_names_the_signs_and_incident_response(tmp_path: Path) -> N
     result = write_notices(loaded, read_owner_map(owners), tmp_path / "notices")
     text = next(p for p in result.paths if p.suffix == ".md").read_text()
     assert "signs of compromise: miner-config" in text
+    assert "We found 1 medical-imaging service in" in text  # the share; its signs are no service
+    assert "One host shows signs of compromise on its file shares" in text
     assert "Treat the host as compromised" in text
     row = next(line for line in text.splitlines() if "| compromise |" in line)
     assert "unidentified" not in row  # a compromise finding has no product to name
+
+
+def test_one_host_compromised_over_three_protocols_is_one_host(tmp_path: Path) -> None:
+    """A NAS showing one ransom note over FTP, SMB and rsync is one victim, not three: the
+    count and k-suppression are per address, so --public never singles it out."""
+    shares = [
+        Finding(
+            ip="198.51.100.77",
+            port=port,
+            protocol=protocol,
+            status=status,
+            timestamp="2026-11-26T10:00:00.000Z",
+            result=FileShareResult(
+                anonymous=True,
+                indicators=[HIT],
+                exposure_class=ExposureClass.ANONYMOUS_ACCESS,
+                severity=Severity.MEDIUM,
+            ),
+        )
+        for port, protocol, status in ((21, "ftp", Status.FTP), (445, "smb", Status.SMB))
+    ]
+    summary = summarise(_load(tmp_path, with_compromise_findings(shares)))
+    assert summary.compromise.hosts == 1
+    assert summary.compromise.by_category == {"miner-config": 1}
+    public = anonymise(summary, k=2)
+    assert public.compromise.hosts is None
+    assert public.compromise.by_country == {}

@@ -101,3 +101,38 @@ def test_one_orthanc_over_dicom_and_rest_is_counted_once(tmp_path: Path) -> None
     by_protocol = summary.by_protocol
     assert by_protocol["dicom"].patients == 25 + 7  # different stores within one protocol
     assert by_protocol["http"].patients == 30
+
+
+def test_two_orthancs_naming_one_port_are_not_merged(tmp_path: Path) -> None:
+    """Two containers behind one address, both configured with DICOM port 4242: which of them
+    serves 4242 cannot be told, so neither is tied to it and both stores are summed."""
+    from pacsaudit.model import Exposure, ExposureClass, Severity
+    from pacsaudit.report.summary import summarise
+
+    def rest(port: int, version: str, patients: int) -> Finding:
+        web = HttpResult(
+            orthanc=OrthancInfo(auth_required=False, version=version, dicom_port=4242),
+            exposure=Exposure(patients=patients, studies=patients, images=patients),
+            exposure_class=ExposureClass.PHI_READABLE,
+            severity=Severity.CRITICAL,
+        )
+        return _finding(port, "http", Status.HTTP, web)
+
+    dicom = DicomResult(
+        ae_policy=AePolicy.ANY_CALLED_AE,
+        toolkit="DCMTK",
+        toolkit_version="3.6.7",
+        exposure=Exposure(patients=100, studies=100, images=100),
+        exposure_class=ExposureClass.PHI_READABLE,
+        severity=Severity.CRITICAL,
+    )
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(
+        encode_finding(rest(8042, "1.5.7", 100))
+        + encode_finding(rest(8043, "1.12.1", 200))
+        + encode_finding(_finding(4242, "dicom", Status.DICOM, dicom))
+    )
+    loaded = load_results([path])
+    assert all(s.archive is None for s in loaded.services)
+    assert {s.port: s.version for s in loaded.services}[4242] != "1.5.7"
+    assert summarise(loaded).totals.patients == 100 + 200 + 100

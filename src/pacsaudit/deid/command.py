@@ -150,15 +150,15 @@ def run_deid_command(
             on_total=cast(Callable[[int], None] | None, on_total),
             on_file=cast(Callable[[int], None] | None, on_file),
         )
+    if records_output is not None:  # written first: nothing shown below may cost the records
+        records: list[Record] = [*result.files, result.summary]
+        try:
+            target.write(records)
+        except UsageError as exc:
+            _show(result, console, warn)
+            log = result.metadata_dir / LOG_FILE
+            raise UsageError(f"{exc} (every file's record is also in {log})") from None
     _show(result, console, warn)
-    if records_output is None:  # the records are in OUT's log; stdout is not theirs
-        return result
-    records: list[Record] = [*result.files, result.summary]
-    try:
-        target.write(records)
-    except UsageError as exc:
-        log = result.metadata_dir / LOG_FILE
-        raise UsageError(f"{exc} (every file's record is also in {log})") from None
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import os
 import uuid
 from pathlib import Path
 
@@ -85,7 +86,9 @@ class Pseudonyms:
         suffix kept): shares name folders after patients, and a mirror would copy them."""
         stem, dot, suffix = name.rpartition(".")
         keep = f".{suffix}" if dot and stem and suffix.lower() in _KEPT_SUFFIXES else ""
-        return self._mac(b"path", name)[:8].hex() + keep
+        # the name's own bytes: two Latin-1 names must not collapse into one replacement char
+        mac = hmac.digest(self._key, b"path\0" + os.fsencode(name), "sha256")
+        return mac[:8].hex() + keep
 
     def fingerprint(self) -> str:
         """Identifies the key (to refuse resuming a run with another key), reveals nothing."""

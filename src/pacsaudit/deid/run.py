@@ -184,7 +184,7 @@ def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> File
     wrote it from the same input: if the output is still exactly what was written, it is done.
     Any other file at the target (an original copied into OUT, an edited output) is replaced.
     """
-    relative = str(candidate.relative)
+    relative = candidate.display
     if candidate.problem is not None:  # a folder the walk could not list
         return _skipped(relative, candidate.problem)
     output = _state["output"]
@@ -216,7 +216,7 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
     outcome = deid.apply(ds)
     size, digest = _write(ds, kind, target)
     record = DeidFile(
-        str(candidate.relative),
+        candidate.display,
         "written",
         review=list(iter_review_reasons(outcome)),
         actions=dict(outcome.actions),
@@ -336,7 +336,7 @@ def _work(
     from the same input (same size and modification time) can."""
     work: list[tuple[Candidate, JournalEntry | None]] = []
     for c in candidates:
-        entry = journal.get(str(c.relative))
+        entry = journal.get(c.display)
         same_input = entry is not None and (entry.source_size, entry.source_mtime_ns) == (
             c.size,
             c.mtime_ns,
@@ -422,7 +422,13 @@ def run_deid(
     tally = _Tally()
     try:
         interrupted = _process(plan, work, _Logs(meta_dir), tally, on_file)
-        review = [f for f in tally.files if f.review]
+        # Every output in OUT that needs a look, whichever run wrote it: the journal holds
+        # them all (an interrupted resume, or an input since moved, must not drop one).
+        review = [
+            (entry.path, entry.review)
+            for entry in read_journal(meta_dir / JOURNAL_FILE).values()
+            if entry.review
+        ]
         _write_review(meta_dir / REVIEW_FILE, review)
     except OSError as exc:
         raise UsageError(
@@ -478,11 +484,11 @@ def _process(
     return False
 
 
-def _write_review(path: Path, review: list[DeidFile]) -> None:
+def _write_review(path: Path, review: list[tuple[str, list[str]]]) -> None:
     tmp = path.with_name(path.name + TMP_SUFFIX)
     lines = [
-        json.dumps({"path": f.path, "reasons": f.review}, separators=(",", ":")) + "\n"
-        for f in review
+        json.dumps({"path": where, "reasons": reasons}, separators=(",", ":")) + "\n"
+        for where, reasons in sorted(review)
     ]
     tmp.write_text("".join(lines))
     os.replace(tmp, path)

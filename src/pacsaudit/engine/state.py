@@ -33,7 +33,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,9 +199,22 @@ class ScanState:
     def add_shard(self, name: str, fingerprint: str, length: int) -> None:
         self.add_shards([(name, fingerprint, length)])
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a write the database refuses (a full disk, a lost file) is one
+        clear StateError, not a traceback: what was committed before stays resumable."""
+        try:
+            with self._conn:
+                yield
+        except sqlite3.Error as exc:
+            raise StateError(
+                f"cannot write the scan state {self.path}: {exc}; the findings written so far "
+                "are complete JSON lines: free space, then run the same command with --resume"
+            ) from None
+
     def add_shards(self, shards: Iterable[tuple[str, str, int]]) -> None:
         """Every shard of the split in one transaction: a crash leaves all or none."""
-        with self._conn:
+        with self._writing():
             self._conn.executemany(
                 "INSERT INTO shards (name, fingerprint, length) VALUES (?, ?, ?)", shards
             )
@@ -218,7 +231,7 @@ class ScanState:
         output_start: int,
     ) -> None:
         """Step 2 of the ordering above: progress and the batch's journal, atomically."""
-        with self._conn:
+        with self._writing():
             self._conn.execute(
                 "UPDATE shards SET position = ?, pending = ?, done = ?, complete = ? "
                 "WHERE name = ?",
@@ -234,7 +247,7 @@ class ScanState:
             )
 
     def set_meta(self, **values: str) -> None:
-        with self._conn:
+        with self._writing():
             self._conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(values.items())
             )
@@ -242,10 +255,11 @@ class ScanState:
     def mark_complete(self) -> None:
         """The scan is over: the journalled batch is in the output for good, so drop it and
         give the space back (a finished state is a few KB to keep beside its output)."""
-        with self._conn:
+        with self._writing():
             self._conn.execute("DELETE FROM journal")
             self._conn.execute("UPDATE meta SET value = '1' WHERE key = 'complete'")
-        self._conn.execute("VACUUM")
+        with contextlib.suppress(sqlite3.Error):  # only gives space back; complete already
+            self._conn.execute("VACUUM")
 
 
 def _check(state: ScanState, path: Path) -> None:

@@ -150,6 +150,17 @@ class Candidate:
     problem: ReadFailure | None = None
     """Set when the walk itself failed here (a folder it could not list): nothing to read."""
 
+    @property
+    def display(self) -> str:
+        """``relative`` as records and journals write it: a name that is not UTF-8 (Latin-1
+        from an old NAS) keeps its bytes as ``\\udcfc`` escapes instead of failing to encode;
+        the file itself is still read and written under its real name."""
+        return display_path(self.relative)
+
+
+def display_path(path: Path) -> str:
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 def describe_os_error(exc: OSError) -> str:
     """The operating system's own words ("Permission denied"), never a traceback's."""

@@ -98,7 +98,7 @@ def scan_file(candidate: Candidate) -> FileScan:
     table = _state["table"]
     assert isinstance(pseudonyms, Pseudonyms)
     assert isinstance(table, AnnexETable)
-    relative = str(candidate.relative)
+    relative = candidate.display
     if candidate.problem is not None:  # a folder the walk could not list
         return FileScan(relative=relative, size=0, problem=candidate.problem)
     try:

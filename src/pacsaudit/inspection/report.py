@@ -317,7 +317,7 @@ def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) ->
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: run the same command again to resume")
     for f in [f for f in files if f.error is not None][:10]:
-        console.print(f"  skipped {f.path}: {f.error} ({f.message})", highlight=False)
+        console.print(f"  skipped {f.path}: {f.error} ({f.message})", highlight=False, markup=False)
     console.print(
         f"{summary.files_seen} files in {summary.elapsed_s:.2f} s "
         f"({summary.files_per_s:,.0f} files/s, "

@@ -110,7 +110,7 @@ def _side(loaded: Loaded) -> Side:
         bad_lines=len(loaded.bad_lines),
         first_seen=loaded.first_seen,
         last_seen=loaded.last_seen,
-        exposed_services=sum(1 for s in loaded.services if s.exposed),
+        exposed_services=sum(1 for s in loaded.services if s.exposed and not s.is_compromise),
     )
 
 

@@ -100,7 +100,7 @@ def _charts(summary: Summary) -> list[Markup]:
             [
                 bar_chart(
                     "compromise",
-                    "Signs of compromise: shares showing each",
+                    "Signs of compromise: hosts showing each",
                     list(summary.compromise.by_category.items()),
                 )
             ]
@@ -153,11 +153,12 @@ def _headline(summary: Summary) -> list[str]:
             "services report."
         )
     comp = summary.compromise
-    if comp.shares:
+    if comp.hosts:
         kinds = ", ".join(comp.by_category) or "indicators withheld"
         sentences.append(
-            f"{comp.shares:,} file shares show signs of compromise ({kinds}): their hosts are "
-            "already in someone else's hands and need incident response, not only access control."
+            f"{comp.hosts:,} hosts show signs of compromise on their file shares ({kinds}): "
+            "they are already in someone else's hands and need incident response, not only "
+            "access control."
         )
     apart = sum(c.services for c in summary.flagged.values())
     if apart:

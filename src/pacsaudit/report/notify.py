@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pacsaudit import __version__
-from pacsaudit.report.records import SEVERITY_RANK, Loaded, ReportInputError, Service, ip_order
+from pacsaudit.report.records import (
+    SEVERITY_RANK,
+    Loaded,
+    ReportInputError,
+    Service,
+    ip_order,
+    plural,
+)
 from pacsaudit.report.remedy import advice_for
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -239,6 +246,23 @@ def _notice(title: str, to: str, intro: str, services: Sequence[Service], loaded
     return "\n".join(lines)
 
 
+def _count_services(services: Sequence[Service]) -> int:
+    """Services, not findings: a share's signs of compromise are a finding about that share."""
+    return sum(1 for s in services if not s.is_compromise)
+
+
+def _compromise_sentence(services: Sequence[Service]) -> str:
+    hosts = {s.ip for s in services if s.is_compromise}
+    if not hosts:
+        return ""
+    which = "One host shows" if len(hosts) == 1 else f"{len(hosts)} hosts show"
+    whose = "its" if len(hosts) == 1 else "their"
+    return (
+        f" {which} signs of compromise on {whose} file shares: start there, with incident "
+        "response, before anything else."
+    )
+
+
 @dataclass
 class NoticeSet:
     paths: list[Path] = field(default_factory=list)
@@ -276,18 +300,20 @@ def write_notices(
         path = out_dir / f"{name}.md"
         path.write_text(text, "utf-8")
         result.paths.append(path)
-        result.notified_services += len(services)
+        result.notified_services += _count_services(services)
         worst = services[0].severity or ""
-        index_rows.append([path.name, owner, contact, str(len(services)), worst])
+        index_rows.append([path.name, owner, contact, str(_count_services(services)), worst])
 
     for name in sorted(by_owner):
         owner = owners.owners[name]
         services = by_owner[name]
         nets = ", ".join(md(n) for n in owner.networks)
         intro = (
-            f"We found {len(services)} medical-imaging services in networks registered to "
-            f"{md(owner.name)} ({nets}) that answer anyone who can reach them. Each is listed "
-            "below with what it exposes (counts only) and the concrete steps that close it."
+            f"We found {plural(_count_services(services), 'medical-imaging service')} in "
+            f"networks registered to {md(owner.name)} ({nets}) that answer anyone who can "
+            "reach them. "
+            "Each is listed below with what it exposes (counts only) and the concrete steps "
+            "that close it." + _compromise_sentence(services)
         )
         title = f"Exposed medical-imaging services at {md(owner.name)}"
         emit(
@@ -301,9 +327,10 @@ def write_notices(
         services = unmapped[country]
         where = "local networks" if country == "local" else f"country {country}"
         intro = (
-            f"These {len(services)} services in {where} are in no network of the owners map. "
-            "Find their operators (the registry's abuse contact, or the national CERT) and "
-            "pass on the sections that concern them."
+            f"These {plural(_count_services(services), 'service')} in {where} are in no "
+            "network of the owners map. Find their operators (the registry's abuse contact, or "
+            "the national CERT) and pass on the sections that concern them."
+            + _compromise_sentence(services)
         )
         title = f"Exposed medical-imaging services without a known owner: {md(where)}"
         emit(

@@ -199,8 +199,12 @@ class Loaded:
     schema_versions: Counter[int] = field(default_factory=Counter)
     fleet_services: int = 0
     warnings: list[str] = field(default_factory=list)
-    orthanc_ports: dict[tuple[str, int], str] = field(default_factory=dict)
-    """(ip, DICOM port) → Orthanc version, as the host's REST ``/system`` names them."""
+    orthanc_ports: dict[tuple[str, int], dict[tuple[str, int, str], str]] = field(
+        default_factory=dict
+    )
+    """(ip, DICOM port) → {HTTP service key: Orthanc version}, as each REST ``/system`` on
+    the host names its DICOM port. More than one REST naming one port (containers mapping
+    the same internal port) is ambiguous, and then nothing is tied."""
 
     @property
     def hash_keys(self) -> Counter[str]:
@@ -514,8 +518,7 @@ def _read_file(
         service = _service(source, obj)
         named = orthanc_dicom_port(obj)
         if named is not None:
-            loaded.orthanc_ports[named[:2]] = named[2]
-            service = replace(service, archive=_archive(named[0], named[1]))
+            loaded.orthanc_ports.setdefault(named[:2], {})[service.key] = named[2]
         valid += 1
         previous = latest.get(service.key)
         if previous is not None:
@@ -558,16 +561,8 @@ def load_results(paths: Sequence[Path]) -> Loaded:
     fleets = find_fleets(dicom.values())
     for key, service in latest.items():
         if (service.ip, service.port) in fleets and FLEET not in service.flags:
-            service = latest[key] = replace(service, flags=(*service.flags, FLEET))
-        version = loaded.orthanc_ports.get((service.ip, service.port))
-        if version is not None and service.protocol == "dicom":
-            latest[key] = replace(
-                service,
-                product="Orthanc",
-                version=version,
-                cves=orthanc_cves(version, service.cves),
-                archive=_archive(service.ip, service.port),
-            )
+            latest[key] = replace(service, flags=(*service.flags, FLEET))
+    _tie_orthanc(loaded, latest)
     loaded.services = list(latest.values())
     loaded.fleet_services = len(fleets)
     _warn(loaded)
@@ -579,6 +574,34 @@ def load_results(paths: Sequence[Path]) -> Loaded:
         )
         raise ReportInputError(f"no valid findings in {', '.join(loaded.files)}: {detail}")
     return loaded
+
+
+def _tie_orthanc(loaded: Loaded, latest: dict[tuple[str, int, str], Service]) -> None:
+    """Give a DICOM service the Orthanc version its host's REST names, and mark the pair as
+    one store (``archive``) — only where exactly one REST service names that DICOM port and
+    the DICOM service was found: two Orthancs behind one address must not be merged."""
+    dicom_ports = {(s.ip, s.port) for s in latest.values() if s.protocol in _DICOM_PROTOCOLS}
+    for (ip, port), namers in loaded.orthanc_ports.items():
+        if len(namers) != 1 or (ip, port) not in dicom_ports:
+            continue
+        ((http_key, version),) = namers.items()
+        archive = _archive(ip, port)
+        web = latest.get(http_key)
+        if web is not None:
+            latest[http_key] = replace(web, archive=archive)
+        for protocol in _DICOM_PROTOCOLS:
+            found = latest.get((ip, port, protocol))
+            if found is not None:
+                latest[found.key] = replace(
+                    found,
+                    product="Orthanc",
+                    version=version,
+                    cves=orthanc_cves(version, found.cves),
+                    archive=archive,
+                )
+
+
+_DICOM_PROTOCOLS = ("dicom", "dicom-tls")
 
 
 def _archive(ip: str, dicom_port: int) -> str:

@@ -98,14 +98,16 @@ class Inputs(msgspec.Struct, kw_only=True):
 
 class Compromise(msgspec.Struct, kw_only=True):
     """Signs of compromise seen on file shares, kept out of the service breakdowns: a ransom
-    note is not a service, it says the share's host is already someone else's."""
+    note is not a service, it says the share's host is already someone else's. Counted per
+    host (one address): a NAS showing the same note over FTP, SMB and rsync is one victim."""
 
-    shares: int | None
-    """Share walks (one per ip/port) that matched at least one indicator; null when
-    withheld (``--public``, fewer than k)."""
+    hosts: int | None
+    """Addresses with at least one share whose walk matched an indicator; null when withheld
+    (``--public``, fewer than k)."""
     by_category: dict[str, int]
-    """Indicator category (``ransom-note``, ``miner-config``…) → shares showing it."""
+    """Indicator category (``ransom-note``, ``miner-config``…) → hosts showing it."""
     by_country: dict[str, int]
+    """Country → hosts."""
 
 
 class Suppression(msgspec.Struct, kw_only=True):
@@ -302,14 +304,22 @@ def summarise(loaded: Loaded, *, public: bool = False) -> Summary:
 
 
 def _compromise(found: Sequence[Service]) -> Compromise:
-    categories: Counter[str] = Counter()
+    categories: dict[str, set[str]] = {}
+    countries: dict[str, set[str]] = {}
     for s in found:
-        categories.update(set(s.indicators) or {"unspecified"})
-    countries = Counter(s.country for s in found)
+        for category in set(s.indicators) or {"unspecified"}:
+            categories.setdefault(category, set()).add(s.ip)
+        countries.setdefault(s.country, set()).add(s.ip)
+
+    def ranked(groups: dict[str, set[str]]) -> dict[str, int]:
+        return dict(
+            sorted(((k, len(v)) for k, v in groups.items()), key=lambda kv: (-kv[1], kv[0]))
+        )
+
     return Compromise(
-        shares=len(found),
-        by_category=dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
-        by_country=dict(sorted(countries.items(), key=lambda kv: (-kv[1], kv[0]))),
+        hosts=len({s.ip for s in found}),
+        by_category=ranked(categories),
+        by_country=ranked(countries),
     )
 
 
@@ -410,14 +420,15 @@ def anonymise(summary: Summary, k: int) -> Summary:
 
 
 def _anonymise_compromise(c: Compromise, k: int) -> tuple[Compromise, int]:
-    """Categories and countries seen on fewer than k shares are withheld; so is the total."""
+    """Categories and countries seen on fewer than k hosts are withheld; so is the total."""
     categories = {name: n for name, n in c.by_category.items() if n >= k}
     countries = {name: n for name, n in c.by_country.items() if n >= k}
     withheld = len(c.by_category) - len(categories) + len(c.by_country) - len(countries)
-    small = c.shares is not None and 0 < c.shares < k
-    shares = None if small else c.shares
+    small = c.hosts is not None and 0 < c.hosts < k
     withheld += small
-    return Compromise(shares=shares, by_category=categories, by_country=countries), withheld
+    return Compromise(
+        hosts=None if small else c.hosts, by_category=categories, by_country=countries
+    ), withheld
 
 
 def _public_warning(text: str) -> str:
