@@ -47,6 +47,9 @@ from pacsaudit.probes.dicom.dimse import c_echo_rsp, decode_command_set
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
 from pacsaudit.targets.spec import Target
 
+MAX_PDUS = 100_000
+"""PDUs one test peer answers in a conversation: bounded, so every test loop ends."""
+
 LOOPBACK = "127.0.0.1"
 DCMTK_UID = "1.2.276.0.7230010.3.0.3.6.7"
 DCMTK_VERSION = "OFFIS_DCMTK_367"
@@ -212,7 +215,7 @@ def called_ae(request: bytes) -> str:
 
 async def serve_association(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """After an A-ASSOCIATE-AC: answer C-ECHO and release like a conformant acceptor."""
-    while True:
+    for _ in range(MAX_PDUS):  # a conversation far longer than any probe's ends anyway
         pdu_type, raw = await read_pdu(reader)
         if pdu_type == pdu.PduType.P_DATA_TF:
             parsed = pdu.parse_body(pdu_type, raw[6:])

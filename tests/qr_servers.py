@@ -19,6 +19,9 @@ from pacsaudit.probes.dicom.dimse import CommandField, Tag, c_echo_rsp, decode_c
 from pacsaudit.probes.dicom.dimse import encode_command_set as command
 from pacsaudit.probes.dicom.query import encode_identifier
 
+MAX_PDUS = 100_000
+"""PDUs one test peer answers in a conversation: bounded, so every test loop ends."""
+
 IMPLICIT = "1.2.840.10008.1.2"
 PYNETDICOM_UID = "1.2.826.0.1.3680043.9.3811.3.0.4"
 
@@ -67,7 +70,7 @@ def qr_server(
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _, request = await read_pdu(reader)
         writer.write(accept_everything(request, **accept))
-        while True:
+        for _ in range(MAX_PDUS):  # far more than any probe sends; ends by itself
             pdu_type, raw = await read_pdu(reader)
             if pdu_type == pdu.PduType.RELEASE_RQ:
                 writer.write(pdu.RELEASE_RP)

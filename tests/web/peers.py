@@ -18,6 +18,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+ENDLESS = 120_000
+"""Rounds of a peer that "never stops": bounded all the same (every test loop ends by
+itself), and far beyond the limits the probes must apply first."""
+
 MAX_REQUEST_HEAD = 64 * 1024
 
 
@@ -127,7 +131,7 @@ async def endless_body(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     )
     chunk = b"<p>" + b"x" * 16_000 + b"</p>"
     frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-    while True:
+    for _ in range(ENDLESS):  # "forever" for the probe; the loop still ends by itself
         writer.write(frame)
         await writer.drain()
 
@@ -136,7 +140,7 @@ async def slowloris_headers(reader: asyncio.StreamReader, writer: asyncio.Stream
     """A status line, then one header byte every 50 ms, forever: no read ever times out."""
     await read_request(reader)
     writer.write(b"HTTP/1.1 200 OK\r\n")
-    while True:
+    for _ in range(ENDLESS):  # 100 minutes at this pace: far past every probe budget
         writer.write(b"X")
         await writer.drain()
         await asyncio.sleep(0.05)
@@ -147,7 +151,7 @@ async def huge_headers(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     await read_request(reader)
     writer.write(b"HTTP/1.1 200 OK\r\n")
     line = b"X-Filler: " + b"a" * 8000 + b"\r\n"
-    while True:
+    for _ in range(ENDLESS):  # about 1 GB: far past the probe's header limit
         writer.write(line)
         await writer.drain()
 
