@@ -174,3 +174,29 @@ def test_one_host_compromised_over_three_protocols_is_one_host(tmp_path: Path) -
     public = anonymise(summary, k=2)
     assert public.compromise.hosts is None
     assert public.compromise.by_country == {}
+
+
+def test_a_share_with_folders_named_after_patients_gets_the_rename_advice(tmp_path: Path) -> None:
+    share = Finding(
+        ip="198.51.100.90",
+        port=21,
+        protocol="ftp",
+        status=Status.FTP,
+        timestamp="2026-11-26T10:00:00.000Z",
+        result=FileShareResult(
+            anonymous=True,
+            headers_sampled=10,
+            samples_in_named_paths=7,
+            exposure_class=ExposureClass.PHI_READABLE,
+            severity=Severity.CRITICAL,
+        ),
+    )
+    service = _load(tmp_path, [share]).services[0]
+    assert "names-in-paths" in service.flags
+    assert "rename-folders" in [a.id for a, _ in advice_for(service)]
+    plain = msgspec.structs.replace(
+        share, result=msgspec.structs.replace(share.result, samples_in_named_paths=0)
+    )
+    (tmp_path / "plain").mkdir()
+    other = _load(tmp_path / "plain", [plain]).services[0]
+    assert "rename-folders" not in [a.id for a, _ in advice_for(other)]

@@ -31,6 +31,9 @@ from pacsaudit.intel.fleets import find_fleets
 from pacsaudit.model import COMPROMISE_PROTOCOL, SCHEMA_VERSION, Finding, decode_finding
 from pacsaudit.report.geo import country_of
 
+NAMES_IN_PATHS = "names-in-paths"
+"""Flag of a share whose sampled files sit in folders named after their patients."""
+
 EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association", "anonymous-access"})
 """Classes that mean anyone reaching the port gets in (README: exposure classes); a class added
 later counts as exposed when its severity is medium or worse."""
@@ -316,6 +319,8 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     hashes = exposure.get("patient_id_hashes")
     product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
+    if (_int(result, "samples_in_named_paths") or 0) > 0:
+        flags = (*flags, NAMES_IN_PATHS)  # the share's listing alone names patients
     ip: str = env["ip"]
     return Service(
         source=source,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pacsaudit.report.geo import LOCAL
-from pacsaudit.report.records import Service
+from pacsaudit.report.records import NAMES_IN_PATHS, Service
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,14 @@ BREACH = Advice(
     "protection officer: this may be a notifiable breach.",
 )
 
+NAMED_PATHS = Advice(
+    "rename-folders",
+    "Stop naming folders after patients",
+    "Folders or files on the share carry the names or IDs of the patients whose images they "
+    "hold: anyone who can list the share reads them without opening a file, and every copy, "
+    "backup and export repeats them. Name folders by accession number or a pseudonym, and "
+    "de-identify exports with pseudonymous paths (pacsaudit deid --pseudonymise-paths).",
+)
 INCIDENT = Advice(
     "incident-response",
     "Treat the host as compromised: isolate it and start incident response",
@@ -92,6 +100,7 @@ CATALOGUE: tuple[Advice, ...] = (
     ACCESS_CONTROL,
     AE_TITLE,
     ANONYMOUS,
+    NAMED_PATHS,
     TLS,
     SEGMENTATION,
     PATCH,
@@ -138,6 +147,8 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
     )
     if anonymous_flag or (s.exposed and s.protocol in _FILE_AND_WEB):
         out.append((ANONYMOUS, f"{s.protocol} content served without a login"))
+    if NAMES_IN_PATHS in s.flags:
+        out.append((NAMED_PATHS, "sampled files sit in folders named after their patients"))
     tls_why = _tls_problem(s)
     if tls_why:
         out.append((TLS, tls_why))
