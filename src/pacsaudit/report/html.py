@@ -155,11 +155,17 @@ def _headline(summary: Summary) -> list[str]:
     comp = summary.compromise
     if comp.hosts:
         kinds = ", ".join(comp.by_category) or "indicators withheld"
-        sentences.append(
-            f"{comp.hosts:,} hosts show signs of compromise on their file shares ({kinds}): "
-            "they are already in someone else's hands and need incident response, not only "
-            "access control."
-        )
+        if comp.hosts == 1:
+            sentences.append(
+                f"1 host shows signs of compromise on its file shares ({kinds}): it is already "
+                "in someone else's hands and needs incident response, not only access control."
+            )
+        else:
+            sentences.append(
+                f"{comp.hosts:,} hosts show signs of compromise on their file shares ({kinds}): "
+                "they are already in someone else's hands and need incident response, not only "
+                "access control."
+            )
     apart = sum(c.services for c in summary.flagged.values())
     if apart:
         sentences.append(
