@@ -54,8 +54,8 @@ def err_console() -> Console:
     """The console on standard error, made on first use (a quiet scan never prints)."""
     from rich.console import Console
 
-    # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
-    return Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+    # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns; logs take 200.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 EXIT_USAGE = 2

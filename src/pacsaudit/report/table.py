@@ -134,6 +134,17 @@ _SERVICE_STATUSES = frozenset(
 _SNIFF_STATUSES = frozenset({Status.OPEN_NOT_DICOM, Status.ERROR})
 
 
+_CAPPED_COLUMNS = (
+    ("toolkit", 20),
+    ("accepts", 13),
+    ("services", 18),
+    ("exposed", 15),
+    ("PHI", 4),
+    ("retrieval", 16),
+    ("TLS", 12),
+)
+
+
 def identification_rows(findings: Iterable[Finding]) -> set[int]:
     """Indexes of the findings that only record how a port was identified: the DICOM probe's
     ``open-not-dicom`` or silent ``error`` on a port where another protocol's probe then found
@@ -155,10 +166,12 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
     table = Table(title="pacsaudit findings", show_lines=False, header_style="bold")
     table.add_column("target", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    for col in ("toolkit", "accepts", "services", "exposed", "PHI attrs", "retrieval", "TLS"):
-        table.add_column(col, overflow="fold", min_width=7 if col == "exposed" else None)
+    # Capped, so that the notes (what a person reads first after the severity) get the rest
+    # of the width rather than an equal share.
+    for col, cap in _CAPPED_COLUMNS:
+        table.add_column(col, overflow="fold", max_width=cap)
     table.add_column("severity", no_wrap=True)
-    table.add_column("notes", overflow="fold", min_width=24)
+    table.add_column("notes", overflow="fold")
     listed = list(findings)
     folded = identification_rows(listed)
     for f in sorted((f for i, f in enumerate(listed) if i not in folded), key=_order):
