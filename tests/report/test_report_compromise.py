@@ -200,3 +200,25 @@ def test_a_share_with_folders_named_after_patients_gets_the_rename_advice(tmp_pa
     (tmp_path / "plain").mkdir()
     other = _load(tmp_path / "plain", [plain]).services[0]
     assert "rename-folders" not in [a.id for a, _ in advice_for(other)]
+
+
+def test_diff_reports_hosts_newly_compromised_apart_from_exposure(tmp_path: Path) -> None:
+    """Measured again months later: a host whose share now holds a ransom note is an incident
+    since the last scan, reported as such, not as a 'newly exposed' service."""
+    from pacsaudit.report.diff import diff, render_text
+    from pacsaudit.report.html import render_diff
+
+    ransom = msgspec.structs.replace(HIT, indicator="ransom-note", category="ransom-note")
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    old_dir.mkdir()
+    new_dir.mkdir()
+    clean = _shares_with([], 2)  # 198.51.100.10 and .11, nothing on them yet
+    hit_now = _shares_with([ransom], 1)  # .10 again, now with a ransom note
+    old = _load(old_dir, [*_shares_with([HIT], 1, first=30), *clean])  # .30 had a miner
+    new = _load(new_dir, [*hit_now, clean[1]])
+    d = diff(old, new)
+    assert d.compromise.new_hosts == ["198.51.100.10"]
+    assert d.compromise.gone_hosts == ["198.51.100.30"]
+    assert all(c.protocol != "compromise" for items in d.changes.values() for c in items)
+    assert "signs of compromise: 1 hosts new, 0 still, 1 gone" in render_text(d)
+    assert 'data-change="newly-compromised"' in render_diff(d)

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 
 import msgspec
 
-from pacsaudit.report.records import SEVERITY_RANK, Count, Loaded, Service, exposure_sum
+from pacsaudit.report.records import (
+    SEVERITY_RANK,
+    Count,
+    Loaded,
+    Service,
+    exposure_sum,
+    ip_order,
+)
 from pacsaudit.report.summary import SET_APART_FLAGS
 
 CHANGES = ("newly-exposed", "fixed", "still-exposed", "no-longer-seen")
@@ -64,6 +71,17 @@ class Side(msgspec.Struct, kw_only=True):
     exposed_services: int
 
 
+class CompromiseChange(msgspec.Struct, kw_only=True):
+    """Hosts (addresses) whose shares show signs of compromise, old and new: kept out of the
+    service changes, since a ransom note is not an exposure that a setting fixes."""
+
+    new_hosts: list[str]
+    """Signs now, none before: incidents since the last scan."""
+    still_hosts: list[str]
+    gone_hosts: list[str]
+    """Signs before, none now (cleaned, or the share is gone or no longer readable)."""
+
+
 class Diff(msgspec.Struct, kw_only=True):
     old: Side
     new: Side
@@ -75,6 +93,7 @@ class Diff(msgspec.Struct, kw_only=True):
     hashes_comparable: bool
     patients_newly_exposed: int | None
     patients_no_longer_exposed: int | None
+    compromise: CompromiseChange
     warnings: list[str]
 
 
@@ -128,8 +147,8 @@ def diff(old: Loaded, new: Loaded) -> Diff:
             "Patient ID hashes of the two scans were made with different keys (or several "
             "keys): patients newly exposed cannot be counted"
         )
-    before = {s.key: s for s in old.services}
-    after = {s.key: s for s in new.services}
+    before = {s.key: s for s in old.services if not s.is_compromise}
+    after = {s.key: s for s in new.services if not s.is_compromise}
     changes: dict[str, list[ServiceChange]] = {c: [] for c in CHANGES}
     for key in sorted(before.keys() | after.keys(), key=lambda k: (k[0], k[1], k[2])):
         o, n = before.get(key), after.get(key)
@@ -185,7 +204,20 @@ def diff(old: Loaded, new: Loaded) -> Diff:
         hashes_comparable=comparable,
         patients_newly_exposed=newly_total,
         patients_no_longer_exposed=gone_total,
+        compromise=_compromise_change(old, new),
         warnings=warnings,
+    )
+
+
+def _compromise_change(old: Loaded, new: Loaded) -> CompromiseChange:
+    def hosts(loaded: Loaded) -> set[str]:
+        return {s.ip for s in loaded.services if s.is_compromise}
+
+    was, now = hosts(old), hosts(new)
+    return CompromiseChange(
+        new_hosts=sorted(now - was, key=ip_order),
+        still_hosts=sorted(now & was, key=ip_order),
+        gone_hosts=sorted(was - now, key=ip_order),
     )
 
 
@@ -244,6 +276,13 @@ def render_text(d: Diff) -> str:
         )
     else:
         lines.append("patients newly exposed: not comparable (different or missing hash keys)")
+    hit = d.compromise
+    if hit.new_hosts or hit.still_hosts or hit.gone_hosts:
+        lines.append(
+            f"signs of compromise: {len(hit.new_hosts)} hosts new, {len(hit.still_hosts)} "
+            f"still, {len(hit.gone_hosts)} gone"
+            + (f" (new: {', '.join(hit.new_hosts[:10])})" if hit.new_hosts else "")
+        )
     return "\n".join(lines) + "\n"
 
 
