@@ -18,6 +18,7 @@ from pacsaudit.errors import UsageError
 from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_create_key
 from pacsaudit.measure.severity import severity_at_least
 from pacsaudit.model import Severity
+from pacsaudit.paths import check_creatable
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions, read_ae_list, shipped_lists
 from pacsaudit.probes.dicom.options import (
     DEFAULT_CALLED_AE,
@@ -99,17 +100,10 @@ def _check_output(output: Path | None, *, resume: bool, overwrite: bool) -> None
             f"{output} exists and holds results: choose another -o, add --resume to continue "
             "an interrupted scan, or --overwrite to replace it"
         )
-    blocked = _file_in_the_way(output)
-    if blocked is not None:
-        raise _fail(f"cannot write {output}: {blocked} is not a folder")
-
-
-def _file_in_the_way(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` when it is a file, not a folder."""
-    for folder in path.parents:
-        if folder.exists():
-            return None if folder.is_dir() else folder
-    return None
+    try:
+        check_creatable(output)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _local_workers(cluster: str) -> int:
@@ -361,12 +355,8 @@ def scan(
         raise _fail("--state and -o name the same file: the state needs a file of its own")
     try:
         hasher = KeyedHasher(load_or_create_key(key_file)) if depth is Depth.EXPOSURE else None
-    except KeyFileError as exc:
+    except KeyFileError as exc:  # unreadable, unwritable or misplaced: said in one line
         raise _fail(str(exc)) from None
-    except OSError as exc:
-        blocked = _file_in_the_way(key_file) if key_file is not None else None
-        why = f"{blocked} is not a folder" if blocked is not None else exc.strerror or str(exc)
-        raise _fail(f"cannot use the key file {key_file}: {why}") from None
     try:
         called_list, calling_list = read_ae_list(ae_list) if ae_list else shipped_lists()
     except UsageError as exc:

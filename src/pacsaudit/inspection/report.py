@@ -39,6 +39,7 @@ from pacsaudit.inspection.model import (
     Record,
     encode_record,
 )
+from pacsaudit.paths import check_creatable
 
 _ROWS_SHOWN = 25
 
@@ -83,7 +84,7 @@ class RecordsOutput:
         try:
             info = path.stat()
         except FileNotFoundError:
-            _check_creatable(path)
+            check_creatable(path)
             return cls(path, OutputMode.REPLACE)
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {describe_os_error(exc)}") from None
@@ -139,17 +140,6 @@ def _refuse_protected(path: Path, protected: Sequence[Path]) -> None:
                 )
     except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable folder
         raise UsageError(f"cannot check -o {path}: {exc.__class__.__name__}") from None
-
-
-def _check_creatable(path: Path) -> None:
-    """The nearest existing ancestor must be a folder we may write in (parents are created)."""
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"cannot write {path}: {ancestor} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {path}: permission denied in {ancestor}")
 
 
 def _write_all(fd: int, data: bytes) -> None:
