@@ -461,20 +461,7 @@ def check_state(plan: ScanPlan) -> None:
         return
     if not plan.scale.resume:
         if path.exists():
-            try:
-                old = ScanState.load(path)
-            except StateError as exc:
-                raise StateError(
-                    f"{path} exists and is not a usable scan state ({exc}); remove it or "
-                    "choose another --state"
-                ) from None
-            complete = old.complete
-            old.close()
-            if not complete:
-                raise StateError(
-                    f"{path} holds an unfinished scan: add --resume to continue it, or remove "
-                    "it to start over"
-                )
+            ScanState.check_replaceable(path)
         return
     state = ScanState.load(path)
     try:

@@ -98,24 +98,30 @@ class ScanState:
     # -- opening ----------------------------------------------------------------------------------
 
     @classmethod
+    def check_replaceable(cls, path: Path) -> None:
+        """A new scan may replace the state at ``path`` only if it is a complete pacsaudit
+        state: an unfinished scan, or a file that is no state of ours, is refused."""
+        try:
+            old = cls.load(path)
+        except StateError as exc:
+            raise StateError(
+                f"{path} exists and is not a usable scan state ({exc}); remove it or "
+                "choose another --state"
+            ) from None
+        complete = old.complete
+        old.close()
+        if not complete:
+            raise StateError(
+                f"{path} holds an unfinished scan: add --resume to continue it, or remove "
+                "it to start over"
+            )
+
+    @classmethod
     def create(cls, path: Path, meta: Mapping[str, str]) -> ScanState:
         """A new state for a new scan. An existing file is replaced only if it is a complete
         pacsaudit state; an unfinished scan, or a file that is no state of ours, is refused."""
         if path.exists():
-            try:
-                old = cls.load(path)
-            except StateError as exc:
-                raise StateError(
-                    f"{path} exists and is not a usable scan state ({exc}); remove it or "
-                    "choose another --state"
-                ) from None
-            complete = old.complete
-            old.close()
-            if not complete:
-                raise StateError(
-                    f"{path} holds an unfinished scan: add --resume to continue it, or remove "
-                    "it to start over"
-                )
+            cls.check_replaceable(path)
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(f"{path}{suffix}")
