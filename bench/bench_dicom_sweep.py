@@ -288,21 +288,20 @@ def cli_depth_args(depth: str, tmp: Path) -> list[str]:
     return args
 
 
-def pacsaudit_cli(
-    address_file: Path, port: int, concurrency: int, out: Path, extra: Sequence[str] = ()
-) -> Measurement:
-    """The CLI as a user runs it: interpreter start-up, imports, scan, JSONL output."""
+def run_cli_scan(
+    targets: Sequence[str], port: int, concurrency: int, out: Path, extra: Sequence[str]
+) -> ChildRun:
+    """``pacsaudit scan`` as a child process; every round writes the same output file."""
     cmd = [
         str(VENV_BIN / "pacsaudit"),
         "scan",
-        "-i",
-        str(address_file),
+        *targets,
         "-p",
         str(port),
         "-q",
         "-o",
         str(out),
-        "--overwrite",  # every round writes the same file
+        "--overwrite",
         "--concurrency",
         str(concurrency),
         *extra,
@@ -310,6 +309,14 @@ def pacsaudit_cli(
     run = run_child(cmd)
     if run.returncode != 0:
         raise SystemExit(f"pacsaudit CLI exited with {run.returncode}")
+    return run
+
+
+def pacsaudit_cli(
+    address_file: Path, port: int, concurrency: int, out: Path, extra: Sequence[str] = ()
+) -> Measurement:
+    """The CLI as a user runs it: interpreter start-up, imports, scan, JSONL output."""
+    run = run_cli_scan(["-i", str(address_file)], port, concurrency, out, extra)
     check = Check()
     starts: list[float] = []
     ends: list[float] = []
@@ -412,23 +419,7 @@ def memory_run(
     net = ipaddress.IPv4Network(block)
     for probe_ip in (net[1], net[-2]):
         assert_closed(str(probe_ip), port)
-    cmd = [
-        str(VENV_BIN / "pacsaudit"),
-        "scan",
-        block,
-        "-p",
-        str(port),
-        "-q",
-        "-o",
-        str(out),
-        "--overwrite",  # every round writes the same file
-        "--concurrency",
-        str(concurrency),
-        *extra,
-    ]
-    run = run_child(cmd)
-    if run.returncode != 0:
-        raise SystemExit(f"pacsaudit CLI exited with {run.returncode}")
+    run = run_cli_scan([block], port, concurrency, out, extra)
     statuses: Counter[str] = Counter()
     with out.open("rb") as fh:
         for line in fh:
