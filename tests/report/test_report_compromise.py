@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -33,20 +34,33 @@ HIT = IndicatorHit(
 )
 
 
-def test_the_share_and_its_compromise_are_two_services(tmp_path: Path) -> None:
-    share = Finding(
-        ip="198.51.100.7",
-        port=21,
-        protocol="ftp",
-        status=Status.FTP,
+def _share(
+    ip: str,
+    *,
+    port: int = 21,
+    protocol: str = "ftp",
+    status: Status = Status.FTP,
+    **result: Any,
+) -> Finding:
+    """An anonymous share's finding; ``result`` overrides its FileShareResult fields."""
+    fields: dict[str, Any] = {
+        "anonymous": True,
+        "exposure_class": ExposureClass.ANONYMOUS_ACCESS,
+        "severity": Severity.MEDIUM,
+        **result,
+    }
+    return Finding(
+        ip=ip,
+        port=port,
+        protocol=protocol,
+        status=status,
         timestamp="2026-11-26T10:00:00.000Z",
-        result=FileShareResult(
-            anonymous=True,
-            indicators=[HIT],
-            exposure_class=ExposureClass.ANONYMOUS_ACCESS,
-            severity=Severity.MEDIUM,
-        ),
+        result=FileShareResult(**fields),
     )
+
+
+def test_the_share_and_its_compromise_are_two_services(tmp_path: Path) -> None:
+    share = _share("198.51.100.7", indicators=[HIT])
     findings = with_compromise_findings([share])
     assert len(findings) == 2
     assert isinstance(findings[1].result, CompromiseResult)
@@ -71,22 +85,7 @@ def test_no_indicator_no_extra_finding() -> None:
 
 
 def _shares_with(hits: list[IndicatorHit], n: int, first: int = 10) -> list[Finding]:
-    shares = [
-        Finding(
-            ip=f"198.51.100.{first + i}",
-            port=21,
-            protocol="ftp",
-            status=Status.FTP,
-            timestamp="2026-11-26T10:00:00.000Z",
-            result=FileShareResult(
-                anonymous=True,
-                indicators=hits,
-                exposure_class=ExposureClass.ANONYMOUS_ACCESS,
-                severity=Severity.MEDIUM,
-            ),
-        )
-        for i in range(n)
-    ]
+    shares = [_share(f"198.51.100.{first + i}", indicators=hits) for i in range(n)]
     return with_compromise_findings(shares)
 
 
@@ -153,20 +152,12 @@ def test_one_host_compromised_over_three_protocols_is_one_host(tmp_path: Path) -
     """A NAS showing one ransom note over FTP, SMB and rsync is one victim, not three: the
     count and k-suppression are per address, so --public never singles it out."""
     shares = [
-        Finding(
-            ip="198.51.100.77",
-            port=port,
-            protocol=protocol,
-            status=status,
-            timestamp="2026-11-26T10:00:00.000Z",
-            result=FileShareResult(
-                anonymous=True,
-                indicators=[HIT],
-                exposure_class=ExposureClass.ANONYMOUS_ACCESS,
-                severity=Severity.MEDIUM,
-            ),
+        _share("198.51.100.77", port=port, protocol=protocol, status=status, indicators=[HIT])
+        for port, protocol, status in (
+            (21, "ftp", Status.FTP),
+            (445, "smb", Status.SMB),
+            (873, "rsync", Status.RSYNC),
         )
-        for port, protocol, status in ((21, "ftp", Status.FTP), (445, "smb", Status.SMB))
     ]
     summary = summarise(_load(tmp_path, with_compromise_findings(shares)))
     assert summary.compromise.hosts == 1
@@ -177,19 +168,12 @@ def test_one_host_compromised_over_three_protocols_is_one_host(tmp_path: Path) -
 
 
 def test_a_share_with_folders_named_after_patients_gets_the_rename_advice(tmp_path: Path) -> None:
-    share = Finding(
-        ip="198.51.100.90",
-        port=21,
-        protocol="ftp",
-        status=Status.FTP,
-        timestamp="2026-11-26T10:00:00.000Z",
-        result=FileShareResult(
-            anonymous=True,
-            headers_sampled=10,
-            samples_in_named_paths=7,
-            exposure_class=ExposureClass.PHI_READABLE,
-            severity=Severity.CRITICAL,
-        ),
+    share = _share(
+        "198.51.100.90",
+        headers_sampled=10,
+        samples_in_named_paths=7,
+        exposure_class=ExposureClass.PHI_READABLE,
+        severity=Severity.CRITICAL,
     )
     service = _load(tmp_path, [share]).services[0]
     assert "names-in-paths" in service.flags
