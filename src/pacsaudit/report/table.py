@@ -226,13 +226,12 @@ def print_summary(
     status_counts: Counter[str],
     console: Console,
     elapsed: float,
-    targets: int | None = None,
+    targets: int,
 ) -> None:
     """The table, then one line of totals: ``targets`` are ip/port pairs probed, ``records``
     the findings written (a port identified by its first bytes yields one per protocol tried,
     a share with signs of compromise one more)."""
     console.print(findings_table(findings, status_counts))
     records = sum(status_counts.values())
-    probed = records if targets is None else targets
-    rate = probed / elapsed if elapsed > 0 else 0.0
-    console.print(f"{probed:,} targets, {records:,} records in {elapsed:.2f} s ({rate:,.0f}/s)")
+    rate = targets / elapsed if elapsed > 0 else 0.0
+    console.print(f"{targets:,} targets, {records:,} records in {elapsed:.2f} s ({rate:,.0f}/s)")
