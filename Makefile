@@ -8,12 +8,14 @@ BIN    := $(VENV)/bin
 APT_PACKAGES := orthanc orthanc-dicomweb dcmtk nmap samba smbclient rsync iproute2 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test system-deps venv lint typecheck unit clean
+.PHONY: demo test lock system-deps venv lint typecheck unit clean
 
 demo: system-deps $(VENV)/.installed
+	@echo "Debian packages of the lab:"; dpkg-query -W $(APT_PACKAGES) | sed 's/^/  /'
 	$(BIN)/pacsaudit lab demo --output out/demo/findings.jsonl
 
 test: system-deps $(VENV)/.installed
+	$(BIN)/python tools/lock.py --check
 	$(BIN)/ruff check
 	$(BIN)/ruff format --check
 	$(BIN)/mypy
@@ -30,11 +32,24 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every package comes from requirements.lock, exact versions, hashes required (pyproject.toml
+# keeps ranges for people who install pacsaudit elsewhere). uv installs it: pinned and hashed
+# itself in requirements/uv.txt, installed by the venv's own pip. The venv is made anew whenever
+# the lock changes, so nothing of an older lock survives in it.
+$(VENV)/.installed: requirements.lock requirements/uv.txt pyproject.toml
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --require-hashes --no-deps -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
+# Resolve again after changing dependencies in pyproject.toml or requirements/*.in, and commit
+# the result; `make test` fails while the lock is stale. Needs only the package registry.
+lock:
+	@[ -x .venv-lock/bin/uv ] || { $(PYTHON) -m venv .venv-lock && \
+	  .venv-lock/bin/pip install -q --require-hashes --no-deps -r requirements/uv.txt; }
+	$(PYTHON) tools/lock.py --uv .venv-lock/bin/uv
+
 clean:
-	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-lock out .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ from typing import Any
 from unittest import mock
 
 import jsonschema
+import msgspec
 import pytest
 
 from hostile_servers import BUDGET_SCENARIOS, SCENARIOS, findings_of_every_scenario
@@ -58,6 +59,34 @@ class TestSchemaFile:
         committed = SCHEMA_FILE.read_text("utf-8")
         assert committed == load_tool().render(), "run: python tools/gen_schema.py"
         assert json.loads(committed) == json.loads(json.dumps(finding_schema()))
+
+    def test_text_does_not_depend_on_msgspec_docstring_style(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """msgspec up to 0.22 kept a docstring's indentation in ``description``, 0.23 strips it:
+        the committed schemas are what either release gives."""
+        real = msgspec.json.schema
+
+        def indent(node: Any) -> Any:
+            if isinstance(node, dict):
+                return {
+                    k: v.replace("\n", "\n    ").replace("\n    \n", "\n\n")
+                    if k == "description" and isinstance(v, str)
+                    else indent(v)
+                    for k, v in node.items()
+                }
+            return [indent(x) for x in node] if isinstance(node, list) else node
+
+        def as_old_msgspec(model: Any) -> Any:
+            return indent(real(model))
+
+        old = as_old_msgspec(Finding)["$defs"]["FileShareResult"]["description"]
+        assert "\n    " in old  # the stand-in does indent as msgspec 0.22 did
+        monkeypatch.setattr(msgspec.json, "schema", as_old_msgspec)
+        tool = load_tool()
+        assert tool.render() == SCHEMA_FILE.read_text("utf-8")
+        summary = SCHEMA_FILE.with_name("summary.schema.json").read_text("utf-8")
+        assert tool.render("summary.schema.json") == summary
 
     def test_layout(self) -> None:
         text = SCHEMA_FILE.read_text("utf-8")

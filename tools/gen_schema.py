@@ -34,7 +34,11 @@ SCHEMAS: dict[str, Callable[[], dict[str, object]]] = {
 
 
 def _render(schema: dict[str, object]) -> str:
-    """As committed: sorted keys, two-space indent, one trailing newline."""
+    """As committed: sorted keys, two-space indent, one trailing newline.
+
+    The schema functions already pass every docstring through ``inspect.cleandoc``
+    (:func:`pacsaudit.model.json_schema`), so the text does not depend on the msgspec release.
+    """
     return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -13,6 +13,7 @@ counts and keyed hashes, never identifiers.
 from __future__ import annotations
 
 import enum
+import inspect
 import time
 
 import msgspec
@@ -650,8 +651,33 @@ def decode_finding(line: bytes | str) -> Finding:
     return _decoder.decode(line)
 
 
+def json_schema(model: type) -> dict[str, object]:
+    """msgspec's JSON Schema of ``model``, independent of the msgspec release that made it.
+
+    msgspec copies each class docstring into ``description``; up to 0.22 it kept the source's
+    indentation, from 0.23 on it strips it. Every description goes through
+    :func:`inspect.cleandoc`, so the committed schemas are the same under every release.
+    """
+    cleaned = _clean_descriptions(msgspec.json.schema(model))
+    assert isinstance(cleaned, dict)
+    return cleaned
+
+
+def _clean_descriptions(node: object) -> object:
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value)
+            if key == "description" and isinstance(value, str)
+            else _clean_descriptions(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_clean_descriptions(item) for item in node]
+    return node
+
+
 def finding_schema() -> dict[str, object]:
-    schema: dict[str, object] = msgspec.json.schema(Finding)
+    schema = json_schema(Finding)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://pacsaudit.invalid/schemas/finding.schema.json"
     schema["title"] = "pacsaudit finding (one JSON line)"

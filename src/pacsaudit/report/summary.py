@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from pacsaudit import __version__
+from pacsaudit.model import json_schema
 from pacsaudit.report.records import (
     CLASS_ORDER,
     FLEET,
@@ -449,7 +450,7 @@ def encode_summary(summary: Summary) -> bytes:
 
 
 def summary_schema() -> dict[str, object]:
-    schema: dict[str, object] = msgspec.json.schema(Summary)
+    schema = json_schema(Summary)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://pacsaudit.invalid/schemas/summary.schema.json"
     schema["title"] = "pacsaudit summary.json (statistics of a set of findings)"
