@@ -44,7 +44,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory, run_scan
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
+from pacsaudit.engine.runner import run_scan
 from pacsaudit.model import DicomResult, Finding, Status, decode_finding, encode_finding
 from pacsaudit.probes.dicom.probe import DicomProbe
 from pacsaudit.targets.spec import Target

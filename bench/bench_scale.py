@@ -53,13 +53,14 @@ from bench_dicom_sweep import (  # type: ignore[import-not-found]
     run_child,
     wait_for_quiet,
 )
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.engine.sources import WalkSource
 from pacsaudit.engine.sweep import Sweep
 from pacsaudit.model import Finding, Status
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import build_probes
 from pacsaudit.probes.dicom.probe import DicomOptions
-from pacsaudit.probes.registry import Dispatcher
-from pacsaudit.scan import ScanPlan, build_probes
+from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.targets.permutation import Shard, TargetSpace
 from pacsaudit.targets.spec import AddressSpace, IntervalSet, Target
 

@@ -1,7 +1,7 @@
 """Test-wide guard: no test may connect anywhere but loopback.
 
 Every connection pacsaudit makes goes through ``socket.socket.connect_ex`` (see
-``pacsaudit.engine.stream``); libraries use ``connect``. Both are wrapped for the whole session,
+``pacsaudit.net.stream``); libraries use ``connect``. Both are wrapped for the whole session,
 so a test that aims at any other address fails with a clear message instead of sending a packet.
 """
 

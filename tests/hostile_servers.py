@@ -39,9 +39,10 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.presentation import PresentationContext
 
-from pacsaudit.engine.runner import EngineOptions, run_scan
-from pacsaudit.engine.stream import DialOptions
+from pacsaudit.engine.options import EngineOptions
+from pacsaudit.engine.runner import run_scan
 from pacsaudit.model import ErrorKind, Finding, Status
+from pacsaudit.net.stream import DialOptions
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.dimse import c_echo_rsp, decode_command_set
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.engine.options import EngineOptions
 from pacsaudit.errors import UsageError
+from pacsaudit.plan import make_plan
 from pacsaudit.probes.dicom.probe import DicomOptions
-from pacsaudit.scan import make_plan
 
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]
 

@@ -1,4 +1,4 @@
-"""Read and dial timeouts on one loop timer (``engine.stream.Deadlines``): exact, ordered, and
+"""Read and dial timeouts on one loop timer (``net.stream.Deadlines``): exact, ordered, and
 withdrawn waits never fire — on asyncio's loop and on uvloop."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 import pytest
 import uvloop
 
-from pacsaudit.engine.stream import DialOptions, deadlines, open_connection
 from pacsaudit.errors import ReadTimeout
+from pacsaudit.net.stream import DialOptions, deadlines, open_connection
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop,

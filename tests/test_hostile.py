@@ -41,7 +41,8 @@ from hostile_servers import (
     self_signed_certificate,
     tarpit,
 )
-from pacsaudit.engine.runner import EngineOptions, ScanStats, run_scan
+from pacsaudit.engine.options import EngineOptions, ScanStats
+from pacsaudit.engine.runner import run_scan
 from pacsaudit.model import (
     AePolicy,
     AssociationOutcome,

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from hostile_servers import PeerServer
+from pacsaudit.measure.classify import classify
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import DicomResult, ErrorKind, Finding, FlagKind, Status
 from pacsaudit.probes.dicom.exposure import ExposureOptions
@@ -44,7 +45,7 @@ def options(**changes: object) -> DicomOptions:
 async def scan(behaviour: FindBehaviour, **accept: object) -> tuple[Finding, float]:
     async with PeerServer(qr_server(behaviour, **accept)) as server:
         started = time.monotonic()
-        finding = await DicomProbe(options()).scan(Target("127.0.0.1", server.port))
+        finding = classify(await DicomProbe(options()).scan(Target("127.0.0.1", server.port)))
         return finding, time.monotonic() - started
 
 

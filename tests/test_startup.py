@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 
 from hostile_servers import Handler, PeerServer, closed_port, good_acceptor
-from pacsaudit.engine.runner import EngineOptions
-from pacsaudit.probes.dicom.probe import DicomOptions
-from pacsaudit.scan import (
+from pacsaudit.engine.options import EngineOptions
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import (
     PROBE_NAMES,
     PROBE_PORTS,
     PROBE_PROTOCOLS,
-    ScanPlan,
     build_probes,
     default_scan_ports,
     probes_needed,
 )
+from pacsaudit.probes.dicom.probe import DicomOptions
 from pacsaudit.targets.spec import AddressSpace
 from web.peers import Site, html_route, read_request, response
 
@@ -53,7 +53,7 @@ OTHER_PROBES = (
     "pacsaudit.probes.fileshare.smb",
     "pacsaudit.probes.fileshare.rsync",
     "pacsaudit.probes.fileshare.walk",
-    "pacsaudit.engine.tlsinfo",
+    "pacsaudit.net.tlsinfo",
 )
 NOT_FOR_DISCOVERY = (
     "pydicom",

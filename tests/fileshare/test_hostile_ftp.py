@@ -14,6 +14,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import ErrorKind, ExposureClass, FileShareResult, Finding, Status
 from pacsaudit.probes.fileshare.ftp import FtpProbe
 from pacsaudit.probes.fileshare.walk import WalkOptions
@@ -150,7 +151,7 @@ class LyingFtp:
 
 
 async def probe(port: int, options: WalkOptions = OPTIONS) -> Finding:
-    return await FtpProbe(options).scan(Target("127.0.0.1", port))
+    return classify(await FtpProbe(options).scan(Target("127.0.0.1", port)))
 
 
 def timed(handler: Handler, options: WalkOptions = OPTIONS) -> tuple[Finding, float]:

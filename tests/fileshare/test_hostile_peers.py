@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 import uvloop
 
+from pacsaudit.contract import Probe
 from pacsaudit.model import ErrorKind, FileShareResult, Finding, Status
-from pacsaudit.probes.base import Probe
 from pacsaudit.probes.fileshare.rsync import RsyncProbe, _ConnectRelay, _pipe
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.probes.fileshare.walk import WalkOptions

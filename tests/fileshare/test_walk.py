@@ -16,6 +16,8 @@ from pydicom import dcmread
 from pydicom.fileset import FileSet
 
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
+from pacsaudit.measure.classify import judge_fileshare
+from pacsaudit.measure.severity import fileshare_exposure_class
 from pacsaudit.model import ExposureClass, FileShareResult, Severity, ShareAccess
 from pacsaudit.probes.fileshare.dicomfile import (
     count_dicomdir,
@@ -33,7 +35,6 @@ from pacsaudit.probes.fileshare.walk import (
     WalkOptions,
     WalkTally,
     Want,
-    fileshare_exposure_class,
     looks_like_dicom_name,
     walk_share,
 )
@@ -120,7 +121,7 @@ def walk(share: FakeShare, **options: float) -> FileShareResult:
         await walk_share(share, tally.share("s"), tally)
 
     asyncio.run(run())
-    return tally.result(server="fake", login="anonymous", anonymous=True)
+    return judge_fileshare(tally.result(server="fake", login="anonymous", anonymous=True))
 
 
 def tree(corpus: tuple[list[bytes], set[str]]) -> dict[str, bytes]:

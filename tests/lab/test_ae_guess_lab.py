@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pacsaudit.engine.runner import new_event_loop_factory
+from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.errors import UsageError
 from pacsaudit.lab.manager import LabInfo
 from pacsaudit.measure.keyed_hash import KeyedHasher

@@ -6,12 +6,13 @@ import asyncio
 
 import pytest
 
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
 from pacsaudit.model import DicomResult, ErrorKind, Finding, Status
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import PROBE_NAMES, build_probes, default_scan_ports
 from pacsaudit.probes.dicom.probe import DicomOptions
-from pacsaudit.probes.registry import Dispatcher, default_ports, sniff_protocol
-from pacsaudit.scan import PROBE_NAMES, ScanPlan, build_probes, default_scan_ports
+from pacsaudit.probes.dispatch import Dispatcher, default_ports, sniff_protocol
 from pacsaudit.targets.spec import AddressSpace, Target
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from pacsaudit.engine.runner import new_event_loop_factory
+from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
+from pacsaudit.measure.classify import classify
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import (
     DicomResult,
@@ -41,7 +42,7 @@ def exposure_scan(lab: LabInfo, service: str, **overrides: object) -> Finding:
     options.update(overrides)
     probe = DicomProbe(DicomOptions(**options))  # type: ignore[arg-type]
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        return runner.run(probe.scan(Target(lab.host, svc.port)))
+        return classify(runner.run(probe.scan(Target(lab.host, svc.port))))
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
+from pacsaudit.contract import Probe
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import (
     CompromiseResult,
     ExposureClass,
@@ -28,14 +30,14 @@ from pacsaudit.model import (
     Status,
     decode_finding,
 )
-from pacsaudit.probes.base import Probe
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import build_probes
 from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.probes.fileshare.ftp import FtpProbe
 from pacsaudit.probes.fileshare.rsync import RsyncProbe
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.probes.fileshare.walk import WalkOptions
-from pacsaudit.probes.registry import Dispatcher
-from pacsaudit.scan import ScanPlan, build_probes
 from pacsaudit.targets.spec import AddressSpace, Target
 
 pytestmark = pytest.mark.lab
@@ -44,7 +46,7 @@ pytestmark = pytest.mark.lab
 def scan(probe: Probe, lab: LabInfo, service: str) -> tuple[Finding, FileShareResult]:
     target = Target(lab.host, lab.service(service).port)
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        found = runner.run(probe.scan(target))
+        found = classify(runner.run(probe.scan(target)))
     assert isinstance(found.result, FileShareResult), found
     return found, found.result
 

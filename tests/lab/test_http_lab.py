@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
+from pacsaudit.measure.classify import classify
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import (
     DicomResult,
@@ -25,10 +26,11 @@ from pacsaudit.model import (
     decode_finding,
     encode_finding,
 )
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import build_probes
 from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.probes.http.probe import HttpOptions, HttpProbe
-from pacsaudit.probes.registry import Dispatcher
-from pacsaudit.scan import ScanPlan, build_probes
 from pacsaudit.targets.spec import AddressSpace, Target
 
 HASHER = KeyedHasher(b"\x11" * 32)
@@ -38,7 +40,7 @@ def probe(lab: LabInfo, service: str, **changes: object) -> Finding:
     opts = HttpOptions(hasher=HASHER, credential_interval=0.0, **changes)  # type: ignore[arg-type]
     target = Target(lab.host, lab.service(service).port)
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        return runner.run(HttpProbe(opts).scan(target))
+        return classify(runner.run(HttpProbe(opts).scan(target)))
 
 
 def result_of(f: Finding) -> HttpResult:

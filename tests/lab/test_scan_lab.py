@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from pacsaudit.engine.runner import new_event_loop_factory
+from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.manager import LabInfo
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import AePolicy, AssociationOutcome, DicomResult, ErrorKind, Finding, Status
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
 from pacsaudit.targets.spec import Target
@@ -27,7 +28,7 @@ def probe_once(lab: LabInfo, service: str, options: DicomOptions | None = None) 
     port = lab.service(service).port
     opts = options or DicomOptions(tls_ports=frozenset(s.port for s in lab.services if s.tls))
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        return runner.run(DicomProbe(opts).scan(Target(lab.host, port)))
+        return classify(runner.run(DicomProbe(opts).scan(Target(lab.host, port))))
 
 
 def dicom_result(f: Finding) -> DicomResult:

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 import msgspec
 import pytest
 
-from pacsaudit.engine.runner import new_event_loop_factory
+from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.fileshare import smb_conf
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import ExposureClass, FileShareResult, Status
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.targets.spec import Target
@@ -72,7 +73,7 @@ def smb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, list[s
 def test_smb1_only_server_is_read_as_an_exposed_share(smb1: tuple[int, list[str], int]) -> None:
     port, canaries, files = smb1
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        found = runner.run(SmbProbe().scan(Target("127.0.0.1", port)))
+        found = classify(runner.run(SmbProbe().scan(Target("127.0.0.1", port))))
     assert found.status is Status.SMB, found
     r = found.result
     assert isinstance(r, FileShareResult)

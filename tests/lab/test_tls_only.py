@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pacsaudit.engine.runner import new_event_loop_factory
+from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.certs import write_self_signed
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import DicomResult, ErrorKind, ExposureClass, Severity, Status
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
 from pacsaudit.targets.spec import Target
@@ -58,7 +59,7 @@ def mutual_tls_scp(tmp_path: Path) -> Iterator[int]:
 def test_client_certificate_required_is_tls_only(mutual_tls_scp: int) -> None:
     probe = DicomProbe(DicomOptions(tls_ports=frozenset({mutual_tls_scp}), read_timeout=3.0))
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
-        f = runner.run(probe.scan(Target("127.0.0.1", mutual_tls_scp)))
+        f = classify(runner.run(probe.scan(Target("127.0.0.1", mutual_tls_scp))))
     assert f.status is Status.ERROR
     assert f.error is not None
     assert f.error.kind is ErrorKind.TLS_FAILURE

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from pacsaudit.measure.classify import with_compromise_findings
 from pacsaudit.model import (
     CompromiseResult,
     ExposureClass,
@@ -17,7 +18,6 @@ from pacsaudit.model import (
     Status,
     encode_finding,
 )
-from pacsaudit.probes.registry import with_compromise_findings
 from pacsaudit.report.html import render_report
 from pacsaudit.report.notify import read_owner_map, write_notices
 from pacsaudit.report.records import Loaded, load_results

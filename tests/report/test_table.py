@@ -6,6 +6,7 @@ from collections import Counter
 
 from rich.console import Console
 
+from pacsaudit.measure.classify import with_compromise_findings
 from pacsaudit.model import (
     DicomResult,
     ErrorInfo,
@@ -17,7 +18,6 @@ from pacsaudit.model import (
     Severity,
     Status,
 )
-from pacsaudit.probes.registry import with_compromise_findings
 from pacsaudit.report.table import findings_table, identification_rows
 
 WHEN = "2026-11-26T10:00:00.000Z"

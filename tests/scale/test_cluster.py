@@ -21,9 +21,10 @@ import pytest
 
 from hostile_servers import probe_options
 from pacsaudit.engine import cluster as cluster_module
-from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.engine.options import EngineOptions
 from pacsaudit.errors import UsageError
-from pacsaudit.scan import ScaleOptions, execute, make_plan
+from pacsaudit.plan import ScaleOptions, make_plan
+from pacsaudit.run import execute
 from scale.peers import PeerSet, free_port, serving
 
 distributed = pytest.importorskip("distributed")

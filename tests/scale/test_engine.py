@@ -26,14 +26,17 @@ from hostile_servers import (
     probe_options,
     serving,
 )
-from pacsaudit.engine.limits import TokenBucket, network_key, parse_rate
-from pacsaudit.engine.runner import EngineOptions, ScanStats
-from pacsaudit.engine.sweep import Sweep, Timestamps, first_protocol
+from pacsaudit.contract import make_finding
+from pacsaudit.engine.options import EngineOptions, ScanStats
+from pacsaudit.engine.sweep import Sweep, first_protocol
 from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Status, decode_finding, utc_timestamp
+from pacsaudit.net.limits import TokenBucket, network_key, parse_rate
+from pacsaudit.plan import ScaleOptions, ScanPlan, describe_plan, make_plan
+from pacsaudit.probes.catalog import build_probes
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
-from pacsaudit.probes.registry import Dispatcher
-from pacsaudit.scan import ScaleOptions, ScanPlan, build_probes, describe_plan, execute, make_plan
+from pacsaudit.probes.dispatch import Dispatcher
+from pacsaudit.run import execute
 from pacsaudit.targets.permutation import Shard
 from pacsaudit.targets.spec import AddressSpace, Target
 from scale.peers import BANNER, free_port
@@ -177,9 +180,9 @@ def test_the_closed_finding_names_the_protocol_the_port_belongs_to() -> None:
     assert first_protocol(DicomProbe(), 80) == "dicom"
 
 
-def test_timestamps_match_the_models_format() -> None:
-    clock = Timestamps()
-    text = clock.now()
+def test_the_one_clock_gives_the_models_format() -> None:
+    """The engine's findings take their time from the model's one cached clock."""
+    text = make_finding("dicom", Target("127.0.0.1", 9), None, Status.CLOSED).timestamp
     assert len(text) == len(utc_timestamp())
     assert text.endswith("Z")
     assert abs(datetime.fromisoformat(text).timestamp() - time.time()) < 1.0

@@ -285,7 +285,7 @@ def test_an_output_changed_behind_the_states_back_is_refused(
 
 
 def test_the_split_into_tasks_is_saved_and_kept(tmp_path: Path) -> None:
-    from pacsaudit.scan import split_tasks
+    from pacsaudit.engine.jobs import split_tasks
 
     state = ScanState.create(tmp_path / "s.state", {"fingerprint": "x", "shard": "0/1"})
     try:

@@ -8,13 +8,14 @@ import ssl
 from pathlib import Path
 
 from hostile_servers import PeerServer
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory
+from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.lab.certs import write_self_signed
 from pacsaudit.model import DicomResult, Finding, HttpResult, Status
+from pacsaudit.plan import ScanPlan
+from pacsaudit.probes.catalog import PROBE_NAMES, build_probes, default_scan_ports
 from pacsaudit.probes.dicom.probe import DicomOptions
-from pacsaudit.probes.http.probe import HTTP_PORTS, HttpOptions
-from pacsaudit.probes.registry import Dispatcher
-from pacsaudit.scan import PROBE_NAMES, ScanPlan, build_probes, default_scan_ports
+from pacsaudit.probes.dispatch import Dispatcher
+from pacsaudit.probes.http.options import HTTP_PORTS, HttpOptions
 from pacsaudit.targets.spec import AddressSpace, Target
 from web.peers import Site, html_route, read_request, response
 

@@ -20,8 +20,8 @@ import pytest
 import uvloop
 
 from hostile_servers import PeerServer
-from pacsaudit.engine.stream import DialOptions
 from pacsaudit.lab.certs import write_self_signed
+from pacsaudit.measure.classify import classify
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import (
     ErrorKind,
@@ -32,6 +32,7 @@ from pacsaudit.model import (
     Status,
     encode_finding,
 )
+from pacsaudit.net.stream import DialOptions
 from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
 from pacsaudit.probes.http.transport import Limits
 from pacsaudit.targets.spec import Target
@@ -73,7 +74,7 @@ def options(**changes: Any) -> HttpOptions:
 async def scan(handler: Any, probe: HttpProbe | None = None, tls: Any = None) -> Finding:
     async with PeerServer(handler, tls=tls) as server:
         probe = probe or HttpProbe(options())
-        return await probe.scan(Target("127.0.0.1", server.port))
+        return classify(await probe.scan(Target("127.0.0.1", server.port)))
 
 
 def http_result(f: Finding) -> HttpResult:

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import msgspec
 
-from pacsaudit.engine.runner import EngineOptions, MultiProbe, ScanStats
+from pacsaudit.contract import MultiProbe, Probe
+from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.engine.sources import PositionedSource
 from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.engine.sweep import Sweep
 from pacsaudit.model import Finding, Status
-from pacsaudit.probes.base import Probe
 from pacsaudit.targets.spec import Target
 
 CHECKPOINT_INTERVAL = 0.5

@@ -36,19 +36,21 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pacsaudit.contract import MultiProbe
 from pacsaudit.engine.checkpoint import Batch, Recorder, run_shard
-from pacsaudit.engine.runner import EngineOptions, new_event_loop_factory, raise_fd_limit
+from pacsaudit.engine.jobs import ShardedTargets, ShardJob, shard_jobs, split_tasks
+from pacsaudit.engine.options import (
+    EngineOptions,
+    ScanStats,
+    new_event_loop_factory,
+    raise_fd_limit,
+)
 from pacsaudit.errors import UsageError
-from pacsaudit.model import decode_finding
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from pacsaudit.scan import ScanOutcome, ScanPlan, ShardJob
+from pacsaudit.model import Finding, decode_finding
 
 log = logging.getLogger(__name__)
 
@@ -120,24 +122,34 @@ class _Shard:
     submits: int = 0
 
 
-def run_on_cluster(
-    plan: ScanPlan,
-    engine: EngineOptions,
-    recorder: Recorder,
-    outcome: ScanOutcome,
-    console: Console | None,
-    client: Any,
-) -> None:
-    """Run every unfinished shard as a task and record their batches as they arrive."""
+@dataclass(frozen=True)
+class ClusterRun:
+    """What a cluster run needs besides the client: the targets, a way to build the probe on
+    a worker (a picklable callable: the engine never imports a probe), and where each finding
+    and progress line goes in the client process."""
+
+    targets: ShardedTargets
+    probe_factory: Callable[[], MultiProbe]
+    engine: EngineOptions
+    recorder: Recorder
+    stats: ScanStats
+    on_finding: Callable[[Finding], None]
+    tasks: int | None = None
+    """``--tasks``; None: twice the cluster's worker threads (or the saved split)."""
+    progress: Callable[[str], None] | None = None
+
+
+def run_on_cluster(run: ClusterRun, client: Any) -> bool:
+    """Run every unfinished shard as a task and record their batches as they arrive; True when
+    interrupted (Ctrl-C)."""
     import distributed
 
-    from pacsaudit.scan import shard_jobs, split_tasks
-
-    state = recorder.state
+    state = run.recorder.state
     threads = max(1, sum(client.nthreads().values()))
-    jobs = shard_jobs(plan, state, split_tasks(state, plan.scale.tasks, 2 * threads))
+    jobs = shard_jobs(run.targets, state, split_tasks(state, run.tasks, 2 * threads))
     if not jobs:
-        return
+        return False
+    engine = run.engine
     if engine.rate is not None:  # the rate is the scan's: share it among tasks running at once
         engine = dataclasses.replace(engine, rate=engine.rate / min(len(jobs), threads))
     scan_id = uuid.uuid4().hex
@@ -152,7 +164,8 @@ def run_on_cluster(
         distributed.Variable(f"{queue_name}-{name}", client=client).set("")
         future = client.submit(
             scan_task,
-            plan,
+            run.targets,
+            run.probe_factory,
             engine,
             entry.job.shard,
             queue_name,
@@ -167,6 +180,7 @@ def run_on_cluster(
     heartbeat = distributed.Variable(f"{queue_name}-alive", client=client)
     beats = 0
     heartbeat.set(beats)
+    interrupted = False
     try:
         while not all(s.complete for s in shards.values()):
             try:
@@ -176,37 +190,34 @@ def run_on_cluster(
             else:
                 messages.extend(queue.get(batch=True))
             for message in messages:
-                _handle(message, shards, recorder, outcome, client, queue_name)
+                _handle(message, shards, run, client, queue_name)
             _check_futures(futures, shards, submit)
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT:
                 beats += 1
                 heartbeat.set(beats)
                 last_beat = now
-            if console is not None and now - last_report >= 2.0:
+            if run.progress is not None and now - last_report >= 2.0:
                 done = sum(s.done for s in shards.values())
-                rate = outcome.stats.done / max(1e-9, now - started)
+                rate = run.stats.done / max(1e-9, now - started)
                 running = sum(1 for s in shards.values() if s.attempt and not s.complete)
-                console.print(
-                    f"  {done:,} targets done ({rate:,.0f}/s), {running} shard(s) running",
-                    highlight=False,
-                )
+                run.progress(f"  {done:,} targets done ({rate:,.0f}/s), {running} shard(s) running")
                 last_report = now
     except KeyboardInterrupt:
-        outcome.interrupted = True
+        interrupted = True
     finally:
         for name in shards:  # every attempt still running stops at its next checkpoint
             with contextlib.suppress(Exception):
                 distributed.Variable(f"{queue_name}-{name}", client=client).set(STOP)
         with contextlib.suppress(Exception):
             client.cancel(list(futures))
+    return interrupted
 
 
 def _handle(
     message: tuple[Any, ...],
     shards: dict[str, _Shard],
-    recorder: Recorder,
-    outcome: ScanOutcome,
+    run: ClusterRun,
     client: Any,
     queue_name: str,
 ) -> None:
@@ -233,7 +244,7 @@ def _handle(
     if kind != "batch" or attempt != entry.attempt:
         return  # a lost attempt's leftovers: its targets are pending for the current one
     batch = Batch(*message[3:])
-    recorder.commit(
+    run.recorder.commit(
         name,
         batch.batch,
         position=batch.position,
@@ -241,11 +252,11 @@ def _handle(
         done=batch.done,
         complete=batch.complete,
     )
-    outcome.stats.done += batch.done - entry.done
+    run.stats.done += batch.done - entry.done
     for line in batch.batch.splitlines():
         finding = decode_finding(line)
-        outcome.stats.by_status[finding.status] += 1
-        outcome.add(finding)
+        run.stats.by_status[finding.status] += 1
+        run.on_finding(finding)
     entry.position, entry.pending, entry.done = batch.position, tuple(batch.pending), batch.done
     entry.complete = batch.complete
 
@@ -277,13 +288,14 @@ def _check_futures(futures: dict[Any, str], shards: dict[str, _Shard], submit: A
 
 
 def scan_task(
-    plan: ScanPlan, engine: EngineOptions, shard: Any, queue_name: str
+    targets: ShardedTargets,
+    probe_factory: Callable[[], MultiProbe],
+    engine: EngineOptions,
+    shard: Any,
+    queue_name: str,
 ) -> dict[str, int | str]:
     """One attempt at one shard, on a worker: get the checkpoint, scan, stream batches."""
     import distributed
-
-    from pacsaudit.probes.registry import Dispatcher
-    from pacsaudit.scan import NO_PREDIAL, scan_probes
 
     name = str(shard)
     attempt = uuid.uuid4().hex
@@ -293,13 +305,10 @@ def scan_task(
     reply = distributed.Variable(f"{queue_name}-{attempt}")
     position, pending, done = reply.get(timeout=START_TIMEOUT)
     reply.delete()
-    source = plan.source(shard, position, pending)
-    probe = Dispatcher(scan_probes(plan), forced=plan.forced_probe)
+    source = targets.source(shard, position, pending)
+    probe = probe_factory()
     engine = dataclasses.replace(
-        engine,
-        concurrency=raise_fd_limit(engine.concurrency),
-        predial=True,
-        predial_exempt=NO_PREDIAL,
+        engine, concurrency=raise_fd_limit(engine.concurrency), predial=True
     )
 
     class Superseded(Exception):

@@ -10,14 +10,14 @@ one private ``epoll`` object whose descriptor the event loop watches as a single
 - refused, unreachable, or no answer within the connect timeout → the finding is made on the
   spot, as the probe would have made it, and no coroutine ever exists for that target;
 - connected → a task runs the probe; the connected socket is handed to the probe's first dial
-  to that ``ip:port`` (:class:`~pacsaudit.engine.stream.DialTicket`), so the peer sees one
+  to that ``ip:port`` (:class:`~pacsaudit.net.stream.DialTicket`), so the peer sees one
   connection, not two.
 
 Connect timeouts need no timer per socket: deadlines are dispatch time plus a constant, so the
 dict of dialing sockets (insertion-ordered) is also ordered by deadline, and one coarse timer
 expires its head.
 
-Politeness lives here too: a :class:`~pacsaudit.engine.limits.TokenBucket` for new connections
+Politeness lives here too: a :class:`~pacsaudit.net.limits.TokenBucket` for new connections
 (the sweep's own dials, and every further dial a probe makes through the dialer), and a cap of
 targets in flight per /24 — a target whose network is at the cap waits in a bounded queue while
 others go ahead.
@@ -41,12 +41,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from pacsaudit.engine.limits import TokenBucket, network_key
-from pacsaudit.engine.runner import EngineOptions, MultiProbe, ScanStats, error_finding
-from pacsaudit.engine.stream import CONNECTION_LIMITER, DIAL_TICKET, DialTicket
+from pacsaudit.contract import MultiProbe, Probe, make_finding
+from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.errors import classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status
-from pacsaudit.probes.base import Probe
+from pacsaudit.net.limits import TokenBucket, network_key
+from pacsaudit.net.stream import CONNECTION_LIMITER, DIAL_TICKET, DialTicket
 from pacsaudit.targets.spec import Target
 
 log = logging.getLogger(__name__)
@@ -92,45 +92,12 @@ class _Slot:
         self.ticket: DialTicket | None = None
 
 
-class Timestamps:
-    """``utc_timestamp()`` text, rebuilt once per millisecond instead of once per finding."""
-
-    __slots__ = ("_ms", "_text")
-
-    def __init__(self) -> None:
-        self._ms = -1
-        self._text = ""
-
-    def now(self) -> str:
-        ms = int(time.time() * 1000)
-        if ms != self._ms:
-            seconds, frac = divmod(ms, 1000)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-            self._text = f"{stamp}.{frac:03d}Z"
-            self._ms = ms
-        return self._text
-
-
 def first_protocol(probe: Probe | MultiProbe, port: int) -> str:
-    """The protocol the probe would name in a closed or filtered finding for this port.
-
-    For the registry's dispatcher that is the forced probe, else the one probe claiming the
-    port, else ``dicom`` (the probe that identifies unclaimed ports); for a single probe, its
-    name. Duck-typed so the engine does not import the registry.
-    """
-    forced = getattr(probe, "forced", None)
-    if isinstance(forced, str):
-        return forced
-    claimants = getattr(probe, "claimants", None)
-    probes = getattr(probe, "probes", None)
-    if callable(claimants) and probes is not None:
-        claim = claimants(port)
-        if len(claim) == 1:
-            return str(claim[0])
-        if "dicom" in probes:
-            return "dicom"
-        return str(next(iter(probes)))
-    return probe.name if probe.name != "auto" else "dicom"
+    """The protocol the engine names in a closed or filtered finding for this port: the one the
+    dispatcher would have sent the port to, or a single probe's own name."""
+    if isinstance(probe, MultiProbe):
+        return probe.protocol_for(port)
+    return probe.name
 
 
 class Sweep:
@@ -151,13 +118,13 @@ class Sweep:
         self._on_done = on_done
         self._limiter = limiter or (TokenBucket(options.rate) if options.rate else None)
         self._predial = options.predial and hasattr(select, "epoll")
-        self._exempt = options.predial_exempt
+        self._predials = probe.predials if isinstance(probe, MultiProbe) else None
         self._cap = options.per_network or 0
         self._max_deferred = max(1024, 4 * options.concurrency)
         self._scan_all = probe.scan_all if isinstance(probe, MultiProbe) else None
         self._scan_one = None if isinstance(probe, MultiProbe) else probe.scan
         self._protocols: dict[int, str] = {}
-        self._clock = Timestamps()
+        self._predial_ports: dict[int, bool] = {}
         # Targets taken from the source and not reported, by position (insertion-ordered).
         self._inflight: dict[int, Target] = {}
         self._active = 0
@@ -287,7 +254,7 @@ class Sweep:
         concurrency = self.options.concurrency
         stats = self.stats
         predial = self._predial
-        exempt = self._exempt
+        predials = self._predials
         perf_counter = time.perf_counter
         started = 0
         while self._active < concurrency:
@@ -331,7 +298,7 @@ class Sweep:
             self._active += 1
             if self._active > stats.peak_in_flight:
                 stats.peak_in_flight = self._active
-            if predial and (not exempt or self._protocol(slot.target.port) not in exempt):
+            if predial and (predials is None or self._predial_port(slot.target.port)):
                 self._dial(slot)
             else:
                 self._launch(slot, None)
@@ -417,14 +384,8 @@ class Sweep:
     def _closed(self, slot: _Slot) -> None:
         """The commonest outcome of all, reported with as little work as possible."""
         target = slot.target
-        port = target.port
-        protocol = self._protocols.get(port) or self._protocol(port)
-        elapsed = int((time.perf_counter() - slot.started) * 1_000_000 + 0.5) / 1000
-        finding = Finding(
-            target.ip, port, protocol, Status.CLOSED, self._clock.now(), None, None, target.host,
-            elapsed,
-        )  # fmt: skip
-        self._complete(slot, [finding])
+        protocol = self._protocols.get(target.port) or self._protocol(target.port)
+        self._complete(slot, [make_finding(protocol, target, slot.started, Status.CLOSED)])
 
     def _expire(self) -> None:
         """Close connects older than the connect timeout: those ports are filtered."""
@@ -462,19 +423,17 @@ class Sweep:
             protocol = self._protocols[port] = first_protocol(self.probe, port)
         return protocol
 
+    def _predial_port(self, port: int) -> bool:
+        allowed = self._predial_ports.get(port)
+        if allowed is None:
+            assert self._predials is not None
+            allowed = self._predial_ports[port] = self._predials(port)
+        return allowed
+
     def _report_status(self, slot: _Slot, status: Status, error: ErrorInfo | None) -> None:
         target = slot.target
-        finding = Finding(
-            ip=target.ip,
-            port=target.port,
-            protocol=self._protocol(target.port),
-            status=status,
-            timestamp=self._clock.now(),
-            error=error,
-            host=target.host,
-            duration_ms=round((time.perf_counter() - slot.started) * 1000, 3),
-        )
-        self._complete(slot, [finding])
+        protocol = self._protocol(target.port)
+        self._complete(slot, [make_finding(protocol, target, slot.started, status, error=error)])
 
     # -- the probe stage -----------------------------------------------------------------------
 
@@ -507,9 +466,10 @@ class Sweep:
                 assert self._scan_one is not None
                 return [await self._scan_one(target)]
         except Exception as exc:  # a probe bug must not end the scan
+            protocol = self._protocol(target.port)
             if isinstance(exc, TimeoutError) and deadline.expired():
                 error = ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
-                return [error_finding(self.probe.name, target, error)]
+                return [make_finding(protocol, target, None, Status.ERROR, error=error)]
             log.debug(
                 "probe %s failed on %s:%d: %s",
                 self.probe.name,
@@ -518,7 +478,8 @@ class Sweep:
                 type(exc).__name__,
             )
             classified = classify(exc)
-            return [error_finding(self.probe.name, target, classified.error, classified.status)]
+            status, detail = classified.status, classified.error
+            return [make_finding(protocol, target, None, status, error=detail)]
 
     def _task_done(self, task: asyncio.Task[list[Finding]]) -> None:
         slot = self._tasks.pop(task, None)

@@ -10,15 +10,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pacsaudit.engine.runner import EngineOptions
+from pacsaudit.engine.options import EngineOptions
 from pacsaudit.lab.fileshare import check_finding as check_fileshare
-from pacsaudit.lab.manager import LabInfo, lab_down, lab_up
+from pacsaudit.lab.manager import lab_down, lab_up
+from pacsaudit.lab.services import LabInfo
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import COMPROMISE_PROTOCOL, DicomResult, Finding, decode_finding
+from pacsaudit.plan import make_plan
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.report.build import write_report
-from pacsaudit.scan import execute, make_plan, summarise
+from pacsaudit.run import execute
+from pacsaudit.terminal import ProgressBar, summarise
 
 
 def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console) -> bool:
@@ -48,7 +51,7 @@ def scan_lab(info: LabInfo, output: Path, console: Console) -> list[Finding]:
         output=output,
         http=HttpOptions(hasher=hasher),
     )
-    outcome = execute(plan, console)
+    outcome = execute(plan, ProgressBar(console))
     summarise(outcome, console)
     console.print(f"findings written to {output}")
     return [decode_finding(line) for line in output.read_bytes().splitlines() if line]

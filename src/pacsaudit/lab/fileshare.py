@@ -25,18 +25,15 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
+from pacsaudit.lab.services import LAB_HOST, LabInfo, LabService, start_service
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 from pacsaudit.model import FileShareResult, Finding
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import looks_like_dicom_name
-
-if TYPE_CHECKING:
-    from pacsaudit.lab.manager import LabInfo, LabService
 
 SERVICE_NAMES = ("ftp", "smb", "rsync")
 DEFAULT_PORTS = {"ftp": 2121, "smb": 4445, "rsync": 8873}
@@ -152,7 +149,6 @@ def expected_counts(root: Path, options: WalkOptions | None = None) -> dict[str,
 
 def start(info: LabInfo, ports: dict[str, int]) -> None:
     """Build the tree and start FTP, SMB and rsync on it (called from ``lab_up``)."""
-    from pacsaudit.lab import manager
 
     base = info.state_dir / "shares"
     tree = build_tree(base / "tree")
@@ -171,7 +167,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         "exposure_class": "phi-readable",
         "compromise": "yes",
     }
-    ftp = manager.LabService(
+    ftp = LabService(
         name="ftp",
         software="pyftpdlib",
         protocol="ftp",
@@ -180,10 +176,10 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         expect={"status": "ftp", **magic},
     )
     info.services.append(ftp)
-    argv = [sys.executable, "-m", "pyftpdlib", "-i", manager.LAB_HOST, "-p", str(ports["ftp"])]
-    manager._start(info, ftp, [*argv, "-d", str(tree.root)], base)
+    argv = [sys.executable, "-m", "pyftpdlib", "-i", LAB_HOST, "-p", str(ports["ftp"])]
+    start_service(info, ftp, [*argv, "-d", str(tree.root)], base)
 
-    smb = manager.LabService(
+    smb = LabService(
         name="smb",
         software="Samba smbd",
         protocol="smb",
@@ -193,7 +189,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
     )
     info.services.append(smb)
     conf = smb_conf(base / "samba", ports["smb"], tree.root)
-    manager._start(
+    start_service(
         info,
         smb,
         [
@@ -206,7 +202,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         base,
     )
 
-    rsync = manager.LabService(
+    rsync = LabService(
         name="rsync",
         software="rsync daemon",
         protocol="rsync",
@@ -222,7 +218,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
     )
     info.services.append(rsync)
     rconf = _rsyncd_conf(base / "rsyncd", tree.root)
-    manager._start(
+    start_service(
         info,
         rsync,
         [
@@ -231,7 +227,7 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
             "--no-detach",
             f"--config={rconf}",
             f"--port={ports['rsync']}",
-            f"--address={manager.LAB_HOST}",
+            f"--address={LAB_HOST}",
         ],
         base,
     )

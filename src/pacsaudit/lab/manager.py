@@ -15,27 +15,32 @@ import os
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
 from pacsaudit.lab import certs
 from pacsaudit.lab import fileshare as fileshare_lab
 from pacsaudit.lab.http import dicomweb_config, locked_orthanc_expect, open_orthanc_expect
+from pacsaudit.lab.services import (
+    LAB_HOST,
+    READY_TIMEOUT,
+    STATE_FILE,
+    LabError,
+    LabInfo,
+    LabService,
+    alive,
+    port_free,
+    run_tool,
+    start_service,
+)
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 
-LAB_HOST = "127.0.0.1"
-STATE_FILE = "lab.json"
-READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 # Orthanc: wide open, as found on the Internet (../shared/LAB-NOTES.md has the measured keys).
@@ -47,78 +52,6 @@ QRSCP_AE = "QRSCP"
 LOCKED_USER = "labadmin"
 LOCKED_KNOWN_CALLER = "STORESCU"
 TLS_AE = "TLSSCP"
-
-
-class LabError(Exception):
-    """The lab could not start or stop; the message says what to do."""
-
-
-@dataclass
-class LabService:
-    name: str
-    software: str
-    protocol: str
-    port: int
-    description: str
-    called_ae: str | None = None
-    calling_ae: str | None = None
-    """The calling AE title the server knows, where it only accepts known callers."""
-    tls: bool = False
-    pid: int | None = None
-    expect: dict[str, str] = field(default_factory=dict)
-    """What a scan must find here (status, AE policy): the lab's own ground truth."""
-
-
-@dataclass
-class LabInfo:
-    state_dir: Path
-    host: str = LAB_HOST
-    services: list[LabService] = field(default_factory=list)
-    corpus: dict[str, object] = field(default_factory=dict)
-
-    def service(self, name: str) -> LabService:
-        for s in self.services:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    @property
-    def ports(self) -> list[int]:
-        return [s.port for s in self.services]
-
-    def save(self) -> None:
-        data = {
-            "host": self.host,
-            "services": [asdict(s) for s in self.services],
-            "corpus": self.corpus,
-        }
-        tmp = self.state_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(self.state_dir / STATE_FILE)
-
-    @classmethod
-    def load(cls, state_dir: Path) -> LabInfo:
-        raw = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
-        return cls(
-            state_dir=state_dir,
-            host=raw["host"],
-            services=[LabService(**s) for s in raw["services"]],
-            corpus=raw.get("corpus", {}),
-        )
-
-    def print(self, console: Console) -> None:
-        table = Table(title=f"pacsaudit lab on {self.host} (state: {self.state_dir})")
-        for col in ("service", "software", "port", "protocol", "set up as"):
-            table.add_column(col)
-        for s in self.services:
-            table.add_row(s.name, s.software, str(s.port), s.protocol, s.description)
-        console.print(table)
-        if self.corpus:
-            c = self.corpus
-            console.print(
-                f"synthetic corpus: {c.get('patients')} patients, {c.get('studies')} studies, "
-                f"{c.get('instances')} instances (fake PHI only)"
-            )
 
 
 def default_state_dir() -> Path:
@@ -153,83 +86,6 @@ def default_ports(port_base: int) -> dict[str, int]:
         "orthanc-locked-http": 8043,
         **fileshare_lab.DEFAULT_PORTS,
     }
-
-
-# -- process handling ---------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return waited == 0
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
-def _wait_port(port: int, pid: int, what: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise LabError(f"{what} exited during start-up; see {log}")
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.settimeout(0.5)
-            if s.connect_ex((LAB_HOST, port)) == 0:
-                return
-        time.sleep(0.05)
-    raise LabError(f"{what} did not open port {port} within {READY_TIMEOUT:.0f} s; see {log}")
-
-
-def _start(
-    info: LabInfo, service: LabService, argv: list[str], cwd: Path
-) -> subprocess.Popen[bytes]:
-    exe = shutil.which(argv[0]) if not os.path.isabs(argv[0]) else argv[0]
-    if exe is None:
-        raise LabError(f"{argv[0]} not found: install the Debian packages (make demo does)")
-    log = info.state_dir / "logs" / f"{service.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [exe, *argv[1:]],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service.pid = proc.pid
-    info.save()
-    _wait_port(service.port, proc.pid, service.name, log)
-    return proc
-
-
-def _run(argv: list[str], what: str, timeout: float = 120.0) -> None:
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise LabError(f"{argv[0]} not found: install the Debian packages") from None
-    except subprocess.TimeoutExpired:
-        raise LabError(f"{what} took longer than {timeout:.0f} s") from None
-    if done.returncode != 0:
-        # DCMTK's messages name files and AE titles, never dataset values.
-        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise LabError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
 
 
 # -- the servers --------------------------------------------------------------------------
@@ -297,7 +153,7 @@ def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabSer
             expect=open_orthanc_expect(_counts(manifest)),
         )
     )
-    _start(info, service, ["Orthanc", str(cfg)], root)
+    start_service(info, service, ["Orthanc", str(cfg)], root)
     _wait_http(ports["orthanc-http"], "/system")
     return service
 
@@ -344,7 +200,7 @@ def _orthanc_locked(info: LabInfo, ports: dict[str, int], manifest: Manifest) ->
             expect=locked_orthanc_expect(),
         )
     )
-    _start(info, service, ["Orthanc", str(cfg)], root)
+    start_service(info, service, ["Orthanc", str(cfg)], root)
     auth = (LOCKED_USER, password)
     _wait_http(ports["orthanc-locked-http"], "/system", auth)
     _load_orthanc(ports["orthanc-locked-http"], manifest, auth)
@@ -409,8 +265,8 @@ AETable END
     info.services.append(service)
     # dcmqridx registers files in the database in place: a C-STORE per file costs dcmqrscp
     # about 60 ms, indexing all of them about 0.1 s.
-    _run(["dcmqridx", str(root / "db"), *map(str, manifest.files)], "indexing dcmqrscp's data")
-    _start(info, service, ["dcmqrscp", "-c", str(cfg)], root)
+    run_tool(["dcmqridx", str(root / "db"), *map(str, manifest.files)], "indexing dcmqrscp's data")
+    start_service(info, service, ["dcmqrscp", "-c", str(cfg)], root)
     return service
 
 
@@ -444,7 +300,9 @@ log_identifier: False
     )
     info.services.append(service)
     _index_qrscp(root / "instances.sqlite", manifest)
-    _start(info, service, [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(cfg)], root)
+    start_service(
+        info, service, [sys.executable, "-m", "pynetdicom", "qrscp", "-c", str(cfg)], root
+    )
     return service
 
 
@@ -494,7 +352,7 @@ def _tls_scp(info: LabInfo, ports: dict[str, int]) -> LabService:
         str(root / "incoming"),
         str(ports["dicom-tls"]),
     ]
-    _start(info, service, argv, root)
+    start_service(info, service, argv, root)
     return service
 
 
@@ -524,11 +382,11 @@ def lab_up(
     say: Callable[[str], None] = console.print if console else (lambda _msg: None)
     if (state_dir / STATE_FILE).exists():
         old = LabInfo.load(state_dir)
-        if any(s.pid and _alive(s.pid) for s in old.services):
+        if any(s.pid and alive(s.pid) for s in old.services):
             raise LabError(f"a lab is already running from {state_dir}: run `pacsaudit lab down`")
         _remove_state(state_dir)
     ports = default_ports(port_base)
-    busy = [f"{n} {p}" for n, p in ports.items() if not _port_free(p)]
+    busy = [f"{n} {p}" for n, p in ports.items() if not port_free(p)]
     if busy:
         raise LabError("ports in use: " + ", ".join(busy) + " (choose another --port-base)")
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -567,10 +425,10 @@ def _stop_pids(pids: list[int]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.05)
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
     for pid in pids:

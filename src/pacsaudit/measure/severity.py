@@ -8,6 +8,8 @@ makes it high.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pacsaudit.model import (
     AePolicy,
     Exposure,
@@ -87,6 +89,22 @@ def http_exposure_class(result: HttpResult) -> ExposureClass:
     if result.apps:
         return ExposureClass.AUTH_REQUIRED
     return ExposureClass.CLOSED
+
+
+def fileshare_exposure_class(
+    *, anonymous: bool, dicom_files: int, phi: Mapping[str, int]
+) -> ExposureClass:
+    """The README's classes for file shares, consistent with the DICOM probe's:
+    PHI read from a DICOM header → phi-readable (critical); DICOM files anyone can fetch but
+    no PHI sampled → retrievable (high); an anonymous listing without DICOM → anonymous-access
+    (medium); anonymous and guest access refused → auth-required (low)."""
+    if not anonymous:
+        return ExposureClass.AUTH_REQUIRED
+    if any(n > 0 for n in phi.values()):
+        return ExposureClass.PHI_READABLE
+    if dicom_files > 0:
+        return ExposureClass.RETRIEVABLE
+    return ExposureClass.ANONYMOUS_ACCESS
 
 
 def severity_at_least(severity: Severity | None, threshold: Severity) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from pacsaudit.engine.stream import DialOptions
 from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.net.stream import DialOptions
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions
 

@@ -19,15 +19,13 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import msgspec
 
-from pacsaudit.engine.stream import open_connection, scanner_tls_context
+from pacsaudit.contract import make_finding
 from pacsaudit.errors import classify, printable_sample
-from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
-from pacsaudit.intel.knowledge import knowledge
-from pacsaudit.measure.severity import SEVERITY_OF, dicom_exposure_class
+from pacsaudit.intel.identify import identify_toolkit
 from pacsaudit.model import (
     AePolicy,
     AssociationAttempt,
@@ -36,17 +34,13 @@ from pacsaudit.model import (
     DicomResult,
     ErrorInfo,
     Exposure,
-    ExposureClass,
     Finding,
-    Flag,
-    FlagKind,
     Retrieval,
-    Severity,
     Status,
     TlsInfo,
 )
-from pacsaudit.probes.base import finding
-from pacsaudit.probes.dicom import pdu, reasons, uids
+from pacsaudit.net.stream import Connection, DialOptions, open_connection, scanner_tls_context
+from pacsaudit.probes.dicom import DICOM, DICOM_TLS, pdu, reasons, uids
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
@@ -55,7 +49,7 @@ from pacsaudit.probes.dicom.connection import (
 )
 from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
-from pacsaudit.probes.dicom.options import DICOM_PORTS, Depth, DicomOptions
+from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
 
@@ -108,6 +102,20 @@ class _Broken(Exception):
         self.tls = tls
 
 
+class Dial(Protocol):
+    """:func:`pacsaudit.net.stream.open_connection`'s shape."""
+
+    async def __call__(
+        self,
+        ip: str,
+        port: int,
+        options: DialOptions,
+        *,
+        tls: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Connection: ...
+
+
 @dataclass(slots=True)
 class _Attempt:
     called_ae: str
@@ -126,13 +134,16 @@ class _Attempt:
 
 
 class DicomProbe:
-    name: ClassVar[str] = "dicom"
-    description: ClassVar[str] = "DICOM Upper Layer: association, AE-title policy, C-ECHO, TLS"
-    default_ports: ClassVar[tuple[int, ...]] = DICOM_PORTS
+    name: ClassVar[str] = DICOM.key
+    description: ClassVar[str] = DICOM.description
+    default_ports: ClassVar[tuple[int, ...]] = DICOM.ports
 
-    def __init__(self, options: DicomOptions | None = None) -> None:
+    def __init__(self, options: DicomOptions | None = None, *, dial: Dial | None = None) -> None:
         self.options = options or DicomOptions()
         self.options.validate()
+        self._dial: Dial = dial or open_connection
+        """How an attempt connects: the real dialer, or an in-memory peer in the tests (as
+        the share walk takes its backend)."""
         self._request_template = pdu.AssociateRequest(
             called_ae=self.options.default_called_ae,
             calling_ae=self.options.calling_ae,
@@ -248,7 +259,7 @@ class DicomProbe:
         calling = calling_ae or self.options.calling_ae
         attempt = _Attempt(called_ae, calling)
         try:
-            conn = await open_connection(
+            conn = await self._dial(
                 target.ip, target.port, self.options.dial, tls=tls, server_hostname=target.host
             )
         except Exception as exc:
@@ -258,7 +269,7 @@ class DicomProbe:
         got_pdu = False
         try:
             if tls is not None:
-                from pacsaudit.engine.tlsinfo import describe_session  # cryptography: TLS only
+                from pacsaudit.net.tlsinfo import describe_session  # cryptography: TLS only
 
                 attempt.tls = describe_session(conn.tls_session())
             request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
@@ -356,33 +367,6 @@ class DicomProbe:
             if accept is not None
             else None
         )
-        verdict = judge(
-            toolkit=toolkit,
-            class_uid=class_uid,
-            version_name=version_name,
-            max_pdu=accept.max_pdu_length if accept else None,
-            any_called_ae=policy is AePolicy.ANY_CALLED_AE,
-            accepted_services=frozenset(accepted_contexts),
-            accepts_unknown_sop_class=unknown_ok,
-        )
-        exposure = accepted.exposure if accepted else None
-        flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
-        flags += data_marker_flags(exposure)
-        cves: list[str] = []
-        cve_basis = None
-        if toolkit.name and toolkit.version:
-            cves = cves_for(toolkit.name, toolkit.version)
-            if cves:
-                cve_basis = (
-                    f"{toolkit.name} {toolkit.version} as reported in the A-ASSOCIATE-AC; "
-                    "fixes backported by a distribution are invisible (possibly affected)"
-                )
-        klass = dicom_exposure_class(
-            accepted=accepted is not None,
-            ae_policy=policy,
-            exposure=accepted.exposure if accepted else None,
-            retrieval=accepted.retrieval if accepted else None,
-        )
         return DicomResult(
             tls=tls,
             ae_policy=policy,
@@ -392,19 +376,12 @@ class DicomProbe:
             implementation_version_name=accept.implementation_version_name if accept else None,
             toolkit=toolkit.name,
             toolkit_version=toolkit.version,
-            product=verdict.product,
-            product_evidence=verdict.product_evidence,
-            cves=cves,
-            cve_basis=cve_basis,
             accepts_unknown_sop_class=unknown_ok,
-            flags=flags,
             accepted_contexts=accepted_contexts,
             echo_status=accepted.echo_status if accepted else None,
             attempts=records,
-            exposure=exposure,
+            exposure=accepted.exposure if accepted else None,
             retrieval=accepted.retrieval if accepted else None,
-            exposure_class=klass,
-            severity=SEVERITY_OF[klass],
         )
 
     def _record(self, a: _Attempt) -> AssociationAttempt:
@@ -440,7 +417,7 @@ class DicomProbe:
         result: DicomResult | None,
         error: ErrorInfo | None = None,
     ) -> Finding:
-        return finding(self.name, target, started, status, result, error)
+        return make_finding(self.name, target, started, status, result, error)
 
     def _tls_for(self, port: int) -> ssl.SSLContext | None:
         if port not in self.options.tls_ports and not self.options.always_tls:
@@ -458,10 +435,12 @@ class DicomTlsProbe(DicomProbe):
     """DICOM over TLS on any port: what the dispatcher runs where a port answered with a TLS
     alert. It claims no port of its own."""
 
-    default_ports: ClassVar[tuple[int, ...]] = ()
+    name: ClassVar[str] = DICOM_TLS.key
+    description: ClassVar[str] = DICOM_TLS.description
+    default_ports: ClassVar[tuple[int, ...]] = DICOM_TLS.ports
 
-    def __init__(self, options: DicomOptions | None = None) -> None:
-        super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True))
+    def __init__(self, options: DicomOptions | None = None, *, dial: Dial | None = None) -> None:
+        super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True), dial=dial)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -480,36 +459,15 @@ def _context_outcome(context_id: int, result: int, transfer_syntax: str | None) 
     )
 
 
-DEMO_SHARE = 0.5
-"""A server is flagged when at least this share of its studies match one marker."""
-
-
-def data_marker_flags(exposure: Exposure | None) -> list[Flag]:
-    if exposure is None or not exposure.data_markers or not exposure.studies:
-        return []
-    markers = {m.id: m for m in knowledge().markers}
-    flags = []
-    for marker_id, hits in exposure.data_markers.items():
-        marker = markers.get(marker_id)
-        if marker is None or hits < DEMO_SHARE * exposure.studies:
-            continue
-        kind = FlagKind.LIKELY_HONEYPOT if marker.kind == "honeypot" else FlagKind.DEMO_DATA
-        evidence = f"{hits} of {exposure.studies} studies match {marker.name}"
-        flags.append(Flag(kind, evidence, marker_id))
-    return flags
-
-
 def _tls_only(broken: _Broken) -> DicomResult | None:
     """A TLS server that demands a client certificate: nothing more to learn, nothing exposed
     to a client without one (TLS 1.3 sends the "certificate required" alert after the
-    handshake, so the session facts are known)."""
+    handshake, so the session facts are known; where they are not, the demand still is)."""
     error = broken.error
     if not isinstance(error, ssl.SSLError) or "CERTIFICATE_REQUIRED" not in str(error).upper():
         return None
-    tls = broken.tls
-    if tls is not None:
-        tls = msgspec.structs.replace(tls, client_certificate_requested=True)
-    return DicomResult(tls=tls, exposure_class=ExposureClass.TLS_ONLY, severity=Severity.INFO)
+    tls = broken.tls or TlsInfo(version=None, cipher=None)
+    return DicomResult(tls=msgspec.structs.replace(tls, client_certificate_requested=True))
 
 
 def _accepted(attempts: list[_Attempt]) -> bool:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from pacsaudit.engine.stream import Connection
 from pacsaudit.errors import BudgetSpent, PeerClosed
+from pacsaudit.net.stream import Connection
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,

@@ -1,13 +1,10 @@
-"""What the three file-share probes share beyond the walk: the finding envelope, quiet
-third-party loggers, and a bounded pool for the synchronous SMB library."""
+"""What the three file-share probes share beyond the walk: quiet third-party loggers."""
 
 from __future__ import annotations
 
 import logging
 
-from pacsaudit.probes.base import finding
-
-__all__ = ["finding", "silence_peer_text_loggers"]
+__all__ = ["silence_peer_text_loggers"]
 
 # Libraries that log peer text (file names in commands and replies) at DEBUG: paths on imaging
 # shares can name patients, and ``--log-level DEBUG`` must stay free of PHI.

@@ -2,7 +2,7 @@
 
 aioftp speaks the protocol (replies, ``EPSV``/``PASV``, ``MLSD`` and ``LIST`` parsing); every
 connection it makes, control and data, is dialled by pacsaudit's own dialer
-(:func:`pacsaudit.engine.stream._connect_socket`, ``connect_ex``), and a data connection is only
+(:func:`pacsaudit.net.stream.connect_socket`, ``connect_ex``), and a data connection is only
 ever opened to the target's own address: a ``PASV`` reply naming another host is ignored, as
 aioftp does by default, and refused here in case it ever did not.
 
@@ -23,12 +23,14 @@ from typing import ClassVar
 
 import aioftp
 
-from pacsaudit.engine.stream import _connect_socket
+from pacsaudit.contract import make_finding
 from pacsaudit.errors import Classified, ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
-from pacsaudit.probes.fileshare.common import finding, silence_peer_text_loggers
+from pacsaudit.net.stream import connect_socket
+from pacsaudit.probes.fileshare import FTP
+from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
-from pacsaudit.probes.fileshare.options import FTP_PORTS, WalkOptions
+from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
     Entry,
@@ -66,7 +68,7 @@ class _DialedClient(aioftp.Client):
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if host != self._target_ip:
             raise ProtocolError("data-elsewhere", "the server named another host for data")
-        sock = await _connect_socket(host, port, self._connect_timeout)
+        sock = await connect_socket(host, port, self._connect_timeout)
         if self._stream is not None:  # a data connection: keep the server from racing ahead
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, DATA_RCVBUF)
         try:
@@ -256,11 +258,9 @@ def _list_entry(name: str, info: dict[str, object]) -> Entry:
 
 
 class FtpProbe:
-    name: ClassVar[str] = "ftp"
-    description: ClassVar[str] = (
-        "FTP: anonymous login, bounded walk, DICOM files by magic, header samples, indicators"
-    )
-    default_ports: ClassVar[tuple[int, ...]] = FTP_PORTS
+    name: ClassVar[str] = FTP.key
+    description: ClassVar[str] = FTP.description
+    default_ports: ClassVar[tuple[int, ...]] = FTP.ports
 
     def __init__(
         self, options: WalkOptions | None = None, indicators: IndicatorList | None = None
@@ -287,7 +287,7 @@ class FtpProbe:
                 # closing) says nothing about access: it is recorded as an error below.
                 if _reply_code(exc).startswith("5"):
                     result = tally.result(server=server, login=None, anonymous=False)
-                    return finding(self.name, target, started, Status.FTP, result)
+                    return make_finding(self.name, target, started, Status.FTP, result)
                 raise
             async with asyncio.timeout(tally.op_timeout()):
                 await client.command(MLST_FACTS, ("2xx", "4xx", "5xx"))
@@ -297,32 +297,38 @@ class FtpProbe:
             if share.access is ShareAccess.DENIED:
                 tally.walk_errors = max(tally.walk_errors, 1)
             result = tally.result(server=server, login=ANONYMOUS_USER, anonymous=True)
-            return finding(self.name, target, started, Status.FTP, result)
+            return make_finding(self.name, target, started, Status.FTP, result)
         except aioftp.StatusCodeError as exc:
             if server is None and not _reply_code(exc)[:3].isdigit():
                 return self._not_ftp(target, started)
             error = ErrorInfo(
                 ErrorKind.PROTOCOL_VIOLATION, "unexpected FTP reply", f"reply-{_reply_code(exc)}"
             )
-            return finding(self.name, target, started, Status.FTP, None, error)
+            return make_finding(self.name, target, started, Status.FTP, None, error)
         except (UnicodeDecodeError, ValueError) as exc:
             if server is None:
                 return self._not_ftp(target, started)
             classified = classify(exc)
-            return finding(self.name, target, started, classified.status, None, classified.error)
+            return make_finding(
+                self.name, target, started, classified.status, None, classified.error
+            )
         except Exception as exc:
             classified = _classify(exc)
             if server is not None:
                 tally.error = classified.error
                 result = tally.result(server=server, login=None, anonymous=False)
-                return finding(self.name, target, started, Status.FTP, result, classified.error)
-            return finding(self.name, target, started, classified.status, None, classified.error)
+                return make_finding(
+                    self.name, target, started, Status.FTP, result, classified.error
+                )
+            return make_finding(
+                self.name, target, started, classified.status, None, classified.error
+            )
         finally:
             await _quit(client)
 
     def _not_ftp(self, target: Target, started: float) -> Finding:
         error = ErrorInfo(ErrorKind.PROTOCOL_VIOLATION, "the peer is not an FTP server", "not-ftp")
-        return finding(self.name, target, started, Status.ERROR, None, error)
+        return make_finding(self.name, target, started, Status.ERROR, None, error)
 
 
 def _classify(exc: BaseException) -> Classified:

@@ -26,12 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pacsaudit.engine.stream import Connection, DialOptions, _connect_socket, open_connection
+from pacsaudit.contract import make_finding
 from pacsaudit.errors import ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
-from pacsaudit.probes.fileshare.common import finding
+from pacsaudit.net.stream import Connection, DialOptions, connect_socket, open_connection
+from pacsaudit.probes.fileshare import RSYNC
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
-from pacsaudit.probes.fileshare.options import RSYNC_PORTS, WalkOptions
+from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     Bound,
     Entry,
@@ -158,7 +159,7 @@ class _ConnectRelay:
                 self.refused += 1
                 writer.write(b"HTTP/1.0 403 Forbidden\r\n\r\n")
                 return
-            sock = await _connect_socket(
+            sock = await connect_socket(
                 self.target.ip, self.target.port, self.options.connect_timeout
             )
             up_reader, upstream = await asyncio.open_connection(sock=sock)
@@ -255,11 +256,9 @@ class _ModuleTree:
 
 
 class RsyncProbe:
-    name: ClassVar[str] = "rsync"
-    description: ClassVar[str] = (
-        "rsync daemon: module list, bounded listings, DICOM files by name and size"
-    )
-    default_ports: ClassVar[tuple[int, ...]] = RSYNC_PORTS
+    name: ClassVar[str] = RSYNC.key
+    description: ClassVar[str] = RSYNC.description
+    default_ports: ClassVar[tuple[int, ...]] = RSYNC.ports
 
     def __init__(
         self,
@@ -281,7 +280,9 @@ class RsyncProbe:
             greeting = await _greet(target, self.options, tally)
         except Exception as exc:
             classified = classify(exc)
-            return finding(self.name, target, started, classified.status, None, classified.error)
+            return make_finding(
+                self.name, target, started, classified.status, None, classified.error
+            )
         server = f"rsync protocol {greeting.version}"
         if greeting.truncated:
             tally.hit(Bound.MAX_SHARES)
@@ -311,7 +312,7 @@ class RsyncProbe:
                 tally.hit(Bound.MAX_ENTRIES)
             await walk_share(tree, share, tally)
         result = tally.result(server=server, login="none" if listed else None, anonymous=listed > 0)
-        return finding(self.name, target, started, Status.RSYNC, result)
+        return make_finding(self.name, target, started, Status.RSYNC, result)
 
     def _argv(self, target: Target, module: str) -> list[str]:
         assert self.rsync is not None

@@ -30,11 +30,13 @@ from impacket.nt_errors import STATUS_NO_MORE_FILES
 from impacket.smbconnection import SessionError as ConnectionSessionError
 from impacket.smbconnection import SMBConnection
 
+from pacsaudit.contract import make_finding
 from pacsaudit.errors import ProtocolError, classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
-from pacsaudit.probes.fileshare.common import finding, silence_peer_text_loggers
+from pacsaudit.probes.fileshare import SMB
+from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
-from pacsaudit.probes.fileshare.options import SMB_PORTS, WalkOptions
+from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
     Bound,
@@ -308,11 +310,9 @@ def _entry(info: Any) -> Entry:
 
 
 class SmbProbe:
-    name: ClassVar[str] = "smb"
-    description: ClassVar[str] = (
-        "SMB: null/guest session, share list, bounded walk, DICOM by magic, header samples"
-    )
-    default_ports: ClassVar[tuple[int, ...]] = SMB_PORTS
+    name: ClassVar[str] = SMB.key
+    description: ClassVar[str] = SMB.description
+    default_ports: ClassVar[tuple[int, ...]] = SMB.ports
 
     def __init__(
         self,
@@ -354,7 +354,7 @@ class SmbProbe:
                     )
             except _Refused:
                 result = tally.result(server=None, login=None, anonymous=False)
-                return finding(self.name, target, started, Status.SMB, result)
+                return make_finding(self.name, target, started, Status.SMB, result)
             server = session.dialect + (f", {session.server_os}" if session.server_os else "")
             server = "".join(ch for ch in server if ch.isprintable())[:96]
             try:
@@ -370,14 +370,14 @@ class SmbProbe:
                 shares = []
             await self._walk(session, shares, tally)
             result = tally.result(server=server, login=session.login, anonymous=True)
-            return finding(self.name, target, started, Status.SMB, result)
+            return make_finding(self.name, target, started, Status.SMB, result)
         except Exception as exc:
             status, error = _failure(exc, connected=session is not None)
             if session is None:
-                return finding(self.name, target, started, status, None, error)
+                return make_finding(self.name, target, started, status, None, error)
             tally.error = error
             result = tally.result(server=None, login=session.login, anonymous=True)
-            return finding(self.name, target, started, Status.SMB, result, error)
+            return make_finding(self.name, target, started, Status.SMB, result, error)
         finally:
             if session is not None:
                 conn = session.conn

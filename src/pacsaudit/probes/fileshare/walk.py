@@ -25,12 +25,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pacsaudit.errors import classify
-from pacsaudit.measure.severity import SEVERITY_OF
 from pacsaudit.model import (
     DicomdirCounts,
     ErrorInfo,
     ErrorKind,
-    ExposureClass,
     FileShareResult,
     IndicatorHit,
     ShareAccess,
@@ -246,10 +244,8 @@ class WalkTally:
         login: str | None,
         anonymous: bool,
     ) -> FileShareResult:
-        """The finding's result: the walk's counts plus what the session showed."""
-        klass = fileshare_exposure_class(
-            anonymous=anonymous, dicom_files=self.dicom_files, phi=self.phi
-        )
+        """The finding's result: the walk's counts plus what the session showed (facts only:
+        the classify stage, :mod:`pacsaudit.measure.classify`, judges them)."""
         return FileShareResult(
             server=server,
             login=login,
@@ -278,25 +274,7 @@ class WalkTally:
             bounds_hit=[str(b) for b in self.bounds],
             walk_errors=self.walk_errors,
             error=self.error,
-            exposure_class=klass,
-            severity=SEVERITY_OF[klass],
         )
-
-
-def fileshare_exposure_class(
-    *, anonymous: bool, dicom_files: int, phi: dict[str, int] | Counter[str]
-) -> ExposureClass:
-    """The README's classes for file shares, consistent with the DICOM probe's:
-    PHI read from a DICOM header → phi-readable (critical); DICOM files anyone can fetch but
-    no PHI sampled → retrievable (high); an anonymous listing without DICOM → anonymous-access
-    (medium); anonymous and guest access refused → auth-required (low)."""
-    if not anonymous:
-        return ExposureClass.AUTH_REQUIRED
-    if any(n > 0 for n in phi.values()):
-        return ExposureClass.PHI_READABLE
-    if dicom_files > 0:
-        return ExposureClass.RETRIEVABLE
-    return ExposureClass.ANONYMOUS_ACCESS
 
 
 def _unix_world_writable(mode: int | None) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pacsaudit.engine.stream import DialOptions
 from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.net.stream import DialOptions
 
 HTTP_PORTS = (80, 443, 8042, 8080, 8443)
 HTTPS_PORTS = (443, 8443)

@@ -37,10 +37,9 @@ from typing import Any, ClassVar
 import httpx
 import msgspec
 
-from pacsaudit.engine.stream import scanner_tls_context
+from pacsaudit.contract import make_finding
 from pacsaudit.errors import printable_sample
 from pacsaudit.measure.dicom_json import JsonTally, tag_list
-from pacsaudit.measure.severity import SEVERITY_OF, http_exposure_class
 from pacsaudit.model import (
     CredentialCheck,
     DicomWebEndpoint,
@@ -56,9 +55,10 @@ from pacsaudit.model import (
     Status,
     WebApp,
 )
-from pacsaudit.probes.base import finding
+from pacsaudit.net.stream import scanner_tls_context
+from pacsaudit.probes.http import HTTP, HTTPS
 from pacsaudit.probes.http import signatures as sig
-from pacsaudit.probes.http.options import HTTP_PORTS, HttpOptions
+from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.probes.http.transport import Fetched, WebSession, make_session, printable
 from pacsaudit.targets.spec import Target
 
@@ -100,11 +100,9 @@ class _Survey:
 
 
 class HttpProbe:
-    name: ClassVar[str] = "http"
-    description: ClassVar[str] = (
-        "HTTP(S): Orthanc REST, DICOMweb QIDO-RS/WADO-URI, imaging web viewers, authentication"
-    )
-    default_ports: ClassVar[tuple[int, ...]] = HTTP_PORTS
+    name: ClassVar[str] = HTTP.key
+    description: ClassVar[str] = HTTP.description
+    default_ports: ClassVar[tuple[int, ...]] = HTTP.ports
 
     def __init__(self, options: HttpOptions | None = None) -> None:
         self.options = options or HttpOptions()
@@ -172,8 +170,6 @@ class HttpProbe:
             credentials=credentials,
             exchanges=session.exchanges,
         )
-        cls = http_exposure_class(result)
-        result = msgspec.structs.replace(result, exposure_class=cls, severity=SEVERITY_OF[cls])
         return self._finding(target, started, Status.HTTP, result, None)
 
     # -- one pass ----------------------------------------------------------------------------
@@ -573,16 +569,16 @@ class HttpProbe:
         result: HttpResult | None,
         error: ErrorInfo | None,
     ) -> Finding:
-        return finding(self.name, target, started, status, result, error)
+        return make_finding(self.name, target, started, status, result, error)
 
 
 class HttpsProbe(HttpProbe):
     """HTTP over TLS on any port: what the dispatcher runs where a port answered with a TLS
     alert. It claims no port itself (443 and 8443 are the HTTP probe's, in TLS)."""
 
-    name: ClassVar[str] = "https"
-    description: ClassVar[str] = "HTTPS on any port (for ports identified as TLS)"
-    default_ports: ClassVar[tuple[int, ...]] = ()
+    name: ClassVar[str] = HTTPS.key
+    description: ClassVar[str] = HTTPS.description
+    default_ports: ClassVar[tuple[int, ...]] = HTTPS.ports
 
     def __init__(self, options: HttpOptions | None = None) -> None:
         super().__init__(dataclasses.replace(options or HttpOptions(), always_tls=True))

@@ -2,11 +2,11 @@
 
 httpx's own transport connects with ``loop.create_connection(host, port)``; under uvloop that
 happens in C, out of sight of the test suite's loopback guard and of ``--exclude``'s promise.
-So the connection pool gets a network backend built on :func:`pacsaudit.engine.stream.
+So the connection pool gets a network backend built on :func:`pacsaudit.net.stream.
 open_connection`: it ignores the host name in the URL and connects to the target's address and
 port only — a redirect or a Host header can never send a byte anywhere else. TLS is done by the
 dialer too (with the scanner's context that accepts any certificate), so HTTPS and DICOM-TLS
-report their sessions alike (``engine/tlsinfo.py``).
+report their sessions alike (``net/tlsinfo.py``).
 
 :class:`WebSession` is the probe's one way to make a request. Every request is bounded: a body
 cap (stream and stop), a deadline for the whole exchange (slow headers, slow bodies), a cap on
@@ -29,10 +29,10 @@ import httpcore
 import httpx
 
 from pacsaudit import __version__
-from pacsaudit.engine.stream import Connection, DialOptions, open_connection
-from pacsaudit.engine.tlsinfo import describe_session
 from pacsaudit.errors import Classified, PeerClosed, ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, HttpExchange, Status, TlsInfo
+from pacsaudit.net.stream import Connection, DialOptions, open_connection
+from pacsaudit.net.tlsinfo import describe_session
 from pacsaudit.probes.http.options import Limits
 from pacsaudit.targets.spec import Target
 
@@ -117,7 +117,7 @@ class TargetBackend(httpcore.AsyncNetworkBackend):
 
 
 class TargetStream(httpcore.AsyncNetworkStream):
-    """httpcore's view of one :class:`~pacsaudit.engine.stream.Connection`."""
+    """httpcore's view of one :class:`~pacsaudit.net.stream.Connection`."""
 
     def __init__(self, conn: Connection, backend: TargetBackend, *, first: bool) -> None:
         self._conn = conn

@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pacsaudit.engine.limits import TokenBucket
 from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, TlsFailure
+from pacsaudit.net.limits import TokenBucket
 
 READ_CHUNK_LIMIT = 1 << 20
 """Pause reading when this much is buffered and unread: a fast peer cannot fill our memory."""
@@ -298,7 +298,7 @@ CONNECTION_LIMITER: contextvars.ContextVar[TokenBucket | None] = contextvars.Con
 )
 
 
-async def _connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
+async def connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
     ticket = DIAL_TICKET.get()
     paid = False
     if ticket is not None:
@@ -361,7 +361,7 @@ async def open_connection(
     """Connect to ``ip:port`` (and shake hands with TLS when ``tls`` is given)."""
     loop = asyncio.get_running_loop()
     try:
-        sock = await _connect_socket(ip, port, options.connect_timeout)
+        sock = await connect_socket(ip, port, options.connect_timeout)
     except OSError as exc:
         if type(exc) is OSError and exc.errno is not None:
             raise _refused(exc.errno) from None
@@ -405,7 +405,7 @@ def scanner_tls_context() -> ssl.SSLContext:
     """A client context that completes handshakes with any certificate.
 
     An audit must see the certificate a server presents, valid or not; judging it is the
-    probe's job (``pacsaudit.engine.tlsinfo``), refusing it would hide exactly the servers
+    probe's job (``pacsaudit.net.tlsinfo``), refusing it would hide exactly the servers
     with broken TLS that the audit is for.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -1,0 +1,45 @@
+"""The ``pacsaudit`` command: subcommands that collect options and call the library; no logic.
+
+Each subcommand lives in a module of its own and is registered here, explicitly; the modules
+import the library only inside the command that needs it, so ``pacsaudit scan`` never loads
+the report, lab or de-identification code (start-up is most of a small scan's wall clock).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pacsaudit import __version__
+from pacsaudit.cli import files, lab, reports, scan
+
+app = typer.Typer(
+    name="pacsaudit",
+    help="Find medical-imaging systems that expose patient data, measure the exposure "
+    "without keeping PHI, and help fix it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+lab_app = typer.Typer(help="The built-in local lab: real DICOM servers with synthetic patients.")
+app.add_typer(lab_app, name="lab")
+
+app.command()(scan.scan)
+app.command()(files.inspect)
+app.command()(files.deid)
+app.command("report")(reports.report_command)
+app.command("notify")(reports.notify_command)
+app.command("diff")(reports.diff_command)
+lab_app.command("up")(lab.lab_up)
+lab_app.command("down")(lab.lab_down)
+lab_app.command("status")(lab.lab_status)
+lab_app.command("demo")(lab.lab_demo)
+
+
+@app.command()
+def version() -> None:
+    """Print pacsaudit's version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()

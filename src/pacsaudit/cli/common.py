@@ -1,0 +1,70 @@
+"""What every subcommand shares: the console on standard error, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from pacsaudit.errors import UsageError
+from pacsaudit.paths import check_creatable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+EXIT_USAGE = 2
+EXIT_SEVERITY = 3
+EXIT_INTERRUPTED = 130
+
+
+@functools.cache
+def err_console() -> Console:
+    """The console on standard error, made on first use (a quiet scan never prints)."""
+    from rich.console import Console
+
+    # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns; logs take 200.
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr (never wrapped: logs and scripts grep it) and the usage exit code."""
+    err_console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def warn_line(message: str) -> None:
+    """A warning whose text may quote a file or a peer: printed as data, never as markup."""
+    from rich.markup import escape
+
+    err_console().print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def log_level(name: str) -> int:
+    level = logging.getLevelName(name.upper())
+    if not isinstance(level, int):
+        raise fail(f"--log-level {name!r} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+    return level
+
+
+def check_output(output: Path | None, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any packet, an output that would lose findings or cannot be written:
+    a scan never truncates an earlier scan's results unless told to (``--overwrite``)."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise fail(f"-o {output} is a folder: give a file name")
+    if output.exists() and not output.is_file():
+        return  # a device or a pipe (/dev/stdout): nothing there to lose
+    if not resume and not overwrite and output.is_file() and output.stat().st_size > 0:
+        raise fail(
+            f"{output} exists and holds results: choose another -o, add --resume to continue "
+            "an interrupted scan, or --overwrite to replace it"
+        )
+    try:
+        check_creatable(output)
+    except UsageError as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,100 @@
+"""The engine's options and statistics, and the process-level settings a run needs (the
+open-file limit, the event loop).
+
+Apart from :mod:`pacsaudit.engine.sweep` and :mod:`pacsaudit.engine.runner` so that both, and
+the plan and run layers above, import them without importing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pacsaudit.model import Status
+
+FD_RESERVE = 64
+"""File descriptors kept free for output files, logs and the lab's subprocess pipes."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    concurrency: int = 512
+    """Targets in flight at once (dialing or probing)."""
+    host_timeout: float = 30.0
+    """Budget for probing one ip:port, all attempts included."""
+    connect_timeout: float = 3.0
+    """How long the engine's own dial waits for the TCP handshake (``predial``)."""
+    predial: bool = False
+    """Connect to each target before starting its probe: closed and filtered ports are then
+    reported without a coroutine, and the probe's first dial takes the connected socket. Only
+    for probes that dial through :mod:`pacsaudit.net.stream`: a dispatcher says per port
+    (:meth:`~pacsaudit.contract.MultiProbe.predials`) where its probe dials by other means."""
+    rate: float | None = None
+    """New TCP connections per second, all targets and probes together (None: unlimited)."""
+    per_network: int | None = None
+    """Targets in flight at once per IPv4 /24 (IPv6 /64); None: no cap."""
+
+    def validate(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.host_timeout <= 0:
+            raise ValueError("host timeout must be positive")
+        if self.connect_timeout <= 0:
+            raise ValueError("connect timeout must be positive")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.per_network is not None and self.per_network < 1:
+            raise ValueError("per-network cap must be at least 1")
+
+
+@dataclass(slots=True)
+class ScanStats:
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    finished: float | None = None
+    peak_in_flight: int = 0
+    """Most targets dialing or probing at once."""
+    peak_probing: int = 0
+    """Most probes running at once (each holding at least one open connection)."""
+
+    @property
+    def found(self) -> int:
+        """Targets where a service answered (any protocol's own status, or open-not-dicom)."""
+        silent = (Status.CLOSED, Status.FILTERED, Status.ERROR)
+        return sum(n for status, n in self.by_status.items() if status not in silent)
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft open-file limit towards the hard one; return how many probes fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted + FD_RESERVE)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return max(1, min(wanted, soft - FD_RESERVE))
+
+
+def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when installed (several times faster per connection), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory

@@ -1,0 +1,1 @@
+"""``pacsaudit inspect``: identifying data counted in DICOM files and mounted shares."""

@@ -1,0 +1,174 @@
+"""The lab's services as data, and the processes behind them: what ``lab up`` starts, saves
+and ``lab down`` stops.
+
+Apart from :mod:`pacsaudit.lab.manager` (which servers, configured how) so that the server
+families in other modules (:mod:`pacsaudit.lab.fileshare`) start their processes the same
+way without importing the manager.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+LAB_HOST = "127.0.0.1"
+STATE_FILE = "lab.json"
+READY_TIMEOUT = 30.0
+
+
+class LabError(Exception):
+    """The lab could not start or stop; the message says what to do."""
+
+
+@dataclass
+class LabService:
+    name: str
+    software: str
+    protocol: str
+    port: int
+    description: str
+    called_ae: str | None = None
+    calling_ae: str | None = None
+    """The calling AE title the server knows, where it only accepts known callers."""
+    tls: bool = False
+    pid: int | None = None
+    expect: dict[str, str] = field(default_factory=dict)
+    """What a scan must find here (status, AE policy): the lab's own ground truth."""
+
+
+@dataclass
+class LabInfo:
+    state_dir: Path
+    host: str = LAB_HOST
+    services: list[LabService] = field(default_factory=list)
+    corpus: dict[str, object] = field(default_factory=dict)
+
+    def service(self, name: str) -> LabService:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def ports(self) -> list[int]:
+        return [s.port for s in self.services]
+
+    def save(self) -> None:
+        data = {
+            "host": self.host,
+            "services": [asdict(s) for s in self.services],
+            "corpus": self.corpus,
+        }
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(self.state_dir / STATE_FILE)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LabInfo:
+        raw = json.loads((state_dir / STATE_FILE).read_text(encoding="utf-8"))
+        return cls(
+            state_dir=state_dir,
+            host=raw["host"],
+            services=[LabService(**s) for s in raw["services"]],
+            corpus=raw.get("corpus", {}),
+        )
+
+    def print(self, console: Console) -> None:
+        table = Table(title=f"pacsaudit lab on {self.host} (state: {self.state_dir})")
+        for col in ("service", "software", "port", "protocol", "set up as"):
+            table.add_column(col)
+        for s in self.services:
+            table.add_row(s.name, s.software, str(s.port), s.protocol, s.description)
+        console.print(table)
+        if self.corpus:
+            c = self.corpus
+            console.print(
+                f"synthetic corpus: {c.get('patients')} patients, {c.get('studies')} studies, "
+                f"{c.get('instances')} instances (fake PHI only)"
+            )
+
+
+# -- process handling ---------------------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return waited == 0
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_port(port: int, pid: int, what: str, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            raise LabError(f"{what} exited during start-up; see {log}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(0.5)
+            if s.connect_ex((LAB_HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise LabError(f"{what} did not open port {port} within {READY_TIMEOUT:.0f} s; see {log}")
+
+
+def start_service(
+    info: LabInfo, service: LabService, argv: list[str], cwd: Path
+) -> subprocess.Popen[bytes]:
+    exe = shutil.which(argv[0]) if not os.path.isabs(argv[0]) else argv[0]
+    if exe is None:
+        raise LabError(f"{argv[0]} not found: install the Debian packages (make demo does)")
+    log = info.state_dir / "logs" / f"{service.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [exe, *argv[1:]],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service.pid = proc.pid
+    info.save()
+    _wait_port(service.port, proc.pid, service.name, log)
+    return proc
+
+
+def run_tool(argv: list[str], what: str, timeout: float = 120.0) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} not found: install the Debian packages") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{what} took longer than {timeout:.0f} s") from None
+    if done.returncode != 0:
+        # DCMTK's messages name files and AE titles, never dataset values.
+        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise LabError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")

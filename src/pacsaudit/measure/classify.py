@@ -1,0 +1,171 @@
+"""The classify stage: what a finding's facts mean, decided once per finding.
+
+Probes return what they saw — identifiers, accepted contexts, counts, what a walk met. This
+stage turns those facts into the judgement that reports, notices and ``--fail-on`` read: the
+exposure class and severity (rules in :mod:`pacsaudit.measure.severity`), the flags that keep
+honeypots and demo data out of headline totals, the product behind shared identifiers, the
+CVEs of a reported version, and the split of signs of compromise into findings of their own.
+The dispatcher runs it on every finding it returns (:mod:`pacsaudit.probes.dispatch`); it is
+a pure function of the finding, so running it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
+from pacsaudit.intel.knowledge import knowledge
+from pacsaudit.measure.severity import (
+    SEVERITY_OF,
+    dicom_exposure_class,
+    fileshare_exposure_class,
+    http_exposure_class,
+)
+from pacsaudit.model import (
+    COMPROMISE_PROTOCOL,
+    AePolicy,
+    AssociationOutcome,
+    CompromiseResult,
+    DicomResult,
+    Exposure,
+    ExposureClass,
+    FileShareResult,
+    Finding,
+    Flag,
+    FlagKind,
+    HttpResult,
+    Severity,
+    Status,
+)
+
+DEMO_SHARE = 0.5
+"""A server is flagged when at least this share of its studies match one marker."""
+
+
+def classify(finding: Finding) -> Finding:
+    """The finding with its judgement filled in from its facts (unchanged where there is
+    nothing to judge: closed ports, errors without a result, unknown answers)."""
+    result = finding.result
+    judged: object = result
+    if isinstance(result, DicomResult):
+        judged = judge_dicom(finding.status, result)
+    elif isinstance(result, HttpResult) and finding.status is Status.HTTP:
+        judged = judge_http(result)
+    elif isinstance(result, FileShareResult):
+        judged = judge_fileshare(result)
+    if judged is result:
+        return finding
+    return msgspec.structs.replace(finding, result=judged)
+
+
+def classify_all(findings: Iterable[Finding]) -> list[Finding]:
+    """Every finding of one target judged, and its signs of compromise split off."""
+    return with_compromise_findings([classify(f) for f in findings])
+
+
+def judge_http(result: HttpResult) -> HttpResult:
+    """A web service's class and severity from what its pages and APIs answered."""
+    klass = http_exposure_class(result)
+    return msgspec.structs.replace(result, exposure_class=klass, severity=SEVERITY_OF[klass])
+
+
+def judge_fileshare(result: FileShareResult) -> FileShareResult:
+    """A share's class and severity from what the anonymous walk could list and read."""
+    klass = fileshare_exposure_class(
+        anonymous=result.anonymous, dicom_files=result.dicom_files, phi=result.phi_attributes
+    )
+    return msgspec.structs.replace(result, exposure_class=klass, severity=SEVERITY_OF[klass])
+
+
+def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
+    """A DICOM service's class, severity, flags, product and CVEs from what the association
+    showed (the A-ASSOCIATE-AC, the contexts, the AE-title policy, the exposure counts)."""
+    if (
+        status is Status.ERROR
+        and result.tls is not None
+        and result.tls.client_certificate_requested
+    ):
+        return msgspec.structs.replace(
+            result, exposure_class=ExposureClass.TLS_ONLY, severity=Severity.INFO
+        )
+    if status is not Status.DICOM:
+        return result
+    accepted = next((a for a in result.attempts if a.outcome is AssociationOutcome.ACCEPTED), None)
+    toolkit = identify_toolkit(result.implementation_class_uid, result.implementation_version_name)
+    verdict = judge(
+        toolkit=toolkit,
+        class_uid=result.implementation_class_uid,
+        version_name=result.implementation_version_name,
+        max_pdu=accepted.max_pdu_length if accepted else None,
+        any_called_ae=result.ae_policy is AePolicy.ANY_CALLED_AE,
+        accepted_services=frozenset(result.accepted_contexts),
+        accepts_unknown_sop_class=result.accepts_unknown_sop_class,
+    )
+    flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
+    flags += data_marker_flags(result.exposure)
+    cves: list[str] = []
+    cve_basis = None
+    if result.toolkit and result.toolkit_version:
+        cves = cves_for(result.toolkit, result.toolkit_version)
+        if cves:
+            cve_basis = (
+                f"{result.toolkit} {result.toolkit_version} as reported in the A-ASSOCIATE-AC; "
+                "fixes backported by a distribution are invisible (possibly affected)"
+            )
+    klass = dicom_exposure_class(
+        accepted=accepted is not None,
+        ae_policy=result.ae_policy,
+        exposure=result.exposure,
+        retrieval=result.retrieval,
+    )
+    return msgspec.structs.replace(
+        result,
+        product=verdict.product,
+        product_evidence=verdict.product_evidence,
+        cves=cves,
+        cve_basis=cve_basis,
+        flags=flags,
+        exposure_class=klass,
+        severity=SEVERITY_OF[klass],
+    )
+
+
+def data_marker_flags(exposure: Exposure | None) -> list[Flag]:
+    """``demo-data`` (or ``likely-honeypot``) where most studies carry one public sample set's
+    markers (``data/markers``: TCIA's UID root, OsiriX samples, pydicom's test files…)."""
+    if exposure is None or not exposure.data_markers or not exposure.studies:
+        return []
+    markers = {m.id: m for m in knowledge().markers}
+    flags = []
+    for marker_id, hits in exposure.data_markers.items():
+        marker = markers.get(marker_id)
+        if marker is None or hits < DEMO_SHARE * exposure.studies:
+            continue
+        kind = FlagKind.LIKELY_HONEYPOT if marker.kind == "honeypot" else FlagKind.DEMO_DATA
+        evidence = f"{hits} of {exposure.studies} studies match {marker.name}"
+        flags.append(Flag(kind, evidence, marker_id))
+    return flags
+
+
+def with_compromise_findings(findings: list[Finding]) -> list[Finding]:
+    """Signs of compromise seen during a share's walk become a finding of their own, right
+    after the share's, so that a miner never hides among exposure counts."""
+    extra = [
+        msgspec.structs.replace(
+            f,
+            protocol=COMPROMISE_PROTOCOL,
+            status=Status.COMPROMISE,
+            result=CompromiseResult(
+                share_protocol=f.protocol,
+                exposure_class=ExposureClass.COMPROMISED,
+                severity=SEVERITY_OF[ExposureClass.COMPROMISED],
+                indicators=list(f.result.indicators),
+            ),
+            error=None,
+        )
+        for f in findings
+        if isinstance(f.result, FileShareResult) and f.result.indicators
+    ]
+    return findings + extra if extra else findings

@@ -1,0 +1,236 @@
+"""A scan's run: the plan's shards through the engine, findings to disk, progress to a sink.
+
+:func:`execute` runs a :class:`~pacsaudit.plan.ScanPlan` to completion (or Ctrl-C): here, one
+shard job after another, or on a Dask cluster (``--cluster``,
+:mod:`pacsaudit.engine.cluster`). With a state, every batch of findings is journalled before it
+is appended to the output, so a crash loses nothing and ``--resume`` writes nothing twice.
+Drawing is not done here: the caller passes a :class:`Progress` sink (the CLI's bar).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
+from pacsaudit.engine.jobs import shard_jobs, split_tasks
+from pacsaudit.engine.options import (
+    EngineOptions,
+    ScanStats,
+    new_event_loop_factory,
+    raise_fd_limit,
+)
+from pacsaudit.engine.state import ScanState
+from pacsaudit.model import INTERESTING, Finding, Severity
+from pacsaudit.plan import ScanPlan, check_state
+from pacsaudit.probes.catalog import scan_probes
+from pacsaudit.probes.dispatch import Dispatcher
+
+MAX_TABLE_ROWS = 500
+
+
+class Progress(Protocol):
+    """Where a run reports how far it is (the CLI draws a bar; tests may count)."""
+
+    def start(self, total: int, done_before: int) -> None: ...
+
+    def update(self, stats: ScanStats) -> None:
+        """Called a few times a second while the run is here."""
+        ...
+
+    def note(self, line: str) -> None:
+        """A line of progress in words (a cluster run reports so)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+def build_dispatcher(plan: ScanPlan) -> Dispatcher:
+    """The probes this plan's targets may need behind one dispatcher, each probe built on its
+    first use. Module-level, so a cluster worker can be handed it (pickled by reference)."""
+    ports = plan.ports if plan.results is None else {t.port for t in plan.results}
+    return Dispatcher(scan_probes(plan, ports, plan.forced_probe), forced=plan.forced_probe)
+
+
+@dataclass
+class ScanOutcome:
+    stats: ScanStats
+    interesting: list[Finding] = field(default_factory=list)
+    interrupted: bool = False
+    worst_severity: Severity | None = None
+
+    def note(self, finding: Finding) -> None:
+        severity = getattr(finding.result, "severity", None)
+        if severity is not None and (
+            self.worst_severity is None or severity.rank > self.worst_severity.rank
+        ):
+            self.worst_severity = severity
+
+    def add(self, finding: Finding) -> None:
+        """Every finding of this run passes here (the table and ``--fail-on`` read it)."""
+        if finding.result is not None:
+            self.note(finding)
+        if finding.status in INTERESTING and len(self.interesting) < MAX_TABLE_ROWS:
+            self.interesting.append(finding)
+
+
+def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
+    """Run the plan to completion (or Ctrl-C); findings and progress are on disk either way.
+
+    With a state, every batch of findings is journalled before it is appended to the output,
+    so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
+    """
+    concurrency = raise_fd_limit(plan.engine.concurrency)
+    engine = dataclasses.replace(
+        plan.engine,
+        concurrency=concurrency,
+        predial=True,
+        connect_timeout=plan.dicom.dial.connect_timeout,
+    )
+    outcome = ScanOutcome(ScanStats())
+    check_state(plan)
+    scale = plan.scale
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scale.cluster is not None:  # unreachable: an error before any file is touched
+            from pacsaudit.engine import cluster
+
+            client = stack.enter_context(cluster.connect(scale.cluster))
+        _execute(plan, engine, outcome, progress, client)
+    if outcome.stats.finished is None:
+        outcome.stats.finished = time.monotonic()
+    return outcome
+
+
+def _execute(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    outcome: ScanOutcome,
+    progress: Progress | None,
+    client: object | None,
+) -> None:
+    scale = plan.scale
+    state: ScanState | None = None
+    output: OutputFile | None = None
+    try:
+        if scale.state is not None and scale.resume:
+            state = ScanState.load(scale.state)
+            if state.complete:
+                return  # nothing left to scan, nothing to write
+            assert plan.output is not None
+            output = OutputFile.resume(plan.output, state)
+        else:
+            output = OutputFile(plan.output)
+            if scale.state is not None:
+                state = ScanState.create(scale.state, _state_meta(plan))
+        recorder = Recorder(output, state)
+        if client is not None:
+            _execute_on_cluster(plan, engine, recorder, outcome, progress, client)
+        else:
+            _execute_here(plan, engine, recorder, outcome, progress)
+        if state is not None and not outcome.interrupted:
+            state.mark_complete()
+    finally:
+        if output is not None:
+            output.close()
+        if state is not None:
+            state.close()
+
+
+def _state_meta(plan: ScanPlan) -> dict[str, str]:
+    return {
+        "fingerprint": plan.fingerprint,
+        "seed": str(plan.seed),
+        "shard": str(plan.scale.shard),
+        "targets": str(plan.total),
+        "ports": ",".join(map(str, plan.ports)),
+        "input": "results" if plan.results is not None else "walk",
+        "output": str(plan.output) if plan.output else "",
+    }
+
+
+def _execute_on_cluster(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    recorder: Recorder,
+    outcome: ScanOutcome,
+    progress: Progress | None,
+    client: object,
+) -> None:
+    from pacsaudit.engine.cluster import ClusterRun, run_on_cluster  # Dask: only with --cluster
+
+    run = ClusterRun(
+        targets=plan,
+        probe_factory=functools.partial(build_dispatcher, plan),
+        engine=engine,
+        recorder=recorder,
+        stats=outcome.stats,
+        on_finding=outcome.add,
+        tasks=plan.scale.tasks,
+        progress=progress.note if progress is not None else None,
+    )
+    outcome.interrupted = run_on_cluster(run, client)
+
+
+def _execute_here(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    recorder: Recorder,
+    outcome: ScanOutcome,
+    progress: Progress | None,
+) -> None:
+    """Every shard job of this run in this process, one after another."""
+    state = recorder.state
+    jobs = shard_jobs(plan, state, split_tasks(state, None, 1))
+    probe = build_dispatcher(plan)
+    done_before = sum(job.done for job in jobs)
+
+    async def main() -> None:
+        ticker: asyncio.Task[None] | None = None
+        if progress is not None:
+            total = done_before + sum(plan.source(j.shard, j.start).estimate() for j in jobs)
+            progress.start(total, done_before)
+            ticker = asyncio.create_task(_tick(progress, outcome.stats))
+        try:
+            for job in jobs:
+                source = plan.source(job.shard, job.start, job.redo)
+
+                def on_batch(batch: Batch, name: str = job.name) -> None:
+                    writer.submit(name, batch)
+
+                await run_shard(
+                    source,
+                    probe,
+                    engine,
+                    on_batch,
+                    done_before=job.done,
+                    stats=outcome.stats,
+                    on_finding=outcome.add,
+                )
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            if progress is not None:
+                progress.update(outcome.stats)
+                progress.stop()
+
+    writer = RecorderThread(recorder)
+    runner = asyncio.Runner(loop_factory=new_event_loop_factory())
+    try:
+        runner.run(main())
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        runner.close()
+        writer.close()
+
+
+async def _tick(progress: Progress, stats: ScanStats) -> None:
+    while True:
+        progress.update(stats)
+        await asyncio.sleep(0.2)
