@@ -18,7 +18,10 @@ import time
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: the DICOM-over-TLS follower's findings name their own protocol, ``dicom-tls`` (as the
+HTTPS follower's name ``https``); version 1 named them ``dicom``. Reports read both."""
+READABLE_SCHEMA_VERSIONS = (1, 2)
 COMPROMISE_PROTOCOL = "compromise"
 """The ``protocol`` of the findings made from a share walk's signs of compromise."""
 

@@ -74,6 +74,7 @@ def test_silent_port_is_tried_with_tls(lab: LabInfo) -> None:
     assert sniff.error is not None
     assert sniff.error.kind is ErrorKind.RESET
     assert follow.status is Status.DICOM
+    assert (sniff.protocol, follow.protocol) == ("dicom", "dicom-tls")  # schema version 2
     assert isinstance(follow.result, DicomResult)
     assert follow.result.tls is not None
     assert follow.result.echo_status == 0

@@ -42,7 +42,7 @@ def test_truncated_last_line_is_named_and_the_rest_reported(tmp_path: Path) -> N
 def test_bad_lines_in_the_middle_each_get_a_reason(tmp_path: Path) -> None:
     good = fx.lines(fx.NEW[:3])
     v2 = json.loads(good[0])
-    v2["schema_version"] = 2
+    v2["schema_version"] = 3
     v2["port"] = 9999
     no_ip = json.loads(good[1])
     del no_ip["ip"]
@@ -64,12 +64,14 @@ def test_bad_lines_in_the_middle_each_get_a_reason(tmp_path: Path) -> None:
     assert {s.ip for s in loaded.services} == {fx.NEW[0].ip, fx.NEW[2].ip}
     assert [str(b) for b in loaded.bad_lines] == [
         f"{path}:2: not valid JSON",
-        f"{path}:3: schema_version 2; this pacsaudit reads version 1",
+        f"{path}:3: schema_version 3; this pacsaudit reads versions 1 and 2",
         f"{path}:4: not a JSON object",
         f"{path}:5: no ip",
         f"{path}:6: ip is not an IP address",
     ]
-    assert any("mix schema versions 1 (4 lines), 2 (1 line)" in w for w in loaded.warnings)
+    assert any(
+        "mix schema versions 1 (1 line), 2 (3 lines), 3 (1 line)" in w for w in loaded.warnings
+    )
 
 
 def test_messages_never_quote_the_line(tmp_path: Path) -> None:
@@ -125,6 +127,33 @@ def test_different_hash_keys_are_reported_as_different_scans(tmp_path: Path) -> 
     loaded = load_results([fx.write_new(tmp_path), fx.write(tmp_path / "other.jsonl", other)])
     assert sorted(loaded.hash_keys) == sorted([fx.KEY, fx.OTHER_KEY])
     assert any("different scans" in w and "not comparable" in w for w in loaded.warnings)
+
+
+def test_dicom_over_tls_reads_alike_in_schema_versions_1_and_2(tmp_path: Path) -> None:
+    """Version 1 named the TLS follower's findings ``dicom``; version 2 names them
+    ``dicom-tls``. Both are DICOM services, and a REST service naming the port ties to either."""
+
+    def tls_service(ip: str, protocol: str, version: int) -> dict[str, object]:
+        return {
+            "ip": ip, "port": 2762, "protocol": protocol, "status": "dicom",
+            "timestamp": fx.TS_NEW, "schema_version": version, "error": None,
+            "result": {
+                "kind": "dicom", "ae_policy": "any-called-ae",
+                "exposure_class": "open-association", "severity": "medium",
+                "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384"},
+            },
+        }  # fmt: skip
+
+    path = tmp_path / "both.jsonl"
+    lines = [tls_service("192.0.2.1", "dicom", 1), tls_service("192.0.2.2", "dicom-tls", 2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    loaded = load_results([path])
+    assert loaded.bad_lines == []
+    services = sorted(loaded.services, key=lambda s: s.ip)
+    assert [(s.protocol, s.exposure_class) for s in services] == [
+        ("dicom", "open-association"),
+        ("dicom-tls", "open-association"),
+    ]
 
 
 def test_unknown_protocols_and_odd_fields_do_not_break_reading(tmp_path: Path) -> None:

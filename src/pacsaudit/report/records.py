@@ -28,7 +28,12 @@ import msgspec
 from pacsaudit.errors import UsageError
 from pacsaudit.intel.correlate import orthanc_cves, orthanc_dicom_port
 from pacsaudit.intel.fleets import find_fleets
-from pacsaudit.model import COMPROMISE_PROTOCOL, SCHEMA_VERSION, Finding, decode_finding
+from pacsaudit.model import (
+    COMPROMISE_PROTOCOL,
+    READABLE_SCHEMA_VERSIONS,
+    Finding,
+    decode_finding,
+)
 from pacsaudit.report.geo import country_of
 
 NAMES_IN_PATHS = "names-in-paths"
@@ -442,8 +447,8 @@ def _envelope_problem(obj: object) -> str | None:
     version = obj.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         return "no schema_version: not a pacsaudit finding"
-    if version != SCHEMA_VERSION:
-        return f"schema_version {version}; this pacsaudit reads version {SCHEMA_VERSION}"
+    if version not in READABLE_SCHEMA_VERSIONS:
+        return f"schema_version {version}; this pacsaudit reads versions {_READABLE}"
     for key in ("ip", "protocol", "status"):
         if not isinstance(obj.get(key), str) or not obj[key]:
             return f"no {key}"
@@ -607,6 +612,9 @@ def _tie_orthanc(loaded: Loaded, latest: dict[tuple[str, int, str], Service]) ->
 
 
 _DICOM_PROTOCOLS = ("dicom", "dicom-tls")
+"""``dicom-tls``: the TLS follower's findings from schema version 2 on (version 1 named them
+``dicom``)."""
+_READABLE = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
 
 
 def _archive(ip: str, dicom_port: int) -> str:
@@ -660,7 +668,7 @@ def _warn(loaded: Loaded) -> None:
         w.append(
             "the inputs mix schema versions "
             + ", ".join(f"{v} ({plural(loaded.schema_versions[v], 'line')})" for v in versions)
-            + f"; only version {SCHEMA_VERSION} is read"
+            + f"; versions {_READABLE} are read"
         )
     if loaded.duplicates:
         w.append(
