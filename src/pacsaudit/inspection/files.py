@@ -13,7 +13,9 @@ type, never its text, because pydicom's messages can quote element values.
 from __future__ import annotations
 
 import enum
+import errno
 import os
+import re
 import stat
 import struct
 import warnings
@@ -71,6 +73,10 @@ class FileError(enum.StrEnum):
     """The output file system is full (or over quota)."""
     OS_ERROR = "os-error"
     """Any other operating-system error; the message carries its errno name."""
+    SYMLINK = "symlink"
+    """A symbolic link (to a file or a folder) under a root: never followed, so a link to
+    data elsewhere on the machine cannot be pulled into the output. Roots given by name are
+    followed: the user chose them."""
     UNLISTABLE = "unlistable"
     """A folder whose entries could not be read (permission denied, an I/O error): the files
     in it were not seen, so the run reports the folder rather than pretending it was empty."""
@@ -88,10 +94,11 @@ class ReadFailure(Exception):
         return (ReadFailure, (self.kind, self.message))
 
 
+_NOT_FOLLOWED = ReadFailure(FileError.SYMLINK, "symbolic link not followed")
+
+
 def classify(exc: BaseException) -> ReadFailure:
     """The one place where exceptions from reading or writing a file become a FileError."""
-    import errno
-
     if isinstance(exc, ReadFailure):
         return exc
     cause: BaseException = exc
@@ -103,6 +110,8 @@ def classify(exc: BaseException) -> ReadFailure:
         exc = cause
     if isinstance(exc, PermissionError):
         return ReadFailure(FileError.UNREADABLE, "permission denied")
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+        return _NOT_FOLLOWED
     if isinstance(exc, OSError):
         code = exc.errno or 0
         name = errno.errorcode.get(code, "unknown")
@@ -158,8 +167,22 @@ class Candidate:
         return display_path(self.relative)
 
 
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0, DEL, C1) and the invisible and bidirectional format characters:
+in a file name they can move the cursor, rewrite the terminal or reorder the text around them."""
+
+
 def display_path(path: Path) -> str:
-    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    """A path as data: bytes that are not UTF-8 as ``\\udcXX`` escapes, control and bidi
+    characters as ``\\xNN`` / ``\\uNNNN`` escapes (a file may be named ``ESC[2J``), so every
+    record, log and terminal line shows the name and none of them obeys it."""
+    text = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return _INVISIBLE.sub(_visible, text)
+
+
+def _visible(m: re.Match[str]) -> str:
+    code = ord(m[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -175,15 +198,20 @@ def walk(roots: Iterable[Path]) -> Iterator[Candidate]:
     skipping it would report a share as smaller (and cleaner) than it is.
     """
     for root in roots:
-        if not root.is_dir():
-            yield _candidate(root, root.parent, Path(root.name))
+        if not root.is_dir():  # a file named by the user: followed if it is a link
+            try:
+                target = root.resolve(strict=True)
+            except (OSError, RuntimeError):
+                target = root  # open() will report why
+            yield _candidate(target, root.parent, Path(root.name))
             continue
         failed: list[OSError] = []
         for dirpath, dirnames, filenames in os.walk(root, onerror=failed.append):
             yield from _unlistable(failed, root)
-            dirnames[:] = sorted(d for d in dirnames if d != METADATA_DIR)
             here = Path(dirpath)
-            for name in sorted(filenames):
+            linked = {d for d in dirnames if os.path.islink(here / d)}
+            dirnames[:] = sorted(d for d in dirnames if d != METADATA_DIR and d not in linked)
+            for name in sorted(set(filenames) | linked):
                 path = here / name
                 yield _candidate(path, root, path.relative_to(root))
         yield from _unlistable(failed, root)
@@ -204,16 +232,16 @@ def _unlistable(failed: list[OSError], root: Path) -> Iterator[Candidate]:
 
 
 def _errno_name(exc: OSError) -> str:
-    import errno
-
     return errno.errorcode.get(exc.errno or 0, "unknown")
 
 
 def _candidate(path: Path, root: Path, relative: Path) -> Candidate:
     try:
-        info = path.stat()
+        info = path.lstat()
     except OSError:
         return Candidate(path, root, relative, 0, True)  # open() will report why
+    if stat.S_ISLNK(info.st_mode):
+        return Candidate(path, root, relative, 0, False, problem=_NOT_FOLLOWED)
     return Candidate(
         path, root, relative, info.st_size, stat.S_ISREG(info.st_mode), info.st_mtime_ns
     )
@@ -241,10 +269,14 @@ def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
     Returns the dataset, how it was stored and the file size.
     """
     try:
-        info = path.stat()
+        # O_NOFOLLOW: a file replaced by a link since the walk is still not followed;
+        # O_NONBLOCK: a FIFO put in its place does not block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
             raise ReadFailure(FileError.NOT_REGULAR, "not a regular file")
-        with path.open("rb") as fp:
+        with os.fdopen(fd, "rb") as fp:
             kind = sniff(fp.read(_HEAD))
             if kind is Kind.NOT_DICOM:
                 raise ReadFailure(FileError.NOT_DICOM, "content is not DICOM")
