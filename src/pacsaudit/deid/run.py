@@ -50,6 +50,7 @@ from pacsaudit.deid.journal import (
 )
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
+from pacsaudit.deid.tail import copy_range, pixel_tail, tail_digest
 from pacsaudit.errors import UsageError
 from pacsaudit.inspection.files import (
     METADATA_DIR,
@@ -61,6 +62,7 @@ from pacsaudit.inspection.files import (
     describe_os_error,
     quiet_pydicom,
     read_dicom,
+    read_header,
     walk,
 )
 from pacsaudit.inspection.inspect import unlisted_warnings
@@ -130,7 +132,16 @@ def _target(output: Path, candidate: Candidate) -> Path:
     return output / candidate.relative
 
 
-def _write(ds: Dataset, kind: Kind, target: Path) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """The pixel data of the input, copied as bytes after the rewritten header."""
+
+    fd: int
+    offset: int
+    size: int
+
+
+def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, str]:
     """Write beside the target, then rename: the target is whole or absent, never partial.
 
     Returns the size and SHA-256 of what was written, for the resume journal.
@@ -139,16 +150,20 @@ def _write(ds: Dataset, kind: Kind, target: Path) -> tuple[int, str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         if len(_made) < 1 << 14:
             _made.add(target.parent)
-    data = _encode(ds, kind)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
         with tmp.open("xb") as f:
             f.write(data)
+            if tail is not None:
+                f.flush()
+                copy_range(tail.fd, f.fileno(), tail.offset, tail.size - tail.offset)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return len(data), hashlib.sha256(data).hexdigest()
+    if tail is None:
+        return len(data), hashlib.sha256(data).hexdigest()
+    return len(data) + tail.size - tail.offset, tail_digest(data, tail.fd, tail.offset, tail.size)
 
 
 def _encode(ds: Dataset, kind: Kind) -> bytes:
@@ -207,14 +222,23 @@ def _skipped(relative: str, failure: ReadFailure) -> FileOutcome:
 
 
 def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
+    """The header read, de-identified and rewritten; the pixel data copied as bytes when
+    nothing but pixel data follows it (:mod:`pacsaudit.deid.tail`), else the whole file read
+    and written by pydicom."""
     deid = _state["deid"]
     assert isinstance(deid, Deidentifier)
-    ds, kind, _ = read_dicom(candidate.path, header_only=False)
-    meta = getattr(ds, "file_meta", None)
-    if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
-        raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
-    outcome = deid.apply(ds)
-    size, digest = _write(ds, kind, target)
+    header = read_header(candidate.path)
+    ds, kind = header.dataset, header.kind
+    _refuse_dicomdir(ds)
+    fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        tail = _pixel_tail(ds, fd, header.pixel_offset, header.size)
+        if tail is None:
+            ds, kind, _ = read_dicom(candidate.path, header_only=False)
+        outcome = deid.apply(ds)
+        size, digest = _write(_encode(ds, kind), target, tail)
+    finally:
+        os.close(fd)
     record = DeidFile(
         candidate.display,
         "written",
@@ -222,6 +246,28 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         actions=dict(outcome.actions),
     )
     return record, size, digest
+
+
+def _refuse_dicomdir(ds: Dataset) -> None:
+    meta = getattr(ds, "file_meta", None)
+    if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
+        raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
+
+
+def _pixel_tail(ds: Dataset, fd: int, offset: int, size: int) -> _Tail | None:
+    """The tail to copy as bytes, or None when the whole file must go through pydicom: a
+    deflated data set (its offsets are in the inflated stream), an encoding pydicom could not
+    tell, an input changed since the header was read, anything after the header that is not
+    pixel data."""
+    implicit_vr, little_endian = ds.original_encoding
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax == DeflatedExplicitVRLittleEndian or implicit_vr is None or little_endian is None:
+        return None
+    if os.fstat(fd).st_size != size:
+        return None
+    if not pixel_tail(fd, offset, size, implicit_vr=implicit_vr, little_endian=little_endian):
+        return None
+    return _Tail(fd, offset, size)
 
 
 def _deid_chunk(chunk: list[tuple[Candidate, JournalEntry | None]]) -> list[FileOutcome]:

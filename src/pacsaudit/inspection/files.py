@@ -268,6 +268,30 @@ def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
 
     Returns the dataset, how it was stored and the file size.
     """
+    found = _read(path, header_only=header_only)
+    return found.dataset, found.kind, found.size
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A file's data set up to Pixel Data, and where Pixel Data starts."""
+
+    dataset: Dataset
+    kind: Kind
+    size: int
+    pixel_offset: int
+    """Where the header stopped: the first Pixel Data element, or the file's size."""
+
+
+def read_header(path: Path) -> Header:
+    """Read the data set up to Pixel Data (checked like :func:`read_dicom`); raises
+    ReadFailure. The transfer syntax is checked too, since the header will be written."""
+    found = _read(path, header_only=True)
+    _check_transfer_syntax(found.dataset)
+    return found
+
+
+def _read(path: Path, *, header_only: bool) -> Header:
     try:
         # O_NOFOLLOW: a file replaced by a link since the walk is still not followed;
         # O_NONBLOCK: a FIFO put in its place does not block the open
@@ -294,7 +318,7 @@ def read_dicom(path: Path, *, header_only: bool) -> tuple[Dataset, Kind, int]:
             _check_complete(ds, fp, info.st_size, header_only)
             if not header_only:
                 _check_transfer_syntax(ds)
-            return ds, kind, info.st_size
+            return Header(ds, kind, info.st_size, fp.tell())
     except Exception as exc:  # every failure is classified, none escapes
         raise classify(exc) from None
 
