@@ -71,12 +71,11 @@ class CanaryFile:
     burned_in: bool
 
 
-def _pixels(rows: int, index: int) -> bytes:
+def _pixels(size: int, index: int) -> bytes:
     """Bytes 0x80-0xFF only, so no ASCII canary can appear in them; the first three carry the
     file's index, so a tool that renames its outputs can still be checked file by file."""
     head = bytes(0x80 | (index >> shift) & 0x7F for shift in (14, 7, 0))
     pattern = bytes(0x80 | ((i * 7 + index) & 0x7F) for i in range(256))
-    size = rows * rows * 2
     return (head + pattern * (size // 256 + 1))[:size]
 
 
@@ -85,8 +84,11 @@ def index_from_pixels(pixels: bytes) -> int:
     return (pixels[0] & 0x7F) << 14 | (pixels[1] & 0x7F) << 7 | (pixels[2] & 0x7F)
 
 
-def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dataset, CanaryFile]:
-    """One synthetic image of a fake patient, and the canaries it carries."""
+def make_dataset(
+    index: int, *, patients: int = 50, rows: int = 32, frames: int = 1
+) -> tuple[Dataset, CanaryFile]:
+    """One synthetic image (``frames`` > 1: a multi-frame one) of a fake patient, and the
+    canaries it carries."""
     p = index % patients
     study = index % (patients * 3)
     series = study * 2 + index % 2
@@ -188,7 +190,9 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
     ds.BitsAllocated = ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 0
-    ds.PixelData = _pixels(rows, index)
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = _pixels(rows * rows * 2 * frames, index)
 
     canaries = {
         Category.IDENTITY: [
@@ -272,6 +276,7 @@ def write_corpus(
     *,
     patients: int = 50,
     rows: int = 32,
+    frames: int = 1,
     variety: bool = True,
     manifest: Path | None = None,
 ) -> list[CanaryFile]:
@@ -284,7 +289,7 @@ def write_corpus(
     manifest_path = manifest
     entries: list[CanaryFile] = []
     for index in range(n_files):
-        ds, entry = make_dataset(index, patients=patients, rows=rows)
+        ds, entry = make_dataset(index, patients=patients, rows=rows, frames=frames)
         path = root / entry.path
         path.parent.mkdir(parents=True, exist_ok=True)
         implicit = variety and index % 10 == 3

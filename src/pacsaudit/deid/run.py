@@ -60,6 +60,7 @@ from pacsaudit.inspection.files import (
     ReadFailure,
     classify,
     describe_os_error,
+    open_input,
     quiet_pydicom,
     read_dicom,
     read_header,
@@ -146,17 +147,18 @@ def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, s
 
     Returns the size and SHA-256 of what was written, for the resume journal.
     """
-    if target.parent not in _made:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if len(_made) < 1 << 14:
-            _made.add(target.parent)
+    _make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        with tmp.open("xb") as f:
-            f.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:  # a short write (a signal, a nearly full disk) writes the rest
+                view = view[os.write(fd, view) :]
             if tail is not None:
-                f.flush()
-                copy_range(tail.fd, f.fileno(), tail.offset, tail.size - tail.offset)
+                copy_range(tail.fd, fd, tail.offset, tail.size - tail.offset)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -164,6 +166,23 @@ def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, s
     if tail is None:
         return len(data), hashlib.sha256(data).hexdigest()
     return len(data) + tail.size - tail.offset, tail_digest(data, tail.fd, tail.offset, tail.size)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents, once per process: one mkdir per new folder, none for
+    a folder this process made or found (a mirror of a NAS has a folder per series)."""
+    if folder in _made:
+        return
+    try:
+        os.mkdir(folder)
+    except FileNotFoundError:
+        _make_folder(folder.parent)
+        os.mkdir(folder)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise
+    if len(_made) < 1 << 14:
+        _made.add(folder)
 
 
 def _encode(ds: Dataset, kind: Kind) -> bytes:
@@ -227,11 +246,11 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
     and written by pydicom."""
     deid = _state["deid"]
     assert isinstance(deid, Deidentifier)
-    header = read_header(candidate.path)
-    ds, kind = header.dataset, header.kind
-    _refuse_dicomdir(ds)
-    fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = open_input(candidate.path)
     try:
+        header = read_header(candidate.path, fd)
+        ds, kind = header.dataset, header.kind
+        _refuse_dicomdir(ds)
         tail = _pixel_tail(ds, fd, header.pixel_offset, header.size)
         if tail is None:
             ds, kind, _ = read_dicom(candidate.path, header_only=False)
@@ -257,13 +276,11 @@ def _refuse_dicomdir(ds: Dataset) -> None:
 def _pixel_tail(ds: Dataset, fd: int, offset: int, size: int) -> _Tail | None:
     """The tail to copy as bytes, or None when the whole file must go through pydicom: a
     deflated data set (its offsets are in the inflated stream), an encoding pydicom could not
-    tell, an input changed since the header was read, anything after the header that is not
-    pixel data."""
+    tell, anything after the header that is not pixel data. ``size`` is what the header
+    read found through the same descriptor, so the tail checked is the tail copied."""
     implicit_vr, little_endian = ds.original_encoding
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax == DeflatedExplicitVRLittleEndian or implicit_vr is None or little_endian is None:
-        return None
-    if os.fstat(fd).st_size != size:
         return None
     if not pixel_tail(fd, offset, size, implicit_vr=implicit_vr, little_endian=little_endian):
         return None

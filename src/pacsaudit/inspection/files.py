@@ -283,24 +283,43 @@ class Header:
     """Where the header stopped: the first Pixel Data element, or the file's size."""
 
 
-def read_header(path: Path) -> Header:
+def read_header(path: Path, fd: int | None = None) -> Header:
     """Read the data set up to Pixel Data (checked like :func:`read_dicom`); raises
-    ReadFailure. The transfer syntax is checked too, since the header will be written."""
-    found = _read(path, header_only=True)
+    ReadFailure. The transfer syntax is checked too, since the header will be written.
+
+    ``fd``: the file already opened by :func:`open_input` (the caller goes on to copy its
+    pixel data from the same descriptor); it stays open."""
+    found = _read(path, header_only=True, fd=fd)
     _check_transfer_syntax(found.dataset)
     return found
 
 
-def _read(path: Path, *, header_only: bool) -> Header:
+def open_input(path: Path) -> int:
+    """Open an input read-only, never through a symbolic link (a file replaced by a link since
+    the walk is still not followed) and never blocking (a FIFO put in its place); raises
+    ReadFailure, NOT_REGULAR for anything but a regular file."""
     try:
-        # O_NOFOLLOW: a file replaced by a link since the walk is still not followed;
-        # O_NONBLOCK: a FIFO put in its place does not block the open
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise classify(exc) from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:
+        os.close(fd)
+        raise classify(exc) from None
+    if not regular:
+        os.close(fd)
+        raise ReadFailure(FileError.NOT_REGULAR, "not a regular file")
+    return fd
+
+
+def _read(path: Path, *, header_only: bool, fd: int | None = None) -> Header:
+    own = fd is None
+    try:
+        if fd is None:
+            fd = open_input(path)
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise ReadFailure(FileError.NOT_REGULAR, "not a regular file")
-        with os.fdopen(fd, "rb") as fp:
+        with open(fd, "rb", closefd=own) as fp:
             kind = sniff(fp.read(_HEAD))
             if kind is Kind.NOT_DICOM:
                 raise ReadFailure(FileError.NOT_DICOM, "content is not DICOM")
