@@ -50,9 +50,12 @@ from pacsaudit.deid.journal import (
 )
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
+from pacsaudit.deid.records import DeidFile, DeidSummary
 from pacsaudit.deid.tail import copy_range, pixel_tail, tail_digest
 from pacsaudit.errors import UsageError
-from pacsaudit.inspection.files import (
+from pacsaudit.files.output import encode_line, unlisted_warnings
+from pacsaudit.files.pool import ordered_map
+from pacsaudit.files.read import (
     METADATA_DIR,
     Candidate,
     FileError,
@@ -66,9 +69,6 @@ from pacsaudit.inspection.files import (
     read_header,
     walk,
 )
-from pacsaudit.inspection.inspect import unlisted_warnings
-from pacsaudit.inspection.model import DeidFile, DeidSummary, encode_record
-from pacsaudit.inspection.pool import ordered_map
 from pacsaudit.measure.annex_e import load_table
 
 TMP_SUFFIX = ".pacsaudit-tmp"
@@ -442,7 +442,7 @@ class _Logs:
 
     def record(self, outcome: FileOutcome) -> None:
         if outcome.record.status != "already-done":
-            _append_line(self.log, encode_record(outcome.record))
+            _append_line(self.log, encode_line(outcome.record))
         if outcome.entry is not None:  # after the rename: it vouches for a whole file
             _append_line(self.journal, encode_entry(outcome.entry))
 
