@@ -141,6 +141,12 @@ def test_unknown_even_tags_are_removed() -> None:
     _deid(ds)
     assert tag not in ds
     assert ds.Manufacturer == "ACME"  # structural: kept
+    sr = Dataset()
+    item = Dataset()
+    item[tag] = RawDataElement(tag, "UN", 8, b"CNRYUNKN", 0, False, True)
+    sr.ContentSequence = Sequence([item])
+    _deid(sr, Option.CLEAN_STRUCTURED_CONTENT)
+    assert tag not in sr.ContentSequence[0]  # not even in content an option keeps
 
 
 def test_file_meta_keeps_only_encoding_and_writer() -> None:

@@ -285,16 +285,17 @@ class Deidentifier:
             if any(v and str(v) not in UID_dictionary for v in values):
                 self._uid_element(ds, tag, state)
                 state.actions["U"] += 1
+        elif vr == "UN":  # not in the dictionary: its bytes may be any text, never cleaned
+            del ds[tag]
+            state.actions["X"] += 1
         elif clean or tag in STRUCTURAL_TEXT:
             return  # kept; the scrub pass removes this file's identifiers from it
         elif tag == CODE_MEANING:
             self._code_meaning(ds, raw, state)
+        elif vr == "AE" and self._retain_device:
+            return  # an AE title is device identity (PS3.15 E.3.4)
         elif vr in FREE_TEXT_VRS or (vr == "CS" and tag in NAME_BEARING_CS):
-            if not (vr == "AE" and self._retain_device):
-                self._deny(ds, tag, vr, raw, state)
-        elif vr == "UN":  # not in the dictionary: its bytes may be any text
-            del ds[tag]
-            state.actions["X"] += 1
+            self._deny(ds, tag, vr, raw, state)
 
     def _deny(
         self,
