@@ -265,10 +265,12 @@ def _run_size(
             shutil.rmtree(out, ignore_errors=True)
             if tool.startswith("pacsaudit"):
                 jobs = int(tool.rsplit("j", 1)[1])
+                os.sync()  # the last tool's writes must not be flushed on this one's time
                 elapsed, note = _timed(_pacsaudit_command(corpus, out, jobs, work))
                 outcome = Outcome(f"pacsaudit deid -j{jobs}", elapsed, n, total, note=note)
             else:
                 src = _peer_input(tool, corpus, entries, work, out)
+                os.sync()
                 elapsed, note = _timed(_peer_command(tool, pythons[tool], src, out, work))
                 outcome = Outcome(tool, elapsed, n, total, note=note)
             print(f"  {outcome.tool:<22}{outcome.files_per_s:>8,.1f} files/s", flush=True)

@@ -133,3 +133,36 @@ def test_hostile_item_lengths_end_the_walk(tmp_path: Path) -> None:
         assert tail_digest(b"h", fd, 0, size) == tail_digest(b"h" + path.read_bytes(), fd, 0, 0)
     finally:
         os.close(fd)
+
+
+def test_a_folder_made_by_another_worker_meanwhile_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers mirror the same new series folder: the one whose mkdir -p loses the race
+    (the folder appears between its two mkdir calls) must not skip the file."""
+    real = os.mkdir
+    target = tmp_path / "out" / "patient" / "series"
+
+    def racing(path: os.PathLike[str] | str, mode: int = 0o777) -> None:
+        if Path(path) == target and not Path(path).parent.exists():
+            raise FileNotFoundError(path)
+        if Path(path) == target and not Path(path).exists():
+            real(path, mode)  # the other worker, just before us
+        real(path, mode)
+
+    monkeypatch.setattr(deid_run.os, "mkdir", racing)
+    deid_run._made.clear()
+    deid_run._make_folder(target)
+    assert target.is_dir()
+
+
+def test_large_files_are_spread_over_every_worker(tmp_path: Path) -> None:
+    from pacsaudit.files.read import Candidate
+
+    def work(n: int, size: int) -> list[tuple[Candidate, None]]:
+        return [(Candidate(tmp_path, tmp_path, Path(f"{i}"), size, True), None) for i in range(n)]
+
+    assert deid_run.chunk_size(work(5000, 11_000), 2) == 32  # small files: few round trips
+    assert deid_run.chunk_size(work(12, 52_000_000), 2) == 1  # one multi-frame file per task
+    assert deid_run.chunk_size(work(300, 527_000), 2) == 18  # eight tasks per worker at least
+    assert deid_run.chunk_size([], 2) == 1

@@ -174,15 +174,21 @@ def _make_folder(folder: Path) -> None:
     if folder in _made:
         return
     try:
-        os.mkdir(folder)
+        _mkdir(folder)
     except FileNotFoundError:
         _make_folder(folder.parent)
+        _mkdir(folder)
+    if len(_made) < 1 << 14:
+        _made.add(folder)
+
+
+def _mkdir(folder: Path) -> None:
+    """mkdir that accepts a folder another worker made a moment before."""
+    try:
         os.mkdir(folder)
     except FileExistsError:
         if not folder.is_dir():
             raise
-    if len(_made) < 1 << 14:
-        _made.add(folder)
 
 
 def _encode(ds: Dataset, kind: Kind) -> bytes:
@@ -530,6 +536,7 @@ def _process(
             _deid_chunk,
             work,
             jobs=plan.jobs,
+            chunk_size=chunk_size(work, plan.jobs),
             initializer=_init_worker,
             initargs=(plan.key, plan.options, str(plan.output)),
         )
@@ -545,6 +552,21 @@ def _process(
     finally:
         logs.close()
     return False
+
+
+_CHUNK_FILES = 32
+_CHUNK_BYTES = 16 << 20
+
+
+def chunk_size(work: list[tuple[Candidate, JournalEntry | None]], jobs: int) -> int:
+    """Files per task: up to 32 small ones (fewer round trips), but never so many that one
+    worker gets the whole run: at least eight tasks per worker, and about 16 MB of input per
+    task, so a dozen 50 MB multi-frame files are spread over every worker."""
+    if not work:
+        return 1
+    average = sum(c.size for c, _ in work) / len(work)
+    by_bytes = int(_CHUNK_BYTES // max(average, 1.0))
+    return max(1, min(_CHUNK_FILES, len(work) // (jobs * 8), by_bytes))
 
 
 def _write_review(path: Path, review: list[tuple[str, list[str]]]) -> None:
