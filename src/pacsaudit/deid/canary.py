@@ -147,13 +147,32 @@ def make_dataset(
     ds.SecondaryReviewerName = f"CNRYREV{p:05d}^NURSE"
     ds.ExpiryDate = born
     ds.SOPInstanceUIDOfConcatenationSource = concat_uid
-    region = Dataset()
-    region.CodeValue = "69536005"
-    region.CodingSchemeDesignator = "SCT"
-    region.CodeMeaning = f"Head of {family}"
-    ds.AnatomicRegionSequence = Sequence([region])
     _free_text(ds, p, family)
-    # Nested sequences, two levels deep.
+    _nested(ds, p, study, sop_class, source_uid, family, given)
+    burned = modality in ("US", "OT")
+    if burned:
+        ds.BurnedInAnnotation = "YES"
+    _image(ds, rows, frames, index)
+
+    canaries = _canaries(
+        p,
+        study,
+        family,
+        given,
+        [da, born],
+        [study_uid, series_uid, sop_uid, frame_uid, source_uid, concat_uid],
+    )
+    relpath = f"patient{p:05d}/study{study:05d}/series{series:05d}/img{index:06d}.dcm"
+    return ds, CanaryFile(relpath, {str(k): v for k, v in canaries.items()}, p, study, burned)
+
+
+def _nested(
+    ds: Dataset, p: int, study: int, sop_class: str, source_uid: str, family: str, given: str
+) -> None:
+    """Nested sequences two levels deep, and private data with a private sequence."""
+    study_uid = ds.StudyInstanceUID
+    # the patient's name typed into a code meaning
+    ds.AnatomicRegionSequence = Sequence([_code("69536005", "SCT", f"Head of {family}")])
     request = Dataset()
     request.RequestedProcedureID = f"CNRYRPID{study:05d}"
     request.ScheduledProcedureStepID = f"CNRYSPS{study:05d}"
@@ -181,20 +200,13 @@ def make_dataset(
     private_item = Dataset()
     private_item.PatientID = f"CNRYID{p:05d}"
     block.add_new(0x03, "SQ", Sequence([private_item]))
-    burned = modality in ("US", "OT")
-    if burned:
-        ds.BurnedInAnnotation = "YES"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = rows
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    ds.PixelData = _pixels(rows * rows * 2 * frames, index)
 
-    canaries = {
+
+def _canaries(
+    p: int, study: int, family: str, given: str, dates: list[str], uids: list[str]
+) -> dict[Category, list[str]]:
+    """The strings of one file that must not survive, by category."""
+    return {
         Category.IDENTITY: [
             family,
             given,
@@ -214,8 +226,8 @@ def make_dataset(
             f"CNRYPRIV{p:05d}",
             "CNRYISSUER",
         ],
-        Category.DATE: [da, born],
-        Category.UID: [study_uid, series_uid, sop_uid, frame_uid, source_uid, concat_uid],
+        Category.DATE: dates,
+        Category.UID: uids,
         Category.DEVICE: [f"CNRYST{p:05d}", f"CNRYSN{p:05d}", source_ae(p)],
         Category.INSTITUTION: [f"CNRYINST{p:05d}", f"CNRYSTREET{p:05d}"],
         Category.FREE_TEXT: [
@@ -226,9 +238,19 @@ def make_dataset(
             f"CNRYDEEP{p:05d}",
         ],
     }
-    relpath = f"patient{p:05d}/study{study:05d}/series{series:05d}/img{index:06d}.dcm"
-    entry = CanaryFile(relpath, {str(k): v for k, v in canaries.items()}, p, study, burned)
-    return ds, entry
+
+
+def _image(ds: Dataset, rows: int, frames: int, index: int) -> None:
+    """16-bit monochrome pixels (``frames`` of them) carrying the corpus index."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = rows
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = _pixels(rows * rows * 2 * frames, index)
 
 
 def source_ae(patient: int) -> str:
