@@ -13,6 +13,7 @@ from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions
 from pacsaudit.measure.annex_e import Option
 from pacsaudit.measure.burned_in import BurnedIn
+from pacsaudit.measure.codes import meaning
 
 KEY = bytes(range(32))
 
@@ -74,8 +75,9 @@ def test_safety_nets_catch_what_the_table_does_not_list() -> None:
     assert not ds.ExpiryDate  # a date outside the table
     assert ds.SOPInstanceUIDOfConcatenationSource.startswith("2.25.")  # unregistered UID
     assert ds.SOPClassUID == make_dataset(2)[0].SOPClassUID  # registered UIDs stay
-    # a patient name typed into a code meaning (not an Annex E attribute) is scrubbed
-    assert ds.AnatomicRegionSequence[0].CodeMeaning == "Head of *"
+    # a patient name typed into a code meaning (not an Annex E attribute): the meaning is the
+    # coding scheme's own
+    assert ds.AnatomicRegionSequence[0].CodeMeaning == meaning("SCT", "69536005")
 
 
 def test_uids_are_keyed_consistent_and_linked() -> None:
@@ -177,7 +179,7 @@ def test_deep_sequences_are_bounded_and_still_cleaned() -> None:
     for _ in range(40):
         item = Dataset()
         item.PatientName = "CNRYDEEP^NAME"
-        node.ContentSequence = Sequence([item])  # D on ContentSequence: recurse
+        node.ContentSequence = Sequence([item])  # D on ContentSequence: one dummy item
         node = item
     _deid(ds)
     assert b"CNRYDEEP" not in _text(ds)

@@ -44,6 +44,11 @@ class Category(enum.StrEnum):
     UID = "uid"
     DEVICE = "device"
     INSTITUTION = "institution"
+    FREE_TEXT = "free-text"
+    """Other people's names typed into free text the table does not name (a PDF's title, a
+    file ID, a code meaning, an SR's text): only default-deny removes them, since they are
+    not this file's identifiers. Clean Structured Content keeps an SR's text (cleaned of the
+    file's own identifiers only), so it may keep these there."""
 
 
 _MODALITIES = (
@@ -66,12 +71,11 @@ class CanaryFile:
     burned_in: bool
 
 
-def _pixels(rows: int, index: int) -> bytes:
+def _pixels(size: int, index: int) -> bytes:
     """Bytes 0x80-0xFF only, so no ASCII canary can appear in them; the first three carry the
     file's index, so a tool that renames its outputs can still be checked file by file."""
     head = bytes(0x80 | (index >> shift) & 0x7F for shift in (14, 7, 0))
     pattern = bytes(0x80 | ((i * 7 + index) & 0x7F) for i in range(256))
-    size = rows * rows * 2
     return (head + pattern * (size // 256 + 1))[:size]
 
 
@@ -80,8 +84,11 @@ def index_from_pixels(pixels: bytes) -> int:
     return (pixels[0] & 0x7F) << 14 | (pixels[1] & 0x7F) << 7 | (pixels[2] & 0x7F)
 
 
-def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dataset, CanaryFile]:
-    """One synthetic image of a fake patient, and the canaries it carries."""
+def make_dataset(
+    index: int, *, patients: int = 50, rows: int = 32, frames: int = 1
+) -> tuple[Dataset, CanaryFile]:
+    """One synthetic image (``frames`` > 1: a multi-frame one) of a fake patient, and the
+    canaries it carries."""
     p = index % patients
     study = index % (patients * 3)
     series = study * 2 + index % 2
@@ -140,12 +147,32 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
     ds.SecondaryReviewerName = f"CNRYREV{p:05d}^NURSE"
     ds.ExpiryDate = born
     ds.SOPInstanceUIDOfConcatenationSource = concat_uid
-    region = Dataset()
-    region.CodeValue = "T-D1100"
-    region.CodingSchemeDesignator = "SRT"
-    region.CodeMeaning = f"Head of {family}"
-    ds.AnatomicRegionSequence = Sequence([region])
-    # Nested sequences, two levels deep.
+    _free_text(ds, p, family)
+    _nested(ds, p, study, sop_class, source_uid, family, given)
+    burned = modality in ("US", "OT")
+    if burned:
+        ds.BurnedInAnnotation = "YES"
+    _image(ds, rows, frames, index)
+
+    canaries = _canaries(
+        p,
+        study,
+        family,
+        given,
+        [da, born],
+        [study_uid, series_uid, sop_uid, frame_uid, source_uid, concat_uid],
+    )
+    relpath = f"patient{p:05d}/study{study:05d}/series{series:05d}/img{index:06d}.dcm"
+    return ds, CanaryFile(relpath, {str(k): v for k, v in canaries.items()}, p, study, burned)
+
+
+def _nested(
+    ds: Dataset, p: int, study: int, sop_class: str, source_uid: str, family: str, given: str
+) -> None:
+    """Nested sequences two levels deep, and private data with a private sequence."""
+    study_uid = ds.StudyInstanceUID
+    # the patient's name typed into a code meaning
+    ds.AnatomicRegionSequence = Sequence([_code("69536005", "SCT", f"Head of {family}")])
     request = Dataset()
     request.RequestedProcedureID = f"CNRYRPID{study:05d}"
     request.ScheduledProcedureStepID = f"CNRYSPS{study:05d}"
@@ -156,6 +183,7 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
     source = Dataset()
     source.ReferencedSOPClassUID = sop_class
     source.ReferencedSOPInstanceUID = source_uid
+    source.ReferencedFileID = ["IMAGES", f"CNRYFILE{p:05d}"]  # a CS that holds names
     inner = Dataset()
     inner.ReferencedSOPClassUID = sop_class
     inner.ReferencedSOPInstanceUID = f"{source_uid}.1"
@@ -172,18 +200,13 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
     private_item = Dataset()
     private_item.PatientID = f"CNRYID{p:05d}"
     block.add_new(0x03, "SQ", Sequence([private_item]))
-    burned = modality in ("US", "OT")
-    if burned:
-        ds.BurnedInAnnotation = "YES"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ds.Columns = rows
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = _pixels(rows, index)
 
-    canaries = {
+
+def _canaries(
+    p: int, study: int, family: str, given: str, dates: list[str], uids: list[str]
+) -> dict[Category, list[str]]:
+    """The strings of one file that must not survive, by category."""
+    return {
         Category.IDENTITY: [
             family,
             given,
@@ -203,14 +226,70 @@ def make_dataset(index: int, *, patients: int = 50, rows: int = 32) -> tuple[Dat
             f"CNRYPRIV{p:05d}",
             "CNRYISSUER",
         ],
-        Category.DATE: [da, born],
-        Category.UID: [study_uid, series_uid, sop_uid, frame_uid, source_uid, concat_uid],
-        Category.DEVICE: [f"CNRYST{p:05d}", f"CNRYSN{p:05d}"],
+        Category.DATE: dates,
+        Category.UID: uids,
+        Category.DEVICE: [f"CNRYST{p:05d}", f"CNRYSN{p:05d}", source_ae(p)],
         Category.INSTITUTION: [f"CNRYINST{p:05d}", f"CNRYSTREET{p:05d}"],
+        Category.FREE_TEXT: [
+            f"CNRYFRIEND{p:05d}",
+            f"CNRYTITLE{p:05d}",
+            f"CNRYFILE{p:05d}",
+            f"CNRYCODE{p:05d}",
+            f"CNRYDEEP{p:05d}",
+        ],
     }
-    relpath = f"patient{p:05d}/study{study:05d}/series{series:05d}/img{index:06d}.dcm"
-    entry = CanaryFile(relpath, {str(k): v for k, v in canaries.items()}, p, study, burned)
-    return ds, entry
+
+
+def _image(ds: Dataset, rows: int, frames: int, index: int) -> None:
+    """16-bit monochrome pixels (``frames`` of them) carrying the corpus index."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = ds.Columns = rows
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.PixelData = _pixels(rows * rows * 2 * frames, index)
+
+
+def source_ae(patient: int) -> str:
+    """The file meta Source Application Entity Title (0002,0016) of a patient's files: a
+    device identity that only the file meta carries."""
+    return f"CNRYAE{patient:05d}"
+
+
+def _code(value: str, scheme: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, scheme, meaning
+    return item
+
+
+def _text_item(text: str) -> Dataset:
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "TEXT"
+    item.ConceptNameCodeSequence = Sequence([_code("121106", "DCM", "Comment")])
+    item.TextValue = text
+    return item
+
+
+def _free_text(ds: Dataset, p: int, family: str) -> None:
+    """Free text in places Table E.1-1 does not name: top level, code sequences, and an SR
+    content tree at depths 1 and 3 (Content Sequence has the action D); a Referenced File ID
+    sits in the Source Image Sequence, since group 0004 cannot start a bare data set."""
+    friend = f"CNRYFRIEND{p:05d}"
+    ds.DocumentTitle = f"Letter from CNRYTITLE{p:05d}"
+    ds.TextValue = f"{family} told {friend} about it"
+    ds.ProcedureCodeSequence = Sequence([_code("CT1", "99LOCAL", f"CT for CNRYCODE{p:05d}")])
+    deep = _text_item(f"CNRYDEEP{p:05d} called about {family}")
+    middle = Dataset()
+    middle.RelationshipType, middle.ValueType = "CONTAINS", "CONTAINER"
+    middle.ContentSequence = Sequence([deep])
+    outer = Dataset()
+    outer.RelationshipType, outer.ValueType = "CONTAINS", "CONTAINER"
+    outer.ContentSequence = Sequence([middle])
+    ds.ContentSequence = Sequence([_text_item(f"patient told {friend} about it"), outer])
 
 
 def write_corpus(
@@ -219,6 +298,7 @@ def write_corpus(
     *,
     patients: int = 50,
     rows: int = 32,
+    frames: int = 1,
     variety: bool = True,
     manifest: Path | None = None,
 ) -> list[CanaryFile]:
@@ -231,7 +311,7 @@ def write_corpus(
     manifest_path = manifest
     entries: list[CanaryFile] = []
     for index in range(n_files):
-        ds, entry = make_dataset(index, patients=patients, rows=rows)
+        ds, entry = make_dataset(index, patients=patients, rows=rows, frames=frames)
         path = root / entry.path
         path.parent.mkdir(parents=True, exist_ok=True)
         implicit = variety and index % 10 == 3
@@ -239,6 +319,7 @@ def write_corpus(
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.SourceApplicationEntityTitle = source_ae(entry.patient)
         meta.TransferSyntaxUID = (
             ImplicitVRLittleEndian if implicit or headerless else ExplicitVRLittleEndian
         )
@@ -274,3 +355,56 @@ def find_canaries(data: bytes, canaries: Iterable[str]) -> list[str]:
     """The canaries present in ``data``, in any letter case."""
     lowered = data.lower()
     return [c for c in canaries if c.lower().encode() in lowered]
+
+
+@dataclass(frozen=True)
+class ScriptCase:
+    """A fake patient whose name is written in one script and character set."""
+
+    charset: str | list[str]
+    name: str
+    """Patient Name as PN, with its ideographic and phonetic groups."""
+    description: str
+    """A Study Description that holds the name as people write it in that script."""
+    canaries: tuple[str, ...]
+    """The parts of the name that must not survive, as decoded text."""
+
+
+SCRIPT_CASES = {
+    "latin-1": ScriptCase(
+        "ISO_IR 100", "Müller^Jürgen", "Kopf CT für Jürgen Müller", ("Müller", "Jürgen")
+    ),
+    "utf-8-korean": ScriptCase(
+        "ISO_IR 192",
+        "Kim^Minjun=김^민준",
+        "김민준이 두통으로 내원, 김 환자 뇌 MRI",
+        ("김민준", "민준", "김"),
+    ),
+    "utf-8-japanese": ScriptCase(
+        "ISO_IR 192",
+        "Yamada^Tarou=山田^太郎=やまだ^たろう",
+        "山田太郎様の頭部CT(やまだ)",
+        ("山田", "太郎", "やまだ"),
+    ),
+    "utf-8-chinese": ScriptCase(
+        "ISO_IR 192", "Wang^Xiaoming=王^小明", "王小明的头部CT检查", ("王", "小明")
+    ),
+    "iso-2022-ir-87": ScriptCase(
+        ["", "ISO 2022 IR 87"],
+        "Yamada^Tarou=山田^太郎",
+        "山田太郎様の頭部CT",
+        ("山田", "太郎"),
+    ),
+}
+"""Names in every script class the profile must clean (``--clean-descriptors`` keeps the
+description, cleaned): spaced Latin-1, and unspaced Hangul, kanji and kana, hanzi."""
+
+
+def make_script_dataset(case: ScriptCase, index: int = 0) -> Dataset:
+    """An image of :func:`make_dataset` re-labelled with ``case``'s character set and name."""
+    ds, _ = make_dataset(index)
+    ds.SpecificCharacterSet = case.charset
+    ds.PatientName = case.name
+    ds.StudyDescription = case.description
+    ds.SeriesDescription = f"{case.description} 2"
+    return ds

@@ -16,13 +16,14 @@ from typing import cast
 import msgspec
 from rich.console import Console
 
-from pacsaudit.deid.keys import load_or_create_key
+from pacsaudit.deid.keys import default_key_path, load_or_create_key
 from pacsaudit.deid.profile import DeidOptions
+from pacsaudit.deid.records import DeidRecord, DeidSummary, decode_deid_record
+from pacsaudit.deid.report import print_deid
 from pacsaudit.deid.run import LOG_FILE, REVIEW_FILE, DeidPlan, DeidResult, run_deid
 from pacsaudit.errors import UsageError
-from pacsaudit.inspection.files import describe_os_error
-from pacsaudit.inspection.model import DeidSummary, Record, decode_record
-from pacsaudit.inspection.report import RecordsOutput, print_deid, progress_bar
+from pacsaudit.files.output import RecordsOutput, progress_bar
+from pacsaudit.files.read import describe_os_error
 from pacsaudit.measure.annex_e import Option
 
 _SAFE_PRIVATE_SHAPE = 'a JSON list of {"creator": "...", "element": "0x10"} objects'
@@ -100,7 +101,7 @@ def continues_run(source: Path, output: Path, records: Path) -> bool:
         with records.open("rb") as fp:
             fp.seek(max(0, os.fstat(fp.fileno()).st_size - 65536))
             lines = fp.read().splitlines()
-        summary = decode_record(lines[-1]) if lines else None
+        summary = decode_deid_record(lines[-1]) if lines else None
     except (OSError, msgspec.DecodeError):
         return False
     return isinstance(summary, DeidSummary) and (summary.input, summary.output) == (
@@ -140,7 +141,7 @@ def run_deid_command(
         source=source,
         output=output,
         options=DeidOptions(options=options, safe_private=load_safe_private(safe_private)),
-        key=load_or_create_key(key_file),
+        key=load_or_create_key(key_file or default_key_path()),
         jobs=jobs,
         pseudonymise_paths=pseudonymise_paths,
     )
@@ -151,7 +152,7 @@ def run_deid_command(
             on_file=cast(Callable[[int], None] | None, on_file),
         )
     if records_output is not None:  # written first: nothing shown below may cost the records
-        records: list[Record] = [*result.files, result.summary]
+        records: list[DeidRecord] = [*result.files, result.summary]
         try:
             target.write(records)
         except UsageError as exc:

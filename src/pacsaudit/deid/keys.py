@@ -10,14 +10,13 @@ mode 0600 and is never written to an output.
 from __future__ import annotations
 
 import base64
-import hmac
 import os
 import uuid
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
-from pacsaudit.measure.keyed_hash import KeyFileError, config_dir
-from pacsaudit.measure.keyed_hash import load_or_create_key as load_key
+from pacsaudit.measure.keyed_hash import config_dir, keyed_digest, load_or_create_key
+
+__all__ = ["MAX_DAY_OFFSET", "Pseudonyms", "default_key_path", "load_or_create_key"]
 
 MAX_DAY_OFFSET = 3650
 """Dates move back by 1 to this many days, one offset per patient."""
@@ -29,19 +28,6 @@ def default_key_path() -> Path:
     """Its own file beside the scanner's patient-hash key: a different secret for a different
     use, so sharing one never exposes the other."""
     return config_dir() / "deid.key"
-
-
-def load_or_create_key(path: Path | None = None) -> bytes:
-    """Read the key, creating it (0600, in a 0700 folder) on first use; a key file readable by
-    group or others is refused, since its holder can test guesses against the pseudonyms."""
-    path = path or default_key_path()
-    try:
-        return load_key(path)
-    except KeyFileError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:  # e.g. a folder on the way that may not be searched
-        reason = exc.strerror or exc.__class__.__name__
-        raise UsageError(f"cannot use the key file {path}: {reason}") from None
 
 
 _KEPT_SUFFIXES = frozenset({"dcm", "dicom", "dic", "ima"})
@@ -56,7 +42,7 @@ class Pseudonyms:
         self._uids: dict[str, str] = {}
 
     def _mac(self, domain: bytes, value: str) -> bytes:
-        return hmac.digest(self._key, domain + b"\0" + value.encode("utf-8", "replace"), "sha256")
+        return keyed_digest(self._key, domain, value.encode("utf-8", "replace"))
 
     def uid(self, value: str) -> str:
         """A ``2.25`` UID (PS3.5 B.2) derived from the original; at most 44 characters."""
@@ -77,17 +63,13 @@ class Pseudonyms:
         n = int.from_bytes(self._mac(b"date-offset", patient)[:4], "big")
         return -(1 + n % MAX_DAY_OFFSET)
 
-    def hash(self, domain: str, value: str) -> str:
-        """A short keyed hash to count distinct values without keeping them."""
-        return self._mac(domain.encode(), value)[:12].hex()
-
     def path_name(self, name: str) -> str:
         """A folder or file name replaced by a keyed pseudonym (16 hex digits, the DICOM
         suffix kept): shares name folders after patients, and a mirror would copy them."""
         stem, dot, suffix = name.rpartition(".")
         keep = f".{suffix}" if dot and stem and suffix.lower() in _KEPT_SUFFIXES else ""
         # the name's own bytes: two Latin-1 names must not collapse into one replacement char
-        mac = hmac.digest(self._key, b"path\0" + os.fsencode(name), "sha256")
+        mac = keyed_digest(self._key, b"path", os.fsencode(name))
         return mac[:8].hex() + keep
 
     def fingerprint(self) -> str:

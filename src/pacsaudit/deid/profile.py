@@ -6,21 +6,28 @@ the choice that keeps any IOD conformant: ``X/Z`` -> ``Z``, ``X/D``, ``Z/D`` and
 ``X/Z/U*`` -> keep the sequence and replace the UIDs inside it. That is never weaker in what it
 removes: a ``Z`` attribute is empty and a ``D`` attribute holds a keyed token or a fixed dummy.
 
-Beyond the table, three safety nets run, because real files carry identifiers where the table
-does not look: any Person Name not in the table is emptied, any date not in the table follows the
-date option, any UID that is not a registered standard UID is replaced like an instance UID.
-A last pass removes, from every text value left, the words that made up this file's patient
-identifiers (names, IDs, dates), which is also how ``C`` (clean) is done for text.
+``D`` on a sequence is a dummy: one empty item, the original items do not survive (an SR's
+Content Sequence survives only with Clean Structured Content). ``C`` on a sequence, which only
+a clean option gives, keeps its items and cleans them: there, free text the table does not name
+is kept and cleaned rather than dummied. ``K`` (a retain option) and ``U`` apply the profile
+to the items, as everywhere else.
+
+Beyond the table, safety nets run, because real files carry identifiers where the table does not
+look: free text the table does not name is dummied unless it is structural
+(:mod:`pacsaudit.deid.structural`: default-deny, file meta included); a Code Meaning becomes
+its scheme's own meaning; any Person Name not in the table is emptied, any date not in the table
+follows the date option, any UID that is not a registered standard UID is replaced like an
+instance UID. A last pass removes, from every text value left, the words that made up this
+file's identifiers (:mod:`pacsaudit.deid.names`, every script), which is also how ``C`` (clean)
+is done for text.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from pydicom._uid_dict import UID_dictionary
 from pydicom.datadict import dictionary_VR
@@ -28,10 +35,20 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.sr.codedict import codes
 
 from pacsaudit import __version__
 from pacsaudit.deid.keys import Pseudonyms
+from pacsaudit.deid.names import Identifiers
+from pacsaudit.deid.structural import (
+    CODE_MEANING,
+    CODE_VALUE,
+    CODING_SCHEME_DESIGNATOR,
+    FILE_META_DEVICE,
+    FILE_META_KEPT,
+    FREE_TEXT_VRS,
+    NAME_BEARING_CS,
+    STRUCTURAL_TEXT,
+)
 from pacsaudit.measure.annex_e import (
     AnnexETable,
     Option,
@@ -41,6 +58,7 @@ from pacsaudit.measure.annex_e import (
     resolve,
 )
 from pacsaudit.measure.burned_in import BurnedIn, burned_in_risk
+from pacsaudit.measure.codes import Code, dcm_code, meaning
 
 MAX_DEPTH = 32
 
@@ -62,9 +80,10 @@ _FIXED_DUMMY = {
     "UC": "ANONYMIZED",
     "UR": "urn:uuid:00000000-0000-0000-0000-000000000000",
 }
-_MIN_TOKEN = 3
+_DENIED = "ANONYMIZED"
+"""What free text the table does not name becomes: valid in every text VR, CS and AE."""
 _PRESCREEN_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100"})
-_SCRUBBED = "*"
+_BASIC_PROFILE = "Basic Application Confidentiality Profile"
 
 _PATIENT_ID = 0x00100020
 _ISSUER_OF_PATIENT_ID = 0x00100021
@@ -104,6 +123,7 @@ class Deidentifier:
         self._modified_dates = Option.RETAIN_LONG_MODIFIED_DATES in opts and not self._full_dates
         self._retain_uids = Option.RETAIN_UIDS in opts
         self._retain_private = Option.RETAIN_SAFE_PRIVATE in opts
+        self._retain_device = Option.RETAIN_DEVICE_IDENTITY in opts
         self._vrs = {tag: _vr(tag) for tag in self.table.by_tag}
         self._actions = {tag: resolve(attr.action(opts)) for tag, attr in self.table.by_tag.items()}
         self._identifiers = frozenset(
@@ -113,8 +133,8 @@ class Deidentifier:
             and Option.CLEAN_DESCRIPTORS not in attr.options
             and self._actions[tag] != "K"
         )
-        self._method_codes = [codes.DCM.BasicApplicationConfidentialityProfile] + [
-            _code_for(opt) for opt in Option if opt in opts
+        self._method_codes: list[Code] = [dcm_code(_BASIC_PROFILE)] + [
+            Code(opt.code_value, "DCM", dcm_code_meaning(opt)) for opt in Option if opt in opts
         ]
 
     # -- per dataset ----------------------------------------------------------------------------
@@ -125,19 +145,19 @@ class Deidentifier:
         patient = _patient_identity(ds)
         state = _FileState(
             offset=self.pseudonyms.day_offset(patient) if self._modified_dates else 0,
-            tokens=set(),
+            tokens=Identifiers(),
             actions=outcome.actions,
         )
         meta = getattr(ds, "file_meta", None)
-        if isinstance(meta, Dataset) and 0x00020003 in meta:
-            self._uid_element(meta, 0x00020003, state)
-        self._dataset(ds, state, 0)
+        if isinstance(meta, Dataset):
+            for tag in list(map(int, meta.keys())):
+                self._meta_element(meta, tag, state)
+        self._dataset(ds, state, 0, clean=False)
         if state.tokens:
             charset = ds.get("SpecificCharacterSet", "") or ""
             # Latin-1 bytes decode exactly; UTF-8 ones keep ASCII words intact.
             prescreen = isinstance(charset, str) and (
-                charset in _PRESCREEN_CHARSETS
-                or (charset == "ISO_IR 192" and all(t.isascii() for t in state.tokens))
+                charset in _PRESCREEN_CHARSETS or (charset == "ISO_IR 192" and state.tokens.ascii)
             )
             _scrub(ds, state.tokens, state, 0, prescreen)
         self._mark(ds)
@@ -151,7 +171,7 @@ class Deidentifier:
         for code in self._method_codes:
             item = Dataset()
             item[0x00080100] = DataElement(0x00080100, "SH", code.value)
-            item[0x00080102] = DataElement(0x00080102, "SH", code.scheme_designator)
+            item[0x00080102] = DataElement(0x00080102, "SH", code.scheme)
             item[0x00080104] = DataElement(0x00080104, "LO", code.meaning)
             items.append(item)
         ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(items))
@@ -162,7 +182,23 @@ class Deidentifier:
         else:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
 
-    def _dataset(self, ds: Dataset, state: _FileState, depth: int) -> None:
+    def _meta_element(self, meta: Dataset, tag: int, state: _FileState) -> None:
+        """File meta (PS3.10 7.1): the encoding and the writer are kept, the instance UID
+        replaced, AE titles kept only with Retain Device Identity; everything else, Type 3
+        and free to hold anything (Private Information, a presentation address), goes."""
+        if tag == 0x00020003:
+            self._uid_element(meta, tag, state)
+        elif tag in FILE_META_KEPT:
+            return
+        elif tag in FILE_META_DEVICE and self._retain_device:
+            state.actions["K"] += 1
+        else:
+            del meta[tag]
+            state.actions["X"] += 1
+
+    def _dataset(self, ds: Dataset, state: _FileState, depth: int, *, clean: bool) -> None:
+        """Apply the profile to one data set; ``clean`` inside sequences an option keeps (their
+        unlisted free text is cleaned instead of dummied)."""
         private: list[int] = []
         # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
         for tag in list(map(int, ds.keys())):
@@ -170,7 +206,8 @@ class Deidentifier:
             if group % 2 == 1:
                 private.append(tag)
                 continue
-            if group == 0x0002:
+            if group == 0x0002:  # file meta out of place (a bare data set): same rules
+                self._meta_element(ds, tag, state)
                 continue
             if is_curve_group(group) or is_overlay_group(group):
                 # Curves and overlays (X, or C with Clean Graphics, which needs pixel-level
@@ -180,13 +217,15 @@ class Deidentifier:
                 continue
             action = self._actions.get(tag)
             if action is None:
-                self._unlisted(ds, tag, state, depth)
+                self._unlisted(ds, tag, state, depth, clean)
             else:
-                self._act(ds, tag, action, state, depth)
+                self._act(ds, tag, action, state, depth, clean)
         if private:
             self._private(ds, private, state)
 
-    def _act(self, ds: Dataset, tag: int, action: str, state: _FileState, depth: int) -> None:
+    def _act(
+        self, ds: Dataset, tag: int, action: str, state: _FileState, depth: int, clean: bool
+    ) -> None:
         state.actions[action] += 1
         if action == "X" and tag not in self._identifiers and self._vrs[tag] != "PN":
             del ds[tag]  # nothing to learn from its value: no need to decode it
@@ -194,14 +233,16 @@ class Deidentifier:
         elem = ds[tag]
         vr = elem.VR
         if tag in self._identifiers or vr == "PN":
-            _collect_tokens(elem.value, vr, state.tokens)
+            state.tokens.add(_as_list(elem.value), vr)
         if action == "X":
             del ds[tag]
         elif action == "Z":
             elem.value = Sequence() if vr == "SQ" else None
         elif vr == "SQ":
-            # K, C, D and U on a sequence: keep it, apply the profile to its items.
-            self._items(elem, state, depth)
+            if action == "D":  # a dummy value: one empty item, none of the originals
+                elem.value = Sequence([Dataset()])
+            else:  # C: an option keeps content, cleaned; K, U: the items get the profile
+                self._items(elem, state, depth, clean=clean or action == "C")
         elif action == "K":
             pass
         elif action == "U" or (action == "D" and vr == "UI"):
@@ -215,17 +256,17 @@ class Deidentifier:
         else:  # pragma: no cover - _resolve only yields the letters above
             raise AssertionError(action)
 
-    def _unlisted(self, ds: Dataset, tag: int, state: _FileState, depth: int) -> None:
+    def _unlisted(self, ds: Dataset, tag: int, state: _FileState, depth: int, clean: bool) -> None:
         raw = ds.get_item(tag)
         vr = _element_vr(tag, raw)
         if vr == "SQ":
             elem = ds[tag]
             if elem.VR == "SQ":
-                self._items(elem, state, depth)
+                self._items(elem, state, depth, clean=clean)
             return
         if vr == "PN":
             elem = ds[tag]
-            _collect_tokens(elem.value, "PN", state.tokens)
+            state.tokens.add(_as_list(elem.value), "PN")
             elem.value = None
             state.actions["Z"] += 1
         elif vr in _DATE_VRS:
@@ -244,13 +285,53 @@ class Deidentifier:
             if any(v and str(v) not in UID_dictionary for v in values):
                 self._uid_element(ds, tag, state)
                 state.actions["U"] += 1
+        elif vr == "UN":  # not in the dictionary: its bytes may be any text, never cleaned
+            del ds[tag]
+            state.actions["X"] += 1
+        elif clean or tag in STRUCTURAL_TEXT:
+            return  # kept; the scrub pass removes this file's identifiers from it
+        elif tag == CODE_MEANING:
+            self._code_meaning(ds, raw, state)
+        elif vr == "AE" and self._retain_device:
+            return  # an AE title is device identity (PS3.15 E.3.4)
+        elif vr in FREE_TEXT_VRS or (vr == "CS" and tag in NAME_BEARING_CS):
+            self._deny(ds, tag, vr, raw, state)
 
-    def _items(self, elem: DataElement, state: _FileState, depth: int) -> None:
+    def _deny(
+        self,
+        ds: Dataset,
+        tag: int,
+        vr: str,
+        raw: DataElement | RawDataElement | None,
+        state: _FileState,
+    ) -> None:
+        """Free text the table does not name: a dummy of its VR (never decoded)."""
+        if raw is None or raw.value in (None, b"", "", []):
+            return  # nothing to hide
+        dummy = _FIXED_DUMMY["UR"] if vr == "UR" else _DENIED
+        ds[tag] = DataElement(tag, vr, dummy)
+        state.actions["D"] += 1
+
+    def _code_meaning(
+        self, ds: Dataset, raw: DataElement | RawDataElement | None, state: _FileState
+    ) -> None:
+        """A Code Meaning is free text beside a code: it becomes the meaning the coding
+        scheme gives that code (PS3.16), or a dummy for a code the dictionary lacks."""
+        if raw is None or raw.value in (None, b"", "", []):
+            return
+        scheme, value = ds.get(CODING_SCHEME_DESIGNATOR), ds.get(CODE_VALUE)
+        found = None
+        if scheme is not None and value is not None:
+            found = meaning(str(scheme.value or "").strip(), str(value.value or "").strip())
+        ds[CODE_MEANING] = DataElement(CODE_MEANING, "LO", found or _DENIED)
+        state.actions["D"] += 1
+
+    def _items(self, elem: DataElement, state: _FileState, depth: int, *, clean: bool) -> None:
         if depth >= MAX_DEPTH:
             elem.value = Sequence()  # deeper than any IOD: drop rather than leave unchecked
             return
         for item in elem.value or []:
-            self._dataset(item, state, depth + 1)
+            self._dataset(item, state, depth + 1, clean=clean)
 
     def _uid_element(self, ds: Dataset, tag: int, state: _FileState) -> None:
         if self._retain_uids:
@@ -301,16 +382,15 @@ class Deidentifier:
 @dataclass
 class _FileState:
     offset: int
-    tokens: set[str]
+    tokens: Identifiers
     actions: Counter[str]
 
 
-def _code_for(option: Option) -> Any:
-    return next(
-        getattr(codes.DCM, name)
-        for name in dir(codes.DCM)
-        if getattr(codes.DCM, name).value == option.code_value
-    )
+def dcm_code_meaning(option: Option) -> str:
+    """The option's meaning in CID 7050, from the code dictionary."""
+    found = meaning("DCM", option.code_value)
+    assert found is not None, option  # the dictionary is package data: a bug, not input
+    return found
 
 
 _VR_CACHE: dict[int, str] = {}
@@ -365,41 +445,9 @@ def _shift(value: str, vr: str, days: int) -> str:
     return moved.strftime("%Y%m%d") + (text[8:] if vr == "DT" else "")
 
 
-_WORD = re.compile(r"[^\W_]+")  # letters and digits: "_" separates words too
-_DATE_IN_TEXT = re.compile(
-    r"(?<!\d)(?:(\d{4})[-/.]?(\d{2})[-/.]?(\d{2})|(\d{2})[./](\d{2})[./](\d{4}))(?!\d)"
-)
-
-
-def _collect_tokens(value: object, vr: str, tokens: set[str]) -> None:
-    """Words (lower-cased, 3 characters or more) and dates (YYYYMMDD) of an identifier."""
-    for v in _as_list(value):
-        text = str(v).strip()
-        if vr in _DATE_VRS:
-            if len(text) >= 8 and text[:8].isdigit():
-                tokens.add(text[:8])
-            continue
-        tokens.update(w for w in _WORD.findall(text.lower()) if len(w) >= _MIN_TOKEN)
-
-
-def _clean_text(text: str, tokens: set[str]) -> str:
-    """Replace each word and each written date of ``text`` that is one of ``tokens`` with *.
-
-    Matching words against a set costs the same for any number of identifiers, where one
-    regular expression per file (with every identifier in it) cost milliseconds to compile.
-    """
-
-    def date(m: re.Match[str]) -> str:
-        y, mo, d = (m[1], m[2], m[3]) if m[1] else (m[6], m[5], m[4])
-        return _SCRUBBED if f"{y}{mo}{d}" in tokens else m[0]
-
-    def word(m: re.Match[str]) -> str:
-        return _SCRUBBED if m[0].lower() in tokens else m[0]
-
-    return _WORD.sub(word, _DATE_IN_TEXT.sub(date, text))
-
-
-def _scrub(ds: Dataset, tokens: set[str], state: _FileState, depth: int, prescreen: bool) -> None:
+def _scrub(
+    ds: Dataset, tokens: Identifiers, state: _FileState, depth: int, prescreen: bool
+) -> None:
     """Remove this file's identifier tokens from every text value left (the ``C`` action for
     text, and the safety net for names typed into other attributes)."""
     # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
@@ -418,11 +466,11 @@ def _scrub(ds: Dataset, tokens: set[str], state: _FileState, depth: int, prescre
             # Decoding is the slow part: look at the undecoded bytes first (every charset
             # allowed here keeps ASCII letters and digits as they are).
             raw_text = raw.value.decode("latin-1") if raw.value else ""
-            if _clean_text(raw_text, tokens) == raw_text:
+            if tokens.clean(raw_text) == raw_text:
                 continue
         elem = ds[tag]
         values = _as_list(elem.value)
-        cleaned = [_clean_text(str(v), tokens) for v in values]
+        cleaned = [tokens.clean(str(v)) for v in values]
         if cleaned != [str(v) for v in values]:
             state.actions["C"] += 1
             elem.value = cleaned if len(cleaned) > 1 else cleaned[0]

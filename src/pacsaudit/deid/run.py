@@ -50,8 +50,12 @@ from pacsaudit.deid.journal import (
 )
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
+from pacsaudit.deid.records import DeidFile, DeidSummary
+from pacsaudit.deid.tail import copy_range, pixel_tail, tail_digest
 from pacsaudit.errors import UsageError
-from pacsaudit.inspection.files import (
+from pacsaudit.files.output import encode_line, unlisted_warnings
+from pacsaudit.files.pool import ordered_map
+from pacsaudit.files.read import (
     METADATA_DIR,
     Candidate,
     FileError,
@@ -59,13 +63,12 @@ from pacsaudit.inspection.files import (
     ReadFailure,
     classify,
     describe_os_error,
+    open_input,
     quiet_pydicom,
     read_dicom,
+    read_header,
     walk,
 )
-from pacsaudit.inspection.inspect import unlisted_warnings
-from pacsaudit.inspection.model import DeidFile, DeidSummary, encode_record
-from pacsaudit.inspection.pool import ordered_map
 from pacsaudit.measure.annex_e import load_table
 
 TMP_SUFFIX = ".pacsaudit-tmp"
@@ -130,25 +133,62 @@ def _target(output: Path, candidate: Candidate) -> Path:
     return output / candidate.relative
 
 
-def _write(ds: Dataset, kind: Kind, target: Path) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    """The pixel data of the input, copied as bytes after the rewritten header."""
+
+    fd: int
+    offset: int
+    size: int
+
+
+def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, str]:
     """Write beside the target, then rename: the target is whole or absent, never partial.
 
     Returns the size and SHA-256 of what was written, for the resume journal.
     """
-    if target.parent not in _made:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if len(_made) < 1 << 14:
-            _made.add(target.parent)
-    data = _encode(ds, kind)
+    _make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        with tmp.open("xb") as f:
-            f.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:  # a short write (a signal, a nearly full disk) writes the rest
+                view = view[os.write(fd, view) :]
+            if tail is not None:
+                copy_range(tail.fd, fd, tail.offset, tail.size - tail.offset)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return len(data), hashlib.sha256(data).hexdigest()
+    if tail is None:
+        return len(data), hashlib.sha256(data).hexdigest()
+    return len(data) + tail.size - tail.offset, tail_digest(data, tail.fd, tail.offset, tail.size)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents, once per process: one mkdir per new folder, none for
+    a folder this process made or found (a mirror of a NAS has a folder per series)."""
+    if folder in _made:
+        return
+    try:
+        _mkdir(folder)
+    except FileNotFoundError:
+        _make_folder(folder.parent)
+        _mkdir(folder)
+    if len(_made) < 1 << 14:
+        _made.add(folder)
+
+
+def _mkdir(folder: Path) -> None:
+    """mkdir that accepts a folder another worker made a moment before."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not folder.is_dir():
+            raise
 
 
 def _encode(ds: Dataset, kind: Kind) -> bytes:
@@ -207,14 +247,23 @@ def _skipped(relative: str, failure: ReadFailure) -> FileOutcome:
 
 
 def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
+    """The header read, de-identified and rewritten; the pixel data copied as bytes when
+    nothing but pixel data follows it (:mod:`pacsaudit.deid.tail`), else the whole file read
+    and written by pydicom."""
     deid = _state["deid"]
     assert isinstance(deid, Deidentifier)
-    ds, kind, _ = read_dicom(candidate.path, header_only=False)
-    meta = getattr(ds, "file_meta", None)
-    if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
-        raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
-    outcome = deid.apply(ds)
-    size, digest = _write(ds, kind, target)
+    fd = open_input(candidate.path)
+    try:
+        header = read_header(candidate.path, fd)
+        ds, kind = header.dataset, header.kind
+        _refuse_dicomdir(ds)
+        tail = _pixel_tail(ds, fd, header.pixel_offset, header.size)
+        if tail is None:
+            ds, kind, _ = read_dicom(candidate.path, header_only=False)
+        outcome = deid.apply(ds)
+        size, digest = _write(_encode(ds, kind), target, tail)
+    finally:
+        os.close(fd)
     record = DeidFile(
         candidate.display,
         "written",
@@ -222,6 +271,26 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         actions=dict(outcome.actions),
     )
     return record, size, digest
+
+
+def _refuse_dicomdir(ds: Dataset) -> None:
+    meta = getattr(ds, "file_meta", None)
+    if getattr(meta, "MediaStorageSOPClassUID", None) == MediaStorageDirectoryStorage:
+        raise ReadFailure(FileError.DICOMDIR, "not copied: rebuild it from the output")
+
+
+def _pixel_tail(ds: Dataset, fd: int, offset: int, size: int) -> _Tail | None:
+    """The tail to copy as bytes, or None when the whole file must go through pydicom: a
+    deflated data set (its offsets are in the inflated stream), an encoding pydicom could not
+    tell, anything after the header that is not pixel data. ``size`` is what the header
+    read found through the same descriptor, so the tail checked is the tail copied."""
+    implicit_vr, little_endian = ds.original_encoding
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax == DeflatedExplicitVRLittleEndian or implicit_vr is None or little_endian is None:
+        return None
+    if not pixel_tail(fd, offset, size, implicit_vr=implicit_vr, little_endian=little_endian):
+        return None
+    return _Tail(fd, offset, size)
 
 
 def _deid_chunk(chunk: list[tuple[Candidate, JournalEntry | None]]) -> list[FileOutcome]:
@@ -379,7 +448,7 @@ class _Logs:
 
     def record(self, outcome: FileOutcome) -> None:
         if outcome.record.status != "already-done":
-            _append_line(self.log, encode_record(outcome.record))
+            _append_line(self.log, encode_line(outcome.record))
         if outcome.entry is not None:  # after the rename: it vouches for a whole file
             _append_line(self.journal, encode_entry(outcome.entry))
 
@@ -467,6 +536,7 @@ def _process(
             _deid_chunk,
             work,
             jobs=plan.jobs,
+            chunk_size=chunk_size(work, plan.jobs),
             initializer=_init_worker,
             initargs=(plan.key, plan.options, str(plan.output)),
         )
@@ -482,6 +552,21 @@ def _process(
     finally:
         logs.close()
     return False
+
+
+_CHUNK_FILES = 32
+_CHUNK_BYTES = 16 << 20
+
+
+def chunk_size(work: list[tuple[Candidate, JournalEntry | None]], jobs: int) -> int:
+    """Files per task: up to 32 small ones (fewer round trips), but never so many that one
+    worker gets the whole run: at least eight tasks per worker, and about 16 MB of input per
+    task, so a dozen 50 MB multi-frame files are spread over every worker."""
+    if not work:
+        return 1
+    average = sum(c.size for c, _ in work) / len(work)
+    by_bytes = int(_CHUNK_BYTES // max(average, 1.0))
+    return max(1, min(_CHUNK_FILES, len(work) // (jobs * 8), by_bytes))
 
 
 def _write_review(path: Path, review: list[tuple[str, list[str]]]) -> None:

@@ -8,9 +8,10 @@ from typing import cast
 
 from rich.console import Console
 
+from pacsaudit.files.output import RecordsOutput, progress_bar
 from pacsaudit.inspection.inspect import InspectResult, inspect_paths
 from pacsaudit.inspection.model import Record
-from pacsaudit.inspection.report import RecordsOutput, print_inspect, progress_bar
+from pacsaudit.inspection.report import print_inspect
 
 
 def run_inspect(

@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pacsaudit.deid.keys import Pseudonyms
-from pacsaudit.inspection.files import (
+from pacsaudit.files.output import unlisted_warnings
+from pacsaudit.files.pool import ordered_map
+from pacsaudit.files.read import (
     Candidate,
     FileError,
     Kind,
     ReadFailure,
+    classify,
     quiet_pydicom,
     read_dicom,
     walk,
@@ -32,7 +34,6 @@ from pacsaudit.inspection.model import (
     FileProblem,
     InspectSummary,
 )
-from pacsaudit.inspection.pool import ordered_map
 from pacsaudit.measure.annex_e import (
     PRIVATE_KEYWORD,
     AnnexETable,
@@ -42,6 +43,7 @@ from pacsaudit.measure.annex_e import (
     resolve,
 )
 from pacsaudit.measure.burned_in import BurnedIn, burned_in_risk
+from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.path_names import path_names_patient
 from pacsaudit.measure.presence import count_present
 
@@ -73,7 +75,7 @@ _state: dict[str, object] = {}
 
 def _init_worker(hash_key: bytes) -> None:
     quiet_pydicom()
-    _state["pseudonyms"] = Pseudonyms(hash_key)
+    _state["hasher"] = KeyedHasher(hash_key)
     _state["table"] = load_table()
 
 
@@ -94,9 +96,9 @@ def identifying_keywords(
 
 def scan_file(candidate: Candidate) -> FileScan:
     """Read one file's header and measure it; never raises for a bad file."""
-    pseudonyms = _state["pseudonyms"]
+    hasher = _state["hasher"]
     table = _state["table"]
-    assert isinstance(pseudonyms, Pseudonyms)
+    assert isinstance(hasher, KeyedHasher)
     assert isinstance(table, AnnexETable)
     relative = candidate.display
     if candidate.problem is not None:  # a folder the walk could not list
@@ -119,16 +121,14 @@ def scan_file(candidate: Candidate) -> FileScan:
             deidentified=declared is not None,
             burned_in=burned_in_risk(ds),
             modality=str(ds.get("Modality", "") or "").strip().upper()[:16],
-            patient=pseudonyms.hash("patient", patient),
-            study=pseudonyms.hash("study", str(ds.get("StudyInstanceUID", "") or "")),
-            series=pseudonyms.hash("series", str(ds.get("SeriesInstanceUID", "") or "")),
+            patient=hasher.hash_in("patient", patient),
+            study=hasher.hash_in("study", str(ds.get("StudyInstanceUID", "") or "")),
+            series=hasher.hash_in("series", str(ds.get("SeriesInstanceUID", "") or "")),
             named_path=path_names_patient(_path_words(candidate), ds),
         )
     except ReadFailure as failure:
         return FileScan(relative=relative, size=candidate.size, problem=failure)
     except Exception as exc:  # a bug on one file must not end the run
-        from pacsaudit.inspection.files import classify
-
         return FileScan(relative=relative, size=candidate.size, problem=classify(exc))
 
 
@@ -196,11 +196,6 @@ class InspectResult:
             [(p.path, p.message) for p in self.problems if p.error is FileError.UNLISTABLE],
             "inspected",
         )
-
-
-def unlisted_warnings(folders: list[tuple[str, str]], verb: str) -> list[str]:
-    """One line per folder that could not be listed (shared with deid)."""
-    return [f"{path}: {message}; the files in it were not {verb}" for path, message in folders]
 
 
 def inspect_paths(

@@ -1,4 +1,7 @@
-"""Result records of ``inspect`` and ``deid``: JSON Lines, one record per line.
+"""Result records of ``inspect``, and the reader of both commands' JSON Lines.
+
+``deid`` owns its records (:mod:`pacsaudit.deid.records`); they are part of :data:`Record`
+here so that one reader decodes any line either command wrote.
 
 Like the scanner's findings these are :class:`msgspec.Struct` types tagged by a ``record``
 field, so one reader can tell them apart. They hold counts, attribute keywords, file paths
@@ -9,17 +12,25 @@ in the reports, as they are in the folders.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import msgspec
 
-from pacsaudit.inspection.files import FileError
+from pacsaudit.deid.records import DeidFile, DeidSummary
+from pacsaudit.files.read import FileError
+from pacsaudit.files.records import SCHEMA_VERSION, utc_timestamp
 
-SCHEMA_VERSION = 1
-
-
-def utc_timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttributeCount",
+    "BurnedInCounts",
+    "DeidFile",
+    "DeidSummary",
+    "FileProblem",
+    "InspectSummary",
+    "Record",
+    "decode_record",
+    "encode_record",
+    "utc_timestamp",
+]
 
 
 class FileProblem(msgspec.Struct, frozen=True, tag="file-problem", tag_field="record"):
@@ -82,40 +93,6 @@ class InspectSummary(msgspec.Struct, frozen=True, tag="inspect-summary", tag_fie
     files_in_named_paths: int = 0
     """DICOM files under a folder or file name that is their own patient's name or ID: anyone
     who can list the share reads those names (``deid --pseudonymise-paths`` avoids copying them)."""
-    timestamp: str = msgspec.field(default_factory=utc_timestamp)
-    schema_version: int = SCHEMA_VERSION
-
-
-class DeidFile(
-    msgspec.Struct, frozen=True, omit_defaults=True, tag="deid-file", tag_field="record"
-):
-    """One input file of ``pacsaudit deid`` and what became of it."""
-
-    path: str
-    status: str
-    """``written``, ``already-done`` (resumed run) or ``skipped``."""
-    error: FileError | None = None
-    message: str | None = None
-    review: list[str] = msgspec.field(default_factory=list)
-    """Why a person must look at the pixels (burned-in text); the header is clean."""
-    actions: dict[str, int] = msgspec.field(default_factory=dict)
-    timestamp: str = msgspec.field(default_factory=utc_timestamp)
-
-
-class DeidSummary(msgspec.Struct, frozen=True, tag="deid-summary", tag_field="record"):
-    input: str
-    output: str
-    table: str
-    options: list[str]
-    files_seen: int
-    written: int
-    already_done: int
-    skipped: dict[str, int]
-    review: int
-    bytes_written: int
-    elapsed_s: float
-    files_per_s: float
-    interrupted: bool = False
     timestamp: str = msgspec.field(default_factory=utc_timestamp)
     schema_version: int = SCHEMA_VERSION
 

@@ -25,6 +25,8 @@ import msgspec
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
+from pacsaudit.measure.codes import dcm_code
+
 TABLE_FILE = "table-e1-1.json"
 PROVENANCE_FILE = "provenance.json"
 
@@ -72,28 +74,28 @@ _COLUMNS = {
 }
 
 
+_MEANINGS = {
+    Option.RETAIN_SAFE_PRIVATE: "Retain Safe Private Option",
+    Option.RETAIN_UIDS: "Retain UIDs Option",
+    Option.RETAIN_DEVICE_IDENTITY: "Retain Device Identity Option",
+    Option.RETAIN_INSTITUTION_IDENTITY: "Retain Institution Identity Option",
+    Option.RETAIN_PATIENT_CHARACTERISTICS: "Retain Patient Characteristics Option",
+    Option.RETAIN_LONG_FULL_DATES: "Retain Longitudinal Temporal Information Full Dates Option",
+    Option.RETAIN_LONG_MODIFIED_DATES: (
+        "Retain Longitudinal Temporal Information Modified Dates Option"
+    ),
+    Option.CLEAN_DESCRIPTORS: "Clean Descriptors Option",
+    Option.CLEAN_STRUCTURED_CONTENT: "Clean Structured Content Option",
+    Option.CLEAN_GRAPHICS: "Clean Graphics Option",
+}
+
+
 @functools.cache
 def _code_values() -> dict[Option, str]:
-    """Looked up on first use: pydicom's code dictionary takes ~50 ms to import, which every
-    ``pacsaudit`` command would otherwise pay at start-up."""
-    from pydicom.sr.codedict import codes
-
-    dcm = codes.DCM
-    names = {
-        Option.RETAIN_SAFE_PRIVATE: "RetainSafePrivateOption",
-        Option.RETAIN_UIDS: "RetainUidsOption",
-        Option.RETAIN_DEVICE_IDENTITY: "RetainDeviceIdentityOption",
-        Option.RETAIN_INSTITUTION_IDENTITY: "RetainInstitutionIdentityOption",
-        Option.RETAIN_PATIENT_CHARACTERISTICS: "RetainPatientCharacteristicsOption",
-        Option.RETAIN_LONG_FULL_DATES: "RetainLongitudinalTemporalInformationFullDatesOption",
-        Option.RETAIN_LONG_MODIFIED_DATES: (
-            "RetainLongitudinalTemporalInformationModifiedDatesOption"
-        ),
-        Option.CLEAN_DESCRIPTORS: "CleanDescriptorsOption",
-        Option.CLEAN_STRUCTURED_CONTENT: "CleanStructuredContentOption",
-        Option.CLEAN_GRAPHICS: "CleanGraphicsOption",
-    }
-    return {opt: str(getattr(dcm, name).value) for opt, name in names.items()}
+    """Looked up in the generated code dictionary (:mod:`pacsaudit.measure.codes`) by the
+    option's CID 7050 meaning: pydicom's own code dictionary takes most of a second to import,
+    which every process would otherwise pay at start-up."""
+    return {opt: dcm_code(meaning).value for opt, meaning in _MEANINGS.items()}
 
 
 class TableRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -1,4 +1,10 @@
-"""Keyed hashes of patient identifiers: count distinct patients without keeping who they are.
+"""The one keyed-secret module: key files, and keyed hashes of identifiers.
+
+Every secret pacsaudit keeps (the scanner's patient-hash key, the deid key) is a key file
+loaded or created by :func:`load_or_create_key`; every keyed hash is an HMAC-SHA-256 under one
+of them: :class:`KeyedHasher` counts distinct patients (and, with :meth:`KeyedHasher.hash_in`,
+studies or series) without keeping who they are, and :func:`keyed_digest` is the primitive the
+deid pseudonyms are made from.
 
 Why keyed: a Patient ID space is small (often a few million sequential numbers), so a plain
 hash, even salted in the open, is reversed by hashing every candidate. HMAC-SHA-256 with a
@@ -18,13 +24,16 @@ import secrets
 import stat
 from pathlib import Path
 
+from pacsaudit.errors import UsageError
+
 KEY_BYTES = 32
 HASH_BYTES = 8
 KEY_FILE_NAME = "patient-hash.key"
 
 
-class KeyFileError(Exception):
-    """The key file exists but cannot be used (unreadable, malformed, shared with others)."""
+class KeyFileError(UsageError):
+    """The key file cannot be used (unreadable, malformed, shared with others, its folder not
+    creatable): a one-line error for the user, whichever command needs the key."""
 
 
 def config_dir() -> Path:
@@ -37,8 +46,20 @@ def default_key_path() -> Path:
 
 
 def load_or_create_key(path: Path | None = None) -> bytes:
-    """Read the secret, creating it (mode 0600, in a 0700 folder) on first use."""
+    """Read the secret, creating it (mode 0600, in a 0700 folder) on first use; a key file
+    readable by group or others is refused, since its holder can test guesses against the
+    hashes. Every failure is a KeyFileError with one clear line."""
     path = path or default_key_path()
+    try:
+        return _load_or_create(path)
+    except KeyFileError:
+        raise
+    except OSError as exc:  # e.g. a folder on the way that may not be searched
+        reason = exc.strerror or exc.__class__.__name__
+        raise KeyFileError(f"cannot use the key file {path}: {reason}") from None
+
+
+def _load_or_create(path: Path) -> bytes:
     if not path.exists():
         _create_key(path)
     try:
@@ -79,11 +100,18 @@ def _create_key(path: Path) -> None:
         fh.write(secrets.token_hex(KEY_BYTES) + "\n")
 
 
+def keyed_digest(key: bytes, domain: bytes, value: bytes) -> bytes:
+    """HMAC-SHA-256 of ``value`` under ``key`` in its own ``domain`` (one domain per kind of
+    value, so that two kinds never share a hash)."""
+    return hmac.digest(key, domain + b"\0" + value, "sha256")
+
+
 class KeyedHasher:
-    __slots__ = ("_key", "key_id")
+    __slots__ = ("_key", "_raw", "key_id")
 
     def __init__(self, key: bytes) -> None:
         self._key = hmac.new(key, b"pacsaudit patient-id v1", hashlib.sha256).digest()
+        self._raw = key
         self.key_id = hashlib.sha256(b"pacsaudit key id v1" + key).hexdigest()[:16]
         """Which key made a hash: equal ids mean comparable hashes; the key stays secret."""
 
@@ -91,6 +119,11 @@ class KeyedHasher:
         """64-bit keyed hash (hex) of an identifier's bytes, padding stripped."""
         normalised = value.strip(b" \0")
         return hmac.new(self._key, normalised, hashlib.sha256).digest()[:HASH_BYTES].hex()
+
+    def hash_in(self, domain: str, value: str) -> str:
+        """A 96-bit keyed hash (hex) of ``value`` in ``domain``: distinct studies or series
+        counted without keeping their UIDs."""
+        return keyed_digest(self._raw, domain.encode(), value.encode("utf-8", "replace"))[:12].hex()
 
     def __repr__(self) -> str:  # never show the key, not even in a debugger's repr
         return f"KeyedHasher(key_id={self.key_id})"

@@ -1,0 +1,30 @@
+"""The terminal summary of ``deid``, from its records only."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pacsaudit.deid.records import DeidFile, DeidSummary
+
+
+def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) -> None:
+    table = Table(title="pacsaudit deid", header_style="bold", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files seen", str(summary.files_seen))
+    table.add_row("written", str(summary.written))
+    table.add_row("already done (resumed)", str(summary.already_done))
+    for kind, n in summary.skipped.items():
+        table.add_row(f"skipped: {kind}", str(n), style="yellow")
+    table.add_row("to review (burned-in text)", str(summary.review), style="magenta")
+    console.print(table)
+    if summary.interrupted:
+        console.print("[yellow]interrupted[/]: run the same command again to resume")
+    for f in [f for f in files if f.error is not None][:10]:
+        console.print(f"  skipped {f.path}: {f.error} ({f.message})", highlight=False, markup=False)
+    console.print(
+        f"{summary.files_seen} files in {summary.elapsed_s:.2f} s "
+        f"({summary.files_per_s:,.0f} files/s, "
+        f"{summary.bytes_written / max(summary.elapsed_s, 1e-9) / 1e6:,.1f} MB/s written)"
+    )
