@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,7 +130,7 @@ def _wait_port(port: int, pid: int, what: str, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if not alive(pid):
-            raise LabError(f"{what} exited during start-up; see {log}")
+            raise LabError(f"{what} exited during start-up; its log ends:\n{_log_tail(log)}")
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.settimeout(0.5)
             if s.connect_ex((LAB_HOST, port)) == 0:
@@ -138,12 +139,53 @@ def _wait_port(port: int, pid: int, what: str, log: Path) -> None:
     raise LabError(f"{what} did not open port {port} within {READY_TIMEOUT:.0f} s; see {log}")
 
 
+def find_program(name: str) -> str:
+    """The first executable called ``name`` on PATH that is a native program, not a script.
+
+    pynetdicom installs console scripts named like DCMTK's tools (``storescp``, ``findscu``,
+    ``echoscu`` …) into the venv's ``bin``; with the venv activated they come first on PATH and
+    take other options, so ``lab up`` would start pynetdicom where it means DCMTK. Scripts
+    (``#!``) are skipped; pynetdicom's apps are started as ``python -m pynetdicom`` instead.
+    """
+    if os.path.isabs(name):
+        return name
+    scripts: list[str] = []
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        exe = shutil.which(name, path=folder or os.curdir)
+        if exe is None:
+            continue
+        if _is_script(exe):
+            scripts.append(exe)
+            continue
+        return exe
+    hint = f" (only scripts of that name: {', '.join(scripts)})" if scripts else ""
+    raise LabError(f"{name} not found{hint}: install the Debian packages (make demo does)")
+
+
+def _is_script(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
+def _log_tail(log: Path, lines: int = 8) -> str:
+    """The end of a server's log, quoted in the error: a failed ``lab up`` removes its state
+    folder, log included, so a path to it would point at nothing."""
+    try:
+        text = log.read_bytes()[-4096:].decode("utf-8", "replace")
+    except OSError:
+        return "  (no log)"
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    printable = ("".join(c if c.isprintable() else "?" for c in line) for line in tail)
+    return "\n".join(f"  {line}" for line in printable) or "  (empty log)"
+
+
 def start_service(
     info: LabInfo, service: LabService, argv: list[str], cwd: Path
 ) -> subprocess.Popen[bytes]:
-    exe = shutil.which(argv[0]) if not os.path.isabs(argv[0]) else argv[0]
-    if exe is None:
-        raise LabError(f"{argv[0]} not found: install the Debian packages (make demo does)")
+    exe = argv[0] if argv[0] == sys.executable else find_program(argv[0])
     log = info.state_dir / "logs" / f"{service.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -162,6 +204,7 @@ def start_service(
 
 
 def run_tool(argv: list[str], what: str, timeout: float = 120.0) -> None:
+    argv = [find_program(argv[0]), *argv[1:]]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError:
