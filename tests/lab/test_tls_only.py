@@ -17,6 +17,7 @@ import pytest
 
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.certs import write_self_signed
+from pacsaudit.lab.services import find_program
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import DicomResult, ErrorKind, ExposureClass, Severity, Status
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
@@ -35,7 +36,7 @@ def mutual_tls_scp(tmp_path: Path) -> Iterator[int]:
     key, cert = write_self_signed(tmp_path, common_name="mutual-tls-scp")
     port = free_port()
     proc = subprocess.Popen(
-        ["storescp", "--enable-tls", str(key), str(cert), "--null-passwd",
+        [find_program("storescp"), "--enable-tls", str(key), str(cert), "--null-passwd",
          "--require-peer-cert", "--add-cert-file", str(cert), "--profile-bcp195",
          "--output-directory", str(tmp_path), str(port)],
         stdout=subprocess.DEVNULL,
