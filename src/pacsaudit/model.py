@@ -270,6 +270,34 @@ class ExposureClass(enum.StrEnum):
     """Files matching indicators of compromise sit on the service: someone is already in."""
 
 
+EXPOSED_CLASSES = frozenset(
+    {
+        ExposureClass.PHI_READABLE,
+        ExposureClass.RETRIEVABLE,
+        ExposureClass.OPEN_ASSOCIATION,
+        ExposureClass.ANONYMOUS_ACCESS,
+    }
+)
+"""Classes that mean anyone reaching the port gets in (README: exposure classes)."""
+
+CLASS_ORDER = (
+    ExposureClass.PHI_READABLE,
+    ExposureClass.RETRIEVABLE,
+    ExposureClass.OPEN_ASSOCIATION,
+    ExposureClass.ANONYMOUS_ACCESS,
+    ExposureClass.AE_ENFORCED,
+    ExposureClass.AUTH_REQUIRED,
+    ExposureClass.TLS_ONLY,
+)
+"""The order reports list classes in: most exposed first, then the protected ones."""
+
+NO_SERVICE_STATUSES = frozenset(
+    {Status.CLOSED, Status.FILTERED, Status.ERROR, Status.OPEN_NOT_DICOM}
+)
+"""Statuses that by themselves name no service a report would count (an error or a foreign
+answer counts only when a class was still decided)."""
+
+
 class Severity(enum.StrEnum):
     CRITICAL = "critical"
     HIGH = "high"

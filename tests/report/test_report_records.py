@@ -307,3 +307,25 @@ def test_byte_order_mark_and_binary_and_bad_timestamps(tmp_path: Path) -> None:
 def test_a_folder_given_as_results_is_named(tmp_path: Path) -> None:
     with pytest.raises(ReportInputError, match="a folder, not a results file"):
         load_results([tmp_path])
+
+
+def test_the_reports_vocabulary_is_the_models() -> None:
+    """Ranks, class order and colours come from the model's enums: a class or severity added
+    there is ordered, ranked and coloured in every report, or this fails."""
+    from pacsaudit.model import CLASS_ORDER, ExposureClass, Severity
+    from pacsaudit.report import records
+    from pacsaudit.report.charts import CLASS_COLOURS, SEVERITY_COLOURS
+
+    assert {s.value: s.rank for s in Severity} == records.SEVERITY_RANK
+    assert sorted(records.SEVERITY_RANK, key=records.SEVERITY_RANK.__getitem__) == [
+        "info",
+        "low",
+        "medium",
+        "high",
+        "critical",
+    ]
+    unordered = set(ExposureClass) - set(CLASS_ORDER)
+    assert unordered == {ExposureClass.CLOSED, ExposureClass.COMPROMISED}
+    assert set(CLASS_ORDER) <= set(CLASS_COLOURS)
+    assert set(Severity) == set(SEVERITY_COLOURS)
+    assert set(records.CLASS_ORDER) >= records.EXPOSED_CLASSES

@@ -11,29 +11,33 @@ from collections.abc import Sequence
 
 from markupsafe import Markup
 
+from pacsaudit.model import ExposureClass, Severity
+
 ROW_HEIGHT = 22
 LABEL_WIDTH = 220
 BAR_WIDTH = 280
 VALUE_WIDTH = 70
 MAX_LABEL_CHARS = 30
 
-SEVERITY_COLOURS = {
-    "critical": "#b3001b",
-    "high": "#e4572e",
-    "medium": "#f0a202",
-    "low": "#4f9d69",
-    "info": "#8a94a6",
+SEVERITY_COLOURS: dict[str, str] = {
+    Severity.CRITICAL: "#b3001b",
+    Severity.HIGH: "#e4572e",
+    Severity.MEDIUM: "#f0a202",
+    Severity.LOW: "#4f9d69",
+    Severity.INFO: "#8a94a6",
 }
-CLASS_COLOURS = {
-    "phi-readable": SEVERITY_COLOURS["critical"],
-    "retrievable": SEVERITY_COLOURS["high"],
-    "open-association": SEVERITY_COLOURS["medium"],
-    "anonymous-access": SEVERITY_COLOURS["medium"],
-    "ae-enforced": SEVERITY_COLOURS["low"],
-    "auth-required": SEVERITY_COLOURS["low"],
-    "tls-only": SEVERITY_COLOURS["info"],
-    "closed": SEVERITY_COLOURS["info"],
+CLASS_COLOURS: dict[str, str] = {
+    ExposureClass.PHI_READABLE: SEVERITY_COLOURS[Severity.CRITICAL],
+    ExposureClass.RETRIEVABLE: SEVERITY_COLOURS[Severity.HIGH],
+    ExposureClass.OPEN_ASSOCIATION: SEVERITY_COLOURS[Severity.MEDIUM],
+    ExposureClass.ANONYMOUS_ACCESS: SEVERITY_COLOURS[Severity.MEDIUM],
+    ExposureClass.AE_ENFORCED: SEVERITY_COLOURS[Severity.LOW],
+    ExposureClass.AUTH_REQUIRED: SEVERITY_COLOURS[Severity.LOW],
+    ExposureClass.TLS_ONLY: SEVERITY_COLOURS[Severity.INFO],
+    ExposureClass.CLOSED: SEVERITY_COLOURS[Severity.INFO],
 }
+"""Keyed by the model's enums; as ``StrEnum`` members they look up the strings the reports
+read back from findings."""
 DEFAULT_COLOUR = "#3b6ea5"
 
 

@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from pacsaudit import __version__
+from pacsaudit.model import Severity
 from pacsaudit.report.charts import CLASS_COLOURS, SEVERITY_COLOURS, bar_chart
 from pacsaudit.report.diff import CHANGES, Diff, fmt_measure
 from pacsaudit.report.records import Count, Loaded, Service, ip_order
@@ -113,7 +114,7 @@ def _charts(summary: Summary) -> list[Markup]:
 def _headline(summary: Summary) -> list[str]:
     """The executive summary in plain sentences, from the (possibly anonymised) summary."""
     t = summary.totals
-    crit = summary.by_severity.get("critical")
+    crit = summary.by_severity.get(Severity.CRITICAL)
     sentences = [
         f"{t.services:,} services answered; "
         + (f"{t.exposed:,} let anyone in" if t.exposed is not None else "exposure withheld")

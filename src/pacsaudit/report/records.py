@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from pacsaudit import model
 from pacsaudit.errors import UsageError
 from pacsaudit.intel.correlate import orthanc_cves, orthanc_dicom_port
 from pacsaudit.intel.fleets import find_fleets
@@ -32,6 +33,7 @@ from pacsaudit.model import (
     COMPROMISE_PROTOCOL,
     READABLE_SCHEMA_VERSIONS,
     Finding,
+    Severity,
     decode_finding,
 )
 from pacsaudit.report.geo import country_of
@@ -39,21 +41,14 @@ from pacsaudit.report.geo import country_of
 NAMES_IN_PATHS = "names-in-paths"
 """Flag of a share whose sampled files sit in folders named after their patients."""
 
-EXPOSED_CLASSES = frozenset({"phi-readable", "retrievable", "open-association", "anonymous-access"})
-"""Classes that mean anyone reaching the port gets in (README: exposure classes); a class added
-later counts as exposed when its severity is medium or worse."""
+EXPOSED_CLASSES: frozenset[str] = frozenset(c.value for c in model.EXPOSED_CLASSES)
+"""Classes that mean anyone reaching the port gets in; a class added later (or one a newer
+pacsaudit wrote) counts as exposed when its severity is medium or worse."""
 
-SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1, "info": 0}
-CLASS_ORDER = (
-    "phi-readable",
-    "retrievable",
-    "open-association",
-    "anonymous-access",
-    "ae-enforced",
-    "auth-required",
-    "tls-only",
-)
-NO_SERVICE_STATUSES = frozenset({"closed", "filtered", "error", "open-not-dicom"})
+SEVERITY_RANK: Mapping[str, int] = {s.value: s.rank for s in Severity}
+"""Severity name → rank, for the strings the reports read back from findings."""
+CLASS_ORDER: tuple[str, ...] = tuple(c.value for c in model.CLASS_ORDER)
+NO_SERVICE_STATUSES: frozenset[str] = frozenset(s.value for s in model.NO_SERVICE_STATUSES)
 BANNER_PREFIX = "banner: "
 """Marks a product named only by the peer's free-form greeting or Server header."""
 FLEET = "fleet"

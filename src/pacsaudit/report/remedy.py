@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pacsaudit.model import AePolicy, ExposureClass, MoveCheck
 from pacsaudit.report.geo import LOCAL
 from pacsaudit.report.records import NAMES_IN_PATHS, Service
 
@@ -108,16 +109,16 @@ CATALOGUE: tuple[Advice, ...] = (
 """In the order :func:`advice_for` lists them: most urgent first."""
 BY_ID = {a.id: a for a in CATALOGUE}
 
-_OPEN_BECAUSE = {
-    "phi-readable": "patient records listed without authentication",
-    "retrievable": "images can be retrieved or sent to an unknown destination",
-    "open-association": "an association was accepted without authentication",
-    "anonymous-access": "an anonymous or guest session was let in",
+_OPEN_BECAUSE: dict[str, str] = {
+    ExposureClass.PHI_READABLE: "patient records listed without authentication",
+    ExposureClass.RETRIEVABLE: "images can be retrieved or sent to an unknown destination",
+    ExposureClass.OPEN_ASSOCIATION: "an association was accepted without authentication",
+    ExposureClass.ANONYMOUS_ACCESS: "an anonymous or guest session was let in",
 }
-_LOOSE_AE = {
-    "any-called-ae": "accepts any called AE title",
-    "called-ae-known-default": "accepts the default AE title ANY-SCP",
-    "guessable": "accepts a common, guessable AE title",
+_LOOSE_AE: dict[str, str] = {
+    AePolicy.ANY_CALLED_AE: "accepts any called AE title",
+    AePolicy.CALLED_AE_KNOWN_DEFAULT: "accepts the default AE title ANY-SCP",
+    AePolicy.GUESSABLE: "accepts a common, guessable AE title",
 }
 _FILE_AND_WEB = frozenset({"ftp", "smb", "rsync", "http", "https", "dicomweb", "webdav", "nfs"})
 _ANONYMOUS_FLAGS = ("anonymous", "guest", "no-auth", "unauthenticated")
@@ -131,18 +132,18 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
         seen = ", ".join(s.indicators) or "indicators"
         return [(INCIDENT, f"{seen} found on the share behind port {s.port}")]
     out: list[tuple[Advice, str]] = []
-    if s.exposure_class == "phi-readable":
+    if s.exposure_class == ExposureClass.PHI_READABLE:
         out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))
     if s.exposed:
         why = _OPEN_BECAUSE.get(s.exposure_class or "", "served without authentication")
-        if s.move_check in ("destination-unknown", "accepted"):
+        if s.move_check in (MoveCheck.DESTINATION_UNKNOWN, MoveCheck.ACCEPTED):
             why += "; C-MOVE processed for an unknown destination"
         out.append((ACCESS_CONTROL, why))
     if s.ae_policy in _LOOSE_AE:
         out.append((AE_TITLE, _LOOSE_AE[s.ae_policy]))
     anonymous_flag = (
         s.anonymous
-        or s.exposure_class == "anonymous-access"
+        or s.exposure_class == ExposureClass.ANONYMOUS_ACCESS
         or any(f.startswith(_ANONYMOUS_FLAGS) for f in s.flags)
     )
     if anonymous_flag or (s.exposed and s.protocol in _FILE_AND_WEB):
