@@ -1,8 +1,18 @@
-"""The one place where OS, asyncio and TLS exceptions become statuses and error kinds.
+"""The one place where exceptions become statuses and error kinds.
 
 Probes catch exceptions at exactly one level and call :func:`classify`; nothing else in the
 code base maps errors, so "refused", "reset", "timeout" and "EOF" stay distinct everywhere.
 Messages built here never include peer-supplied text: they are safe to log at any level.
+
+The libraries a probe drives raise their own exceptions, whose meaning depends on the library:
+a bare :class:`TimeoutError` out of our own ``asyncio.timeout`` is a spent budget, the same
+exception out of aioftp or impacket is a silent peer. Each such library has a small *adapter*
+beside the code that calls it (``aioftp_error`` in ``probes/fileshare/ftp.py``,
+``impacket_error`` in ``smb.py``, ``httpx_error`` in ``probes/http/transport.py``, and
+:func:`tls_failure` here for asyncio's TLS handshake): it only re-says the library's exception
+in this module's words (:class:`ReadTimeout`, :class:`PeerClosed`, :class:`ProtocolError` ...)
+and never decides a status itself. So a bare ``TimeoutError`` reaching :func:`classify` means
+one thing: the budget.
 """
 
 from __future__ import annotations
@@ -49,7 +59,21 @@ class ConnectTimeout(TimeoutError):
 
 
 class ReadTimeout(TimeoutError):
-    """Connected, but the peer did not send what we waited for in time."""
+    """Connected, but the peer did not send what we waited for in time.
+
+    ``message`` is what the finding's error says; ``detail`` names which wait where that helps
+    (``request-timeout``: a whole HTTP exchange).
+    """
+
+    def __init__(
+        self,
+        *args: object,
+        message: str = "no answer from the peer in time",
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(*args)
+        self.message = message
+        self.detail = detail
 
 
 class PeerClosed(ConnectionError):
@@ -79,7 +103,7 @@ def classify(exc: BaseException) -> Classified:
     if isinstance(exc, ConnectTimeout):
         return Classified(Status.FILTERED, None)
     if isinstance(exc, ReadTimeout):
-        return _error(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
+        return _error(ErrorKind.READ_TIMEOUT, exc.message, exc.detail)
     if isinstance(exc, TimeoutError) and exc.errno == errno.ETIMEDOUT:
         # The kernel gave up on the TCP handshake. OSError(ETIMEDOUT, ...) is constructed as a
         # TimeoutError, so this must come before the budget below.
@@ -112,6 +136,26 @@ def classify(exc: BaseException) -> Classified:
         )
         return _error(kind, f"operating system error {name}")
     return _error(ErrorKind.OS_ERROR, f"unexpected {type(exc).__name__}")
+
+
+def tls_failure(exc: BaseException) -> TlsFailure:
+    """asyncio's TLS handshake adapter: what ``create_connection(ssl=...)`` raised, as a
+    :class:`TlsFailure` with a short reason word."""
+    return TlsFailure(_tls_reason(exc))
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc.__class__.__name__).lower().replace("_", "-")
+    if isinstance(exc, TimeoutError) or "longer than" in str(exc):
+        return "handshake-timeout"
+    if isinstance(exc, ConnectionResetError) and exc.errno == errno.ECONNRESET:
+        return "reset-during-handshake"
+    # asyncio and uvloop report a plain EOF during the handshake as a bare ConnectionResetError
+    # (no errno); only a real RST carries ECONNRESET.
+    if isinstance(exc, ConnectionError | EOFError):
+        return "closed-during-handshake"
+    return exc.__class__.__name__
 
 
 def _error(kind: ErrorKind, message: str, detail: str | None = None) -> Classified:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, TlsFailure
+from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, tls_failure
 from pacsaudit.net.limits import TokenBucket
 
 READ_CHUNK_LIMIT = 1 << 20
@@ -380,25 +380,11 @@ async def open_connection(
                     ssl_handshake_timeout=options.tls_handshake_timeout,
                 )
             except (OSError, ssl.SSLError, TimeoutError) as exc:
-                raise TlsFailure(_tls_reason(exc)) from None
+                raise tls_failure(exc) from None
     except BaseException:
         sock.close()
         raise
     return conn
-
-
-def _tls_reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return str(exc.reason or exc.__class__.__name__).lower().replace("_", "-")
-    if isinstance(exc, TimeoutError) or "longer than" in str(exc):
-        return "handshake-timeout"
-    if isinstance(exc, ConnectionResetError) and exc.errno == errno.ECONNRESET:
-        return "reset-during-handshake"
-    # asyncio and uvloop report a plain EOF during the handshake as a bare ConnectionResetError
-    # (no errno); only a real RST carries ECONNRESET.
-    if isinstance(exc, ConnectionError | EOFError):
-        return "closed-during-handshake"
-    return exc.__class__.__name__
 
 
 def scanner_tls_context() -> ssl.SSLContext:

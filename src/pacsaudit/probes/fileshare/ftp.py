@@ -24,8 +24,8 @@ from typing import ClassVar
 import aioftp
 
 from pacsaudit.contract import make_finding
-from pacsaudit.errors import Classified, ProtocolError, classify, printable_sample
-from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
+from pacsaudit.errors import ProtocolError, ReadTimeout, classify, printable_sample
+from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.net.stream import connect_socket
 from pacsaudit.probes.fileshare import FTP
 from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
@@ -301,9 +301,7 @@ class FtpProbe:
         except aioftp.StatusCodeError as exc:
             if server is None and not _reply_code(exc)[:3].isdigit():
                 return self._not_ftp(target, started)
-            error = ErrorInfo(
-                ErrorKind.PROTOCOL_VIOLATION, "unexpected FTP reply", f"reply-{_reply_code(exc)}"
-            )
+            error = classify(aioftp_error(exc)).error
             return make_finding(self.name, target, started, Status.FTP, None, error)
         except (UnicodeDecodeError, ValueError) as exc:
             if server is None:
@@ -313,7 +311,7 @@ class FtpProbe:
                 self.name, target, started, classified.status, None, classified.error
             )
         except Exception as exc:
-            classified = _classify(exc)
+            classified = classify(aioftp_error(exc))
             if server is not None:
                 tally.error = classified.error
                 result = tally.result(server=server, login=None, anonymous=False)
@@ -327,17 +325,21 @@ class FtpProbe:
             await _quit(client)
 
     def _not_ftp(self, target: Target, started: float) -> Finding:
-        error = ErrorInfo(ErrorKind.PROTOCOL_VIOLATION, "the peer is not an FTP server", "not-ftp")
-        return make_finding(self.name, target, started, Status.ERROR, None, error)
+        classified = classify(ProtocolError("not-ftp", "the peer is not an FTP server"))
+        return make_finding(self.name, target, started, classified.status, None, classified.error)
 
 
-def _classify(exc: BaseException) -> Classified:
-    """As :func:`classify`, but a plain timeout after connecting is a silent peer."""
+def aioftp_error(exc: BaseException) -> BaseException:
+    """aioftp's adapter for :func:`pacsaudit.errors.classify`: its exceptions in our words.
+
+    aioftp times its reads with plain ``TimeoutError``: after connecting that is a silent peer,
+    not our budget. A reply with an unexpected code is a protocol violation named by the code.
+    """
     if type(exc) is TimeoutError:
-        return Classified(
-            Status.ERROR, ErrorInfo(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
-        )
-    return classify(exc)
+        return ReadTimeout()
+    if isinstance(exc, aioftp.StatusCodeError):
+        return ProtocolError(f"reply-{_reply_code(exc)}", "unexpected FTP reply")
+    return exc
 
 
 def _greeting(lines: list[str]) -> str:

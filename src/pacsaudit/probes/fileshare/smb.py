@@ -31,8 +31,8 @@ from impacket.smbconnection import SessionError as ConnectionSessionError
 from impacket.smbconnection import SMBConnection
 
 from pacsaudit.contract import make_finding
-from pacsaudit.errors import ProtocolError, classify
-from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
+from pacsaudit.errors import ProtocolError, ReadTimeout, classify
+from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.probes.fileshare import SMB
 from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
@@ -362,17 +362,15 @@ class SmbProbe:
                     shares = await self.in_thread(lambda: _disk_shares(session.conn))
             except SessionError as exc:
                 # Some servers deny the share list but not the shares: nothing to walk then.
-                tally.error = ErrorInfo(
-                    ErrorKind.PROTOCOL_VIOLATION,
-                    "the share list was refused",
-                    f"status-{_status(exc):08x}",
-                )
+                refused = ProtocolError(f"status-{_status(exc):08x}", "the share list was refused")
+                tally.error = classify(refused).error
                 shares = []
             await self._walk(session, shares, tally)
             result = tally.result(server=server, login=session.login, anonymous=True)
             return make_finding(self.name, target, started, Status.SMB, result)
         except Exception as exc:
-            status, error = _failure(exc, connected=session is not None)
+            classified = classify(impacket_error(exc, connected=session is not None))
+            status, error = classified.status, classified.error
             if session is None:
                 return make_finding(self.name, target, started, status, None, error)
             tally.error = error
@@ -406,22 +404,20 @@ class SmbProbe:
                 return  # the session is gone: the other shares cannot be reached either
 
 
-def _failure(exc: BaseException, *, connected: bool) -> tuple[Status, ErrorInfo | None]:
-    """Status and error for an exception out of the session (impacket wraps socket errors in
-    its own NetBIOS exceptions, which name no errno: those read as "not SMB" before a session
-    exists)."""
+def impacket_error(exc: BaseException, *, connected: bool) -> BaseException:
+    """impacket's adapter for :func:`pacsaudit.errors.classify`: its exceptions in our words.
+
+    impacket times its reads with plain ``TimeoutError`` (or its own ``NetBIOSTimeout``): a
+    silent peer, not our budget. It wraps socket errors in its own NetBIOS exceptions, which
+    name no errno (``socket.error("Connection error (ip:port)", original)``): the original is
+    classified, never the message. Anything else before a session exists reads as "not SMB".
+    """
     if type(exc) is TimeoutError or type(exc).__name__ == "NetBIOSTimeout":
-        return Status.ERROR, ErrorInfo(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
-    # impacket raises socket.error("Connection error (ip:port)", original): classify the
-    # original, never the message.
+        return ReadTimeout()
     wrapped = exc.args[1] if isinstance(exc, OSError) and len(exc.args) == 2 else None
     for candidate in (wrapped, exc.__cause__, exc):
         if isinstance(candidate, OSError) and not isinstance(candidate.errno, str):
-            classified = classify(candidate)
-            return classified.status, classified.error
+            return candidate
     if connected:
-        classified = classify(exc)
-        return Status.ERROR, classified.error
-    return Status.ERROR, ErrorInfo(
-        ErrorKind.PROTOCOL_VIOLATION, "the peer did not answer as an SMB server", "not-smb"
-    )
+        return exc
+    return ProtocolError("not-smb", "the peer did not answer as an SMB server")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pacsaudit.errors import classify
+from pacsaudit.errors import ReadTimeout, classify
 from pacsaudit.model import (
     DicomdirCounts,
     ErrorInfo,
@@ -351,14 +351,15 @@ async def walk_share(backend: ShareBackend, share: _ShareTally, tally: WalkTally
     except TimeoutError:
         if tally.remaining() <= _MARGIN:
             tally.hit(Bound.TIME_BUDGET)
-        else:
-            error = ErrorInfo(ErrorKind.READ_TIMEOUT, "no answer from the peer in time")
-            share.error = tally.error = error
+        else:  # the backend's library timed a read out: a silent peer, not our budget
+            share.error = tally.error = _broken(ReadTimeout())
     except Exception as exc:  # a broken session ends this walk, never the scan
         share.error = tally.error = _broken(exc)
 
 
 def _broken(exc: BaseException) -> ErrorInfo:
+    """Why a session broke mid-walk; a refused or filtered reconnect, which ``classify`` calls
+    no error (no service), still broke this one."""
     classified = classify(exc).error
     return classified or ErrorInfo(ErrorKind.OS_ERROR, f"unexpected {type(exc).__name__}")
 

@@ -29,8 +29,15 @@ import httpcore
 import httpx
 
 from pacsaudit import __version__
-from pacsaudit.errors import Classified, PeerClosed, ProtocolError, classify, printable_sample
-from pacsaudit.model import ErrorInfo, ErrorKind, HttpExchange, Status, TlsInfo
+from pacsaudit.errors import (
+    Classified,
+    PeerClosed,
+    ProtocolError,
+    ReadTimeout,
+    classify,
+    printable_sample,
+)
+from pacsaudit.model import HttpExchange, TlsInfo
 from pacsaudit.net.stream import Connection, DialOptions, open_connection
 from pacsaudit.net.tlsinfo import describe_session
 from pacsaudit.probes.http.options import Limits
@@ -285,19 +292,8 @@ class WebSession:
                     url = nxt
         except asyncio.CancelledError:
             raise
-        except TimeoutError:
-            # The whole exchange ran out of time (a slowloris peer, an endless body): a read
-            # timeout, whichever read it was.
-            error = Classified(
-                Status.ERROR,
-                ErrorInfo(
-                    ErrorKind.READ_TIMEOUT,
-                    "no complete answer from the peer in time",
-                    "request-timeout",
-                ),
-            )
         except Exception as exc:
-            error = map_error(exc)
+            error = classify(httpx_error(exc))
         if error is None:
             self.consecutive_failures = 0
         else:
@@ -373,19 +369,28 @@ async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool,
     return bytes(out), False, None
 
 
-def map_error(exc: BaseException) -> Classified:
-    """The one place an HTTP exchange's exception becomes a status and error."""
+def httpx_error(exc: BaseException) -> BaseException:
+    """httpx's adapter for :func:`pacsaudit.errors.classify`: its exceptions in our words.
+
+    Any ``TimeoutError`` here is the whole exchange running out of time (a slowloris peer, an
+    endless body; the exchange's own deadline covers its connect too): a read timeout,
+    whichever read it was.
+    """
+    if isinstance(exc, TimeoutError):
+        return ReadTimeout(
+            message="no complete answer from the peer in time", detail="request-timeout"
+        )
     if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError):
         if str(exc) == _DISCONNECTED:
-            return classify(PeerClosed("closed without answering"))
-        return classify(ProtocolError("not-http", "the peer's answer is not valid HTTP"))
+            return PeerClosed("closed without answering")
+        return ProtocolError("not-http", "the peer's answer is not valid HTTP")
     if isinstance(exc, httpx.LocalProtocolError | httpcore.LocalProtocolError):
-        return classify(ProtocolError("http-local", "the request could not be sent"))
+        return ProtocolError("http-local", "the request could not be sent")
     if isinstance(exc, httpx.DecodingError):
-        return classify(ProtocolError("bad-encoding", "the body's encoding is broken"))
+        return ProtocolError("bad-encoding", "the body's encoding is broken")
     if isinstance(exc, httpx.HTTPError | httpcore.ConnectionNotAvailable):
-        return classify(ProtocolError("http-error", f"HTTP client error {type(exc).__name__}"))
-    return classify(exc)
+        return ProtocolError("http-error", f"HTTP client error {type(exc).__name__}")
+    return exc
 
 
 def _short(value: str | None, limit: int) -> str | None:
