@@ -30,7 +30,6 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -44,14 +43,12 @@ from pacsaudit.model import (
     CredentialCheck,
     DicomWebEndpoint,
     ErrorInfo,
-    ErrorKind,
     Exposure,
     Finding,
     HttpAuth,
     HttpResult,
     OrthancInfo,
     OrthancStatistics,
-    QueryStats,
     Status,
     WebApp,
 )
@@ -59,6 +56,14 @@ from pacsaudit.net.stream import scanner_tls_context
 from pacsaudit.probes.http import HTTP, HTTPS
 from pacsaudit.probes.http import signatures as sig
 from pacsaudit.probes.http.options import HttpOptions
+from pacsaudit.probes.http.pages import (
+    dicom_json_page,
+    is_json,
+    json_list,
+    json_object,
+    page_error,
+    paginate,
+)
 from pacsaudit.probes.http.transport import Fetched, WebSession, make_session, printable
 from pacsaudit.targets.spec import Target
 
@@ -228,7 +233,7 @@ class HttpProbe:
                 s.refused("/system", system)
                 s.orthanc = OrthancInfo(auth_required=True)
             return
-        doc = _json_object(system)
+        doc = json_object(system)
         if doc is None or not ("ApiVersion" in doc or ("DicomAet" in doc and "Version" in doc)):
             return
         s.add_app(WebApp(product="Orthanc", category="pacs", path="/system", evidence="api"))
@@ -243,7 +248,7 @@ class HttpProbe:
         stats = await session.get(
             "/statistics", purpose="orthanc-statistics", accept=_JSON_ACCEPT, auth=auth
         )
-        counts = _json_object(stats)
+        counts = json_object(stats)
         if counts is not None:
             info = msgspec.structs.replace(
                 info,
@@ -259,7 +264,7 @@ class HttpProbe:
             plugins = await session.get(
                 "/plugins", purpose="orthanc-plugins", accept=_JSON_ACCEPT, auth=auth
             )
-            names = _json_list(plugins)
+            names = json_list(plugins)
             if names is not None:
                 info = msgspec.structs.replace(
                     info,
@@ -315,8 +320,8 @@ class HttpProbe:
                         )
                     )
                     continue
-                records = _dicom_json_page(page)
-                too_big = records is None and page.ok and page.truncated and _is_json(page)
+                records = dicom_json_page(page)
+                too_big = records is None and page.ok and page.truncated and is_json(page)
                 if records is None and not too_big:
                     continue
                 s.dicomweb.append(
@@ -328,7 +333,7 @@ class HttpProbe:
                 if records is None:
                     # A JSON answer larger than --max-body (a server that ignores ``limit``):
                     # it answered, but nothing could be counted.
-                    s.exposure = Exposure(studies_lower_bound=True, error=_page_error(page))
+                    s.exposure = Exposure(studies_lower_bound=True, error=page_error(page))
                 elif self.options.enumerate:
                     s.exposure = await self._enumerate_qido(session, root, page, records, auth)
                 return
@@ -339,7 +344,7 @@ class HttpProbe:
             paths.dcm4chee_aets, purpose="dcm4chee-aets", accept=_JSON_ACCEPT, auth=auth
         )
         found: list[str] = []
-        for item in _json_list(listing) or []:
+        for item in json_list(listing) or []:
             if isinstance(item, dict):
                 aet = item.get("dicomAETitle")
                 if isinstance(aet, str) and _AET.match(aet) and aet not in found:
@@ -370,11 +375,12 @@ class HttpProbe:
                 auth=auth,
             )
 
-        exposure = await self._paginate(
+        exposure = await paginate(
             session,
+            max_records=opts.max_records,
             model="qido-rs",
             request=request,
-            parse=_dicom_json_page,
+            parse=dicom_json_page,
             tally=tally,
             add=tally.add_dicom_json,
             first=(first, records),
@@ -402,72 +408,15 @@ class HttpProbe:
             )
 
         # None: no listing at all (an old or restricted Orthanc), nothing to add.
-        s.exposure = await self._paginate(
+        s.exposure = await paginate(
             session,
+            max_records=opts.max_records,
             model="orthanc-rest",
             request=request,
-            parse=_json_list,
+            parse=json_list,
             tally=tally,
             add=tally.add_orthanc_study,
         )
-
-    async def _paginate(
-        self,
-        session: WebSession,
-        *,
-        model: str,
-        request: Callable[[int], Awaitable[Fetched]],
-        parse: Callable[[Fetched], list[Any] | None],
-        tally: JsonTally,
-        add: Callable[[object], bool],
-        first: tuple[Fetched, list[Any]] | None = None,
-    ) -> Exposure | None:
-        """Count page after page (``request(offset)``) until one adds no study — the end, or
-        a server that ignores the offset — or a bound: ``--max-records``, the request and time
-        budgets, a page that is not a listing. None when not even the first page was one."""
-        stats = _PageStats()
-        error: ErrorInfo | None = None
-        lower_bound = False
-        offset = 0
-        page: list[Any] | None = None
-        if first is not None:
-            stats.note(first[0])
-            page = first[1]
-        while True:
-            if page is None:
-                if session.exhausted():
-                    lower_bound, error = True, _stopped(session)
-                    break
-                fetched = await request(offset)
-                stats.note(fetched)
-                page = parse(fetched)
-                if page is None:
-                    if offset == 0:
-                        return None
-                    lower_bound, error = True, _page_error(fetched)
-                    break
-            if not page:
-                break
-            before = tally.studies
-            for record in page:
-                if tally.records >= self.options.max_records:
-                    lower_bound = True
-                    break
-                add(record)
-            if lower_bound or tally.studies == before:
-                break
-            offset += len(page)
-            page = None
-        query = QueryStats(
-            level="STUDY",
-            model=model,
-            queries=stats.queries,
-            records=tally.records,
-            lower_bound=lower_bound,
-            statuses=stats.statuses,
-            error=error,
-        )
-        return tally.exposure(queries=[query], lower_bound=lower_bound, error=error)
 
     async def _wado_uri(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
         """WADO-URI without fetching an instance: a request without object UIDs must draw a
@@ -587,85 +536,9 @@ class HttpsProbe(HttpProbe):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-@dataclass
-class _PageStats:
-    queries: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
-
-    def note(self, fetched: Fetched) -> None:
-        self.queries += 1
-        key = str(fetched.status) if fetched.status is not None else "error"
-        self.statuses[key] = self.statuses.get(key, 0) + 1
-
-
 async def _close(session: WebSession) -> None:
     with contextlib.suppress(Exception):  # closing a half-broken pool must not hide the finding
         await session.client.aclose()
-
-
-def _stopped(session: WebSession) -> ErrorInfo:
-    if session.remaining() <= 0.2:
-        return ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "the probe's time budget ran out", "budget")
-    if session.requests >= session.max_requests:
-        return ErrorInfo(
-            ErrorKind.BUDGET_EXCEEDED, "the probe's request budget ran out", "max-requests"
-        )
-    return ErrorInfo(ErrorKind.PROTOCOL_VIOLATION, "the peer stopped answering", "peer-failing")
-
-
-def _page_error(fetched: Fetched) -> ErrorInfo:
-    if fetched.error is not None and fetched.error.error is not None:
-        return fetched.error.error
-    if fetched.truncated:
-        return ErrorInfo(
-            ErrorKind.PROTOCOL_VIOLATION, "a page was larger than the body cap", "body-cap"
-        )
-    return ErrorInfo(
-        ErrorKind.PROTOCOL_VIOLATION,
-        f"a page was not a JSON array (HTTP {fetched.status})",
-        "not-json",
-    )
-
-
-def _decode(fetched: Fetched) -> Any:
-    if not fetched.ok or fetched.truncated or not fetched.body:
-        return None
-    try:
-        return msgspec.json.decode(fetched.body)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
-        return None
-
-
-def _json_object(fetched: Fetched) -> dict[str, Any] | None:
-    doc = _decode(fetched)
-    return doc if isinstance(doc, dict) else None
-
-
-def _json_list(fetched: Fetched) -> list[Any] | None:
-    doc = _decode(fetched)
-    return doc if isinstance(doc, list) else None
-
-
-def _is_json(fetched: Fetched) -> bool:
-    return "json" in fetched.content_type()
-
-
-def _dicom_json_page(fetched: Fetched) -> list[Any] | None:
-    """A QIDO-RS answer: a JSON array of objects (a catch-all HTML page is not one). 204 No
-    Content is an empty result."""
-    if fetched.status == 204:
-        return []
-    ctype = fetched.content_type()
-    if ctype and "json" not in ctype:
-        return None
-    page = _json_list(fetched)
-    if page is None or not all(isinstance(r, dict) for r in _head(page)):
-        return None
-    return page
-
-
-def _head(items: list[Any], n: int = 8) -> Iterator[Any]:
-    yield from items[:n]
 
 
 def _auth_of(fetched: Fetched) -> HttpAuth:
