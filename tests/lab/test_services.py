@@ -66,3 +66,15 @@ def test_a_server_that_dies_at_start_up_is_quoted_in_the_error(tmp_path: Path) -
     assert "dies exited during start-up" in message
     assert "E: cannot listen?[31m on port" in message
     assert "\x1b" not in message
+
+
+def test_the_port_plan_numbers_the_table_in_order() -> None:
+    from pacsaudit.lab.table import SERVICES, default_ports
+
+    planned = default_ports(30000)
+    assert list(planned) == list(SERVICES)
+    assert list(planned.values()) == list(range(30000, 30000 + len(SERVICES)))
+    usual = default_ports(0)
+    assert len(set(usual.values())) == len(usual)
+    with pytest.raises(LabError, match="out of range"):
+        default_ports(65535)

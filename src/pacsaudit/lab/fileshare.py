@@ -31,16 +31,18 @@ from pydicom.fileset import FileSet
 
 from pacsaudit.lab.services import LAB_HOST, LabInfo, LabService, start_service
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
+from pacsaudit.lab.table import (
+    PRIVATE_SHARE,
+    RSYNC_LOCKED_MODULE,
+    RSYNC_MODULE,
+    SHARE,
+    lab_service,
+)
 from pacsaudit.model import FileShareResult, Finding
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import looks_like_dicom_name
 
 SERVICE_NAMES = ("ftp", "smb", "rsync")
-DEFAULT_PORTS = {"ftp": 2121, "smb": 4445, "rsync": 8873}
-SHARE = "images"
-PRIVATE_SHARE = "radiology-private"
-RSYNC_MODULE = "archive"
-RSYNC_LOCKED_MODULE = "backup"
 SPEC = CorpusSpec(
     patients=4, studies=6, max_series_per_study=2, max_instances_per_series=3, seed=20261127
 )
@@ -167,26 +169,12 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         "exposure_class": "phi-readable",
         "compromise": "yes",
     }
-    ftp = LabService(
-        name="ftp",
-        software="pyftpdlib",
-        protocol="ftp",
-        port=ports["ftp"],
-        description="anonymous read-only FTP: DICOM tree, DICOMDIR, ransom-note stand-in",
-        expect={"status": "ftp", **magic},
-    )
+    ftp = lab_service("ftp", ports, {"status": "ftp", **magic})
     info.services.append(ftp)
     argv = [sys.executable, "-m", "pyftpdlib", "-i", LAB_HOST, "-p", str(ports["ftp"])]
     start_service(info, ftp, [*argv, "-d", str(tree.root)], base)
 
-    smb = LabService(
-        name="smb",
-        software="Samba smbd",
-        protocol="smb",
-        port=ports["smb"],
-        description=f"guest share '{SHARE}' (same tree), '{PRIVATE_SHARE}' closed to guests",
-        expect={"status": "smb", **magic},
-    )
+    smb = lab_service("smb", ports, {"status": "smb", **magic})
     info.services.append(smb)
     conf = smb_conf(base / "samba", ports["smb"], tree.root)
     start_service(
@@ -202,20 +190,14 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         base,
     )
 
-    rsync = LabService(
-        name="rsync",
-        software="rsync daemon",
-        protocol="rsync",
-        port=ports["rsync"],
-        description=f"module '{RSYNC_MODULE}' anonymous, '{RSYNC_LOCKED_MODULE}' with password",
-        expect={
-            "status": "rsync",
-            "files": str(truth["files"]),
-            "dicom_files": str(truth["dicom_files_by_name"]),
-            "exposure_class": "retrievable",
-            "compromise": "yes",
-        },
-    )
+    expect = {
+        "status": "rsync",
+        "files": str(truth["files"]),
+        "dicom_files": str(truth["dicom_files_by_name"]),
+        "exposure_class": "retrievable",
+        "compromise": "yes",
+    }
+    rsync = lab_service("rsync", ports, expect)
     info.services.append(rsync)
     rconf = _rsyncd_conf(base / "rsyncd", tree.root)
     start_service(

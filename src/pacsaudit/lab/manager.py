@@ -40,52 +40,27 @@ from pacsaudit.lab.services import (
     start_service,
 )
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
+from pacsaudit.lab.table import (
+    DCMQR_CALLED_AE,
+    DCMQR_CALLING_AE,
+    LOCKED_KNOWN_CALLER,
+    ORTHANC_AE,
+    QRSCP_AE,
+    TLS_AE,
+    default_ports,
+    lab_service,
+)
 
 STOP_TIMEOUT = 10.0
 
 # Orthanc: wide open, as found on the Internet (../shared/LAB-NOTES.md has the measured keys).
-ORTHANC_AE = "ORTHANC"
 # dcmqrscp: accepts only a known calling AE from a known host, calling a known called AE.
-DCMQR_CALLED_AE = "DCMQR"
-DCMQR_CALLING_AE = "LABCLIENT"
-QRSCP_AE = "QRSCP"
 LOCKED_USER = "labadmin"
-LOCKED_KNOWN_CALLER = "STORESCU"
-TLS_AE = "TLSSCP"
 
 
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     return Path(base) / f"pacsaudit-lab-{os.getuid()}"
-
-
-def default_ports(port_base: int) -> dict[str, int]:
-    names = (
-        "orthanc",
-        "orthanc-http",
-        "dcmqrscp",
-        "qrscp",
-        "dicom-tls",
-        "closed",
-        "orthanc-locked",
-        "orthanc-locked-http",
-        *fileshare_lab.SERVICE_NAMES,
-    )
-    if port_base:
-        if not 1024 <= port_base <= 65535 - len(names):
-            raise LabError(f"port base {port_base} out of range 1024-{65535 - len(names)}")
-        return {n: port_base + i for i, n in enumerate(names)}
-    return {
-        "orthanc": 4242,
-        "orthanc-http": 8042,
-        "dcmqrscp": 11112,
-        "qrscp": 104 if os.geteuid() == 0 else 1104,
-        "dicom-tls": 2762,
-        "closed": 2761,
-        "orthanc-locked": 4243,
-        "orthanc-locked-http": 8043,
-        **fileshare_lab.DEFAULT_PORTS,
-    }
 
 
 # -- the servers --------------------------------------------------------------------------
@@ -133,26 +108,10 @@ def _orthanc(info: LabInfo, ports: dict[str, int], manifest: Manifest) -> LabSer
     root = info.state_dir / "orthanc"
     http_port = ports["orthanc-http"]
     cfg = _orthanc_config(root, ports["orthanc"], http_port, **dicomweb_config(LAB_HOST, http_port))
-    service = LabService(
-        name="orthanc",
-        software="Orthanc",
-        protocol="dicom",
-        port=ports["orthanc"],
-        description="wide open: any AE title, FIND/MOVE/GET allowed",
-        called_ae=ORTHANC_AE,
-        expect={"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)},
-    )
+    expect = {"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)}
+    service = lab_service("orthanc", ports, expect)
     info.services.append(service)
-    info.services.append(
-        LabService(
-            name="orthanc-http",
-            software="Orthanc REST",
-            protocol="http",
-            port=ports["orthanc-http"],
-            description="Orthanc's HTTP port, no login, DICOMweb (QIDO-RS, WADO-RS/URI)",
-            expect=open_orthanc_expect(_counts(manifest)),
-        )
-    )
+    info.services.append(lab_service("orthanc-http", ports, open_orthanc_expect(_counts(manifest))))
     start_service(info, service, ["Orthanc", str(cfg)], root)
     _wait_http(ports["orthanc-http"], "/system")
     return service
@@ -178,28 +137,11 @@ def _orthanc_locked(info: LabInfo, ports: dict[str, int], manifest: Manifest) ->
     )
     (root / "credentials").write_text(f"{LOCKED_USER}:{password}\n", encoding="utf-8")
     (root / "credentials").chmod(0o600)
-    service = LabService(
-        name="orthanc-locked",
-        software="Orthanc",
-        protocol="dicom",
-        port=ports["orthanc-locked"],
-        description=f"called AE {ORTHANC_AE} checked, only {LOCKED_KNOWN_CALLER} may call",
-        called_ae=ORTHANC_AE,
-        calling_ae=LOCKED_KNOWN_CALLER,
-        # Without --guess-ae both our titles are refused as unknown called AE titles.
-        expect={"status": "dicom", "ae_policy": "called-ae-enforced"},
-    )
+    # Without --guess-ae both our titles are refused as unknown called AE titles.
+    expect = {"status": "dicom", "ae_policy": "called-ae-enforced"}
+    service = lab_service("orthanc-locked", ports, expect)
     info.services.append(service)
-    info.services.append(
-        LabService(
-            name="orthanc-locked-http",
-            software="Orthanc REST",
-            protocol="http",
-            port=ports["orthanc-locked-http"],
-            description="Orthanc's HTTP port, login required (random password)",
-            expect=locked_orthanc_expect(),
-        )
-    )
+    info.services.append(lab_service("orthanc-locked-http", ports, locked_orthanc_expect()))
     start_service(info, service, ["Orthanc", str(cfg)], root)
     auth = (LOCKED_USER, password)
     _wait_http(ports["orthanc-locked-http"], "/system", auth)
@@ -252,16 +194,7 @@ AETable END
 """,
         encoding="utf-8",
     )
-    service = LabService(
-        name="dcmqrscp",
-        software="DCMTK dcmqrscp",
-        protocol="dicom",
-        port=ports["dcmqrscp"],
-        description=f"only {DCMQR_CALLING_AE} -> {DCMQR_CALLED_AE} accepted",
-        called_ae=DCMQR_CALLED_AE,
-        calling_ae=DCMQR_CALLING_AE,
-        expect={"status": "dicom", "ae_policy": "called-ae-enforced"},
-    )
+    service = lab_service("dcmqrscp", ports, {"status": "dicom", "ae_policy": "called-ae-enforced"})
     info.services.append(service)
     # dcmqridx registers files in the database in place: a C-STORE per file costs dcmqrscp
     # about 60 ms, indexing all of them about 0.1 s.
@@ -289,15 +222,8 @@ log_identifier: False
 """,
         encoding="utf-8",
     )
-    service = LabService(
-        name="qrscp",
-        software="pynetdicom qrscp",
-        protocol="dicom",
-        port=ports["qrscp"],
-        description="open: any called and calling AE title",
-        called_ae=QRSCP_AE,
-        expect={"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)},
-    )
+    expect = {"status": "dicom", "ae_policy": "any-called-ae", **_counts(manifest)}
+    service = lab_service("qrscp", ports, expect)
     info.services.append(service)
     _index_qrscp(root / "instances.sqlite", manifest)
     start_service(
@@ -327,16 +253,7 @@ def _tls_scp(info: LabInfo, ports: dict[str, int]) -> LabService:
     root = info.state_dir / "storescp-tls"
     (root / "incoming").mkdir(parents=True, exist_ok=True)
     key, cert = certs.write_self_signed(root, common_name="pacsaudit-lab-dicom-tls")
-    service = LabService(
-        name="dicom-tls",
-        software="DCMTK storescp (TLS)",
-        protocol="dicom-tls",
-        port=ports["dicom-tls"],
-        description="DICOM over TLS, self-signed certificate",
-        called_ae=TLS_AE,
-        tls=True,
-        expect={"status": "dicom", "ae_policy": "any-called-ae"},
-    )
+    service = lab_service("dicom-tls", ports, {"status": "dicom", "ae_policy": "any-called-ae"})
     info.services.append(service)
     argv = [
         "storescp",
@@ -357,14 +274,7 @@ def _tls_scp(info: LabInfo, ports: dict[str, int]) -> LabService:
 
 
 def _closed(info: LabInfo, ports: dict[str, int]) -> LabService:
-    service = LabService(
-        name="closed",
-        software="(nothing)",
-        protocol="tcp",
-        port=ports["closed"],
-        description="a port nothing listens on",
-        expect={"status": "closed"},
-    )
+    service = lab_service("closed", ports, {"status": "closed"})
     info.services.append(service)
     return service
 
