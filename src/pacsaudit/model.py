@@ -1,5 +1,8 @@
 """The result model: one envelope per ip/port/protocol, a typed result per protocol.
 
+Over 600 lines on purpose: it is the schema, one namespace that the generated JSON Schema, its
+readers and reviewers see whole.
+
 The envelope follows ZGrab2's (``ip``, ``port``, ``protocol``, ``status``, ``timestamp``,
 ``result``, ``error``) so that tools reading ZGrab2 output read ours with little change. Every
 type here is a :class:`msgspec.Struct`: encoding a finding costs microseconds, and
