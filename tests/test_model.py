@@ -122,8 +122,8 @@ class TestHostileFindings:
 
     def test_they_cover_every_status_and_the_usual_error_kinds(self) -> None:
         findings = [f for _, f in findings_of_every_scenario()]
-        # The file-share and web statuses come from other probes (tests/fileshare and
-        # tests/web cover them).
+        # The file-share and web statuses come from other probes (tests/probes/fileshare and
+        # tests/probes/http cover them).
         others = {
             Status.FILTERED,
             Status.FTP,

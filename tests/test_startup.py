@@ -25,7 +25,7 @@ from pacsaudit.probes.catalog import (
 )
 from pacsaudit.probes.dicom.probe import DicomOptions
 from pacsaudit.targets.spec import AddressSpace
-from web.peers import Site, html_route, read_request, response
+from probes.http.peers import Site, html_route, read_request, response
 
 # Runs the CLI in a fresh interpreter and, at exit, writes the names of every loaded module.
 CHILD = """

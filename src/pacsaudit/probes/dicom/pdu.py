@@ -5,7 +5,7 @@ Why hand-written: every byte decoded here comes from an untrusted peer, possibly
 scan rates of thousands of associations per second. pynetdicom's decoders trust item lengths
 and raise whatever the slicing raises; ours check every length against the bytes present and
 raise only :class:`DicomProtocolError`. ``bench/bench_pdu_parse.py`` measures the difference in
-speed. pynetdicom's encoders remain the reference in the tests (``tests/dicom/test_pdu.py``
+speed. pynetdicom's encoders remain the reference in the tests (``tests/probes/dicom/test_pdu.py``
 decodes everything we encode with pynetdicom and vice versa).
 
 Nothing here touches a socket: encoders return ``bytes``, decoders take ``bytes``.

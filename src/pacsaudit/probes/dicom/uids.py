@@ -2,7 +2,7 @@
 
 The keywords are those of pydicom's UID dictionary (``pydicom.uid.UID(uid).keyword``), written
 out here so that the association path does not import pydicom: importing it costs about a
-tenth of a second, as much as a small scan. ``tests/dicom/test_uids.py`` checks every entry
+tenth of a second, as much as a small scan. ``tests/probes/dicom/test_uids.py`` checks every entry
 against pydicom's dictionary.
 """
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from engine.peers import PeerSet, free_port, serving
 from pacsaudit.engine.checkpoint import OutputFile
 from pacsaudit.engine.state import ScanState, StateError
-from scale.peers import PeerSet, free_port, serving
 
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]
 BLOCK = "127.70.0.0/26"

@@ -36,8 +36,8 @@ from pacsaudit.net.stream import DialOptions
 from pacsaudit.probes.http.probe import HttpOptions, HttpProbe, HttpsProbe
 from pacsaudit.probes.http.transport import Limits
 from pacsaudit.targets.spec import Target
-from web import peers
-from web.peers import Request, Site, html_route, json_route, response
+from probes.http import peers
+from probes.http.peers import Request, Site, html_route, json_route, response
 
 T = TypeVar("T")
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
@@ -443,7 +443,7 @@ def test_findings_validate_against_the_schema(run: Runner[Finding]) -> None:
     import jsonschema
 
     schema = json.loads(
-        (Path(__file__).resolve().parents[2] / "schemas" / "finding.schema.json").read_text()
+        (Path(__file__).resolve().parents[3] / "schemas" / "finding.schema.json").read_text()
     )
     validator = jsonschema.Draft202012Validator(schema)
     site = orthanc_behind_basic("orthanc", "orthanc")

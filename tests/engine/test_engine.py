@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
+from engine.peers import BANNER, free_port
+from engine.peers import serving as serving_peers
 from hostile_servers import (
     BUDGET,
     BUDGET_SCENARIOS,
@@ -39,8 +41,6 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.run import execute
 from pacsaudit.targets.permutation import Shard
 from pacsaudit.targets.spec import AddressSpace, Target
-from scale.peers import BANNER, free_port
-from scale.peers import serving as serving_peers
 
 T = TypeVar("T")
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]

@@ -17,7 +17,7 @@ from pacsaudit.probes.dicom.probe import DicomOptions
 from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.probes.http.options import HTTP_PORTS, HttpOptions
 from pacsaudit.targets.spec import AddressSpace, Target
-from web.peers import Site, html_route, read_request, response
+from probes.http.peers import Site, html_route, read_request, response
 
 
 def dispatcher() -> Dispatcher:

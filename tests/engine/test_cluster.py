@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from engine.peers import PeerSet, free_port, serving
 from hostile_servers import probe_options
 from pacsaudit.engine import cluster as cluster_module
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.errors import UsageError
 from pacsaudit.plan import ScaleOptions, make_plan
 from pacsaudit.run import execute
-from scale.peers import PeerSet, free_port, serving
 
 distributed = pytest.importorskip("distributed")
 
