@@ -17,6 +17,7 @@ from pacsaudit.lab.services import (
     LabInfo,
     LabService,
     find_program,
+    samba_helpers_of,
     start_service,
 )
 
@@ -78,3 +79,23 @@ def test_the_port_plan_numbers_the_table_in_order() -> None:
     assert len(set(usual.values())) == len(usual)
     with pytest.raises(LabError, match="out of range"):
         default_ports(65535)
+
+
+def test_samba_helpers_are_found_by_their_configuration_only(tmp_path: Path) -> None:
+    """A process on a configuration in the folder is found; one that only names the folder
+    (a shell running ``lab down --state-dir``) is not."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "samba" / "smb.conf"
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    helper = subprocess.Popen([*sleeper, f"--configfile={conf}"])
+    bystander = subprocess.Popen([*sleeper, f"--state-dir={tmp_path}"])
+    try:
+        found = samba_helpers_of(tmp_path)
+        assert helper.pid in found
+        assert bystander.pid not in found
+    finally:
+        for proc in (helper, bystander):
+            proc.kill()
+            proc.wait(5)

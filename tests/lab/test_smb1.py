@@ -4,7 +4,10 @@ published surveys do: guest access, the DICOM tree read by magic, PHI counted, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -15,6 +18,7 @@ import pytest
 
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.fileshare import smb_conf
+from pacsaudit.lab.services import samba_helpers_of
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import ExposureClass, FileShareResult, Status
@@ -66,6 +70,9 @@ def smb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, list[s
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        for pid in samba_helpers_of(root):  # samba-dcerpcd runs in a session of its own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
         log.close()
 
 

@@ -37,6 +37,7 @@ from pacsaudit.lab.services import (
     alive,
     port_free,
     run_tool,
+    samba_helpers_of,
     start_service,
 )
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
@@ -357,6 +358,7 @@ def lab_down(state_dir: Path, *, console: Console | None = None) -> None:
         return
     info = LabInfo.load(state_dir)
     _stop_pids([s.pid for s in info.services if s.pid])
+    _stop_pids(samba_helpers_of(state_dir))  # samba-dcerpcd: a session of its own
     _remove_state(state_dir)
     if console:
         console.print(f"lab stopped; {state_dir} removed")

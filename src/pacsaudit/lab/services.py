@@ -170,6 +170,31 @@ def _is_script(path: str) -> bool:
         return False
 
 
+def samba_helpers_of(folder: Path) -> list[int]:
+    """Samba processes still running on a configuration inside ``folder``.
+
+    ``smbd`` starts ``samba-dcerpcd`` on demand in a session of its own, so stopping smbd's
+    process group leaves it (and its ``rpcd_*`` workers) running after ``lab down``. They are
+    told apart by ``--configfile=`` naming a file in the lab's folder: a shell or an editor
+    that merely mentions the folder is never matched. Reads ``/proc`` once.
+    """
+    needle = f"--configfile={folder}{os.sep}".encode()
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def _log_tail(log: Path, lines: int = 8) -> str:
     """The end of a server's log, quoted in the error: a failed ``lab up`` removes its state
     folder, log included, so a path to it would point at nothing."""
