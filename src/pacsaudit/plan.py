@@ -13,33 +13,23 @@ import dataclasses
 import itertools
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pacsaudit.engine.options import EngineOptions
-from pacsaudit.engine.sources import (
-    ListSource,
-    PositionedSource,
-    WalkSource,
-    list_fingerprint,
-    scan_fingerprint,
-)
+from pacsaudit.engine.sources import PositionedSource, WalkSource, scan_fingerprint
 from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.errors import UsageError
 from pacsaudit.probes.catalog import PROBE_NAMES, default_scan_ports
 from pacsaudit.probes.dicom.options import DicomOptions
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.http.options import HttpOptions
-from pacsaudit.targets.blocklist import load_blocklist
+from pacsaudit.targets.blocklist import Blocklist, Scope, load_blocklist
+from pacsaudit.targets.compact import LIST_ALGORITHM, TargetList, compact_targets
 from pacsaudit.targets.permutation import Shard, TargetSpace
-from pacsaudit.targets.readers import (
-    InputFormat,
-    ReadStats,
-    read_open_ports,
-    targets_from_results,
-)
-from pacsaudit.targets.spec import AddressSpace, SourcedEntry, Target, read_entries
+from pacsaudit.targets.readers import InputFormat, ReadStats, read_open_ports
+from pacsaudit.targets.spec import AddressSpace, SourcedEntry, read_entries
 
 
 @dataclass(frozen=True)
@@ -82,8 +72,9 @@ class ScanPlan:
     """Bounds of the FTP, SMB and rsync walks."""
     http: HttpOptions = field(default_factory=HttpOptions)
     scale: ScaleOptions = field(default_factory=ScaleOptions)
-    results: tuple[Target, ...] | None = None
-    """Targets read from ZMap/masscan results (``space`` then only scoped them)."""
+    results: TargetList | None = None
+    """Targets read from ZMap/masscan results (``space`` then only scoped them), packed and
+    walked in the seeded order like an address space."""
     notes: tuple[str, ...] = ()
     """What the blocklist removed and what the result readers skipped, one line each."""
 
@@ -101,7 +92,7 @@ class ScanPlan:
     def fingerprint(self) -> str:
         """The target set and seed, whatever the split: a state of another scan is refused."""
         if self.results is not None:
-            return scan_fingerprint("results", _list_fingerprint(self), None)
+            return scan_fingerprint(LIST_ALGORITHM, self.results.fingerprint, self.seed)
         return scan_fingerprint("walk", _target_space(self).fingerprint, self.seed)
 
     def task_shards(self, tasks: int) -> list[Shard]:
@@ -113,13 +104,11 @@ class ScanPlan:
     def source(self, shard: Shard, start: int = 0, redo: Iterable[int] = ()) -> PositionedSource:
         """The positioned targets of one shard, resumed at ``start`` after ``redo``."""
         if self.results is not None:
-            fingerprint = _list_fingerprint(self)
-            return ListSource(self.results, fingerprint, shard=shard, start=start, redo=redo)
+            return WalkSource(self.results, seed=self.seed, shard=shard, start=start, redo=redo)
         return WalkSource(_target_space(self), seed=self.seed, shard=shard, start=start, redo=redo)
 
 
 _SPACES: dict[int, tuple[AddressSpace, TargetSpace]] = {}
-_LISTS: dict[int, tuple[tuple[Target, ...], str]] = {}
 
 
 def _target_space(plan: ScanPlan) -> TargetSpace:
@@ -130,22 +119,20 @@ def _target_space(plan: ScanPlan) -> TargetSpace:
     return cached[1]
 
 
-def _list_fingerprint(plan: ScanPlan) -> str:
-    assert plan.results is not None
-    cached = _LISTS.get(id(plan.results))
-    if cached is None or cached[0] is not plan.results:
-        fingerprint = list_fingerprint(plan.results, plan.ports)
-        cached = _LISTS[id(plan.results)] = (plan.results, fingerprint)
-    return cached[1]
-
-
 def read_target_file(path: str) -> list[SourcedEntry]:
     """Entries of a file, or of standard input for ``-``; unreadable files are usage errors."""
+    return list(iter_target_file(path))
+
+
+def iter_target_file(path: str) -> Iterator[SourcedEntry]:
+    """Entries of a file, or of standard input for ``-``, streamed (a file of millions of
+    lines is never held as entries); unreadable files are usage errors."""
     if path == "-":
-        return list(read_entries(sys.stdin, "stdin"))
+        yield from read_entries(sys.stdin, "stdin")
+        return
     try:
         with open(path, encoding="utf-8") as fh:
-            return list(read_entries(fh, path))
+            yield from read_entries(fh, path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read target file {path}: {reason}") from None
@@ -203,64 +190,23 @@ def make_plan(
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     port_list = ports or default_scan_ports()
-    entries: list[SourcedEntry] = []
-    for n, text in enumerate(targets, 1):
-        if text == "-":
-            entries.extend(read_target_file("-"))
-        else:
-            entries.append(SourcedEntry(text, f"argument {n}"))
     files = list(input_files)
-    if scale.input_format is None:
-        for path in files:
-            entries.extend(read_target_file(path))
+    # Streamed into the scope, never listed: a target file may hold millions of lines.
+    entries = _Counted(_named_entries(targets, () if scale.input_format else files))
     blocklist = load_blocklist(exclude_files)
-    results: tuple[Target, ...] | None = None
+    results: TargetList | None = None
     notes: list[str] = []
     if scale.input_format is not None:
-        if not files:
-            raise UsageError("--input-format reads result files: give them with -i FILE")
-        scope = blocklist.scope(entries) if entries else blocklist.everywhere()
-        stats = [ReadStats("stdin" if path == "-" else path) for path in files]
-        found = itertools.chain.from_iterable(
-            read_open_ports(path, scale.input_format, strict=not scale.skip_malformed, stats=st)
-            for path, st in zip(files, stats, strict=True)
-        )
-        port_filter = set(ports) if ports is not None else None
-        tally = ReadStats("results")
-        results = tuple(
-            targets_from_results(found, port_list, scope, port_filter=port_filter, stats=tally)
-        )
-        for st in stats:
-            notes.extend(st.warnings())
-        if tally.out_of_scope:
-            notes.append(
-                f"{tally.out_of_scope:,} result(s) outside the targets or blocklisted, not probed"
-            )
-        if not results:
-            raise UsageError(_no_results_message(stats, tally, bool(entries)))
+        scope, results = _scope_results(entries, files, blocklist, ports, port_list, scale, notes)
     else:
-        if not entries:
-            raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
         scope = blocklist.scope(entries)
+        if not entries.count:
+            raise UsageError("no targets: give addresses, ranges, CIDR blocks or host names")
         if scope.space.size() == 0:
             why = "; ".join(scope.describe()[:3])
             raise UsageError("no targets left after exclusions" + (f": {why}" if why else ""))
     notes[:0] = scope.describe()
-    seed = scale.seed
-    if scale.resume:
-        assert scale.state is not None
-        state = ScanState.load(scale.state)
-        try:
-            saved = int(state.meta().get("seed", "0"))
-        finally:
-            state.close()
-        if seed is not None and seed != saved:
-            raise StateError(
-                f"--seed {seed} differs from the seed {saved} of the scan saved in {scale.state}"
-            )
-        seed = saved
-    elif seed is None:
-        seed = secrets.randbits(64)
+    seed = _scan_seed(scale)
     plan = ScanPlan(
         space=scope.space,
         ports=port_list,
@@ -279,6 +225,88 @@ def make_plan(
     return plan
 
 
+def _named_entries(targets: Iterable[str], files: Iterable[str]) -> Iterator[SourcedEntry]:
+    """The targets named on the command line (``-``: standard input), then those of the
+    target files, streamed."""
+    for n, text in enumerate(targets, 1):
+        if text == "-":
+            yield from iter_target_file("-")
+        else:
+            yield SourcedEntry(text, f"argument {n}")
+    for path in files:
+        yield from iter_target_file(path)
+
+
+class _Counted(Iterator[SourcedEntry]):
+    """Passes entries through and counts them: the scope streams the entries, and only
+    afterwards does it matter whether there were any."""
+
+    def __init__(self, entries: Iterator[SourcedEntry]) -> None:
+        self._entries = entries
+        self.count = 0
+
+    def __next__(self) -> SourcedEntry:
+        entry = next(self._entries)
+        self.count += 1
+        return entry
+
+
+def _scope_results(
+    entries: _Counted,
+    files: list[str],
+    blocklist: Blocklist,
+    ports: tuple[int, ...] | None,
+    port_list: tuple[int, ...],
+    scale: ScaleOptions,
+    notes: list[str],
+) -> tuple[Scope, TargetList]:
+    """The scope the named targets make (everywhere the blocklist allows when none are
+    named) and the open ports of the result files inside it, packed; what the readers
+    skipped goes to ``notes``."""
+    if not files:
+        raise UsageError("--input-format reads result files: give them with -i FILE")
+    assert scale.input_format is not None
+    scope = blocklist.scope(entries)
+    if not entries.count:
+        scope = blocklist.everywhere()
+    stats = [ReadStats("stdin" if path == "-" else path) for path in files]
+    found = itertools.chain.from_iterable(
+        read_open_ports(path, scale.input_format, strict=not scale.skip_malformed, stats=st)
+        for path, st in zip(files, stats, strict=True)
+    )
+    port_filter = set(ports) if ports is not None else None
+    tally = ReadStats("results")
+    results = compact_targets(found, port_list, scope, port_filter=port_filter, stats=tally)
+    for st in stats:
+        notes.extend(st.warnings())
+    if tally.out_of_scope:
+        notes.append(
+            f"{tally.out_of_scope:,} result(s) outside the targets or blocklisted, not probed"
+        )
+    if not results:
+        raise UsageError(_no_results_message(stats, tally, bool(entries.count)))
+    return scope, results
+
+
+def _scan_seed(scale: ScaleOptions) -> int:
+    """The seed given, the one saved in the state when resuming (they must agree), or a
+    random one."""
+    seed = scale.seed
+    if scale.resume:
+        assert scale.state is not None
+        state = ScanState.load(scale.state)
+        try:
+            saved = int(state.meta().get("seed", "0"))
+        finally:
+            state.close()
+        if seed is not None and seed != saved:
+            raise StateError(
+                f"--seed {seed} differs from the seed {saved} of the scan saved in {scale.state}"
+            )
+        return saved
+    return seed if seed is not None else secrets.randbits(64)
+
+
 def check_state(plan: ScanPlan) -> None:
     """Refuse, before any packet, a state that cannot serve this run: on ``--resume`` one of
     another scan (targets, exclusions, ports, seed or shard differ); otherwise an unfinished
@@ -295,6 +323,12 @@ def check_state(plan: ScanPlan) -> None:
         meta = state.meta()
     finally:
         state.close()
+    if meta.get("input") == "results" and meta.get("list") != LIST_ALGORITHM:
+        raise StateError(
+            f"{path} was saved by an older pacsaudit that probed result files in file order; "
+            "this one walks them in the seeded order, so the saved positions mean other "
+            "targets: remove the state and scan again"
+        )
     if meta.get("fingerprint") != plan.fingerprint:
         raise StateError(
             f"{path} belongs to another scan: the targets, exclusions, result files, ports or "
@@ -306,7 +340,7 @@ def check_state(plan: ScanPlan) -> None:
 
 def describe_plan(plan: ScanPlan, *, tasks: int | None = None) -> list[str]:
     """What ``--dry-run`` prints: how many targets, how the shards split them, the seed."""
-    addresses = plan.space.size() if plan.results is None else len({t.ip for t in plan.results})
+    addresses = plan.space.size() if plan.results is None else plan.results.addresses
     kind = "result-file targets" if plan.results is not None else "targets"
     lines = [
         f"{kind}: {plan.total:,} ({addresses:,} addresses x {len(plan.ports)} port(s))",

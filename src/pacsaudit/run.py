@@ -30,6 +30,7 @@ from pacsaudit.model import INTERESTING, Finding, Severity
 from pacsaudit.plan import ScanPlan, check_state
 from pacsaudit.probes.catalog import scan_probes
 from pacsaudit.probes.dispatch import Dispatcher
+from pacsaudit.targets.compact import LIST_ALGORITHM
 
 MAX_TABLE_ROWS = 500
 
@@ -53,7 +54,7 @@ class Progress(Protocol):
 def build_dispatcher(plan: ScanPlan) -> Dispatcher:
     """The probes this plan's targets may need behind one dispatcher, each probe built on its
     first use. Module-level, so a cluster worker can be handed it (pickled by reference)."""
-    ports = plan.ports if plan.results is None else {t.port for t in plan.results}
+    ports = plan.ports if plan.results is None else plan.results.ports
     return Dispatcher(scan_probes(plan, ports, plan.forced_probe), forced=plan.forced_probe)
 
 
@@ -150,6 +151,7 @@ def _state_meta(plan: ScanPlan) -> dict[str, str]:
         "targets": str(plan.total),
         "ports": ",".join(map(str, plan.ports)),
         "input": "results" if plan.results is not None else "walk",
+        "list": LIST_ALGORITHM if plan.results is not None else "",
         "output": str(plan.output) if plan.output else "",
     }
 

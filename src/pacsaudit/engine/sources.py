@@ -9,8 +9,9 @@ where it stopped. Two sources:
     one shard of the seeded cyclic-group walk over an address space
     (:mod:`pacsaudit.targets.permutation`); positions are the walk's steps;
 :class:`ListSource`
-    an explicit list (open ports read from ZMap or masscan results); positions are indices
-    into the shard's slice of the list.
+    an explicit list in its own order; positions are indices into the shard's slice of the
+    list. (Result files of ZMap and masscan are walked by :class:`WalkSource` instead, over a
+    packed :class:`~pacsaudit.targets.compact.TargetList`.)
 
 Both carry a ``fingerprint`` naming exactly which sequence they produce (targets, ports,
 seed, shard), so a saved position is never applied to another scan.
@@ -22,7 +23,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from pacsaudit.targets.permutation import Shard, TargetSpace, TargetWalk
+from pacsaudit.targets.permutation import Shard, TargetWalk, WalkableSpace
 from pacsaudit.targets.spec import Target
 
 EXACT_COUNT_STEPS = 1 << 24
@@ -54,11 +55,13 @@ class PositionedSource(Protocol):
 
 
 class WalkSource:
-    """One shard of the cyclic walk, resumed at ``start`` after yielding ``redo`` again."""
+    """One shard of the cyclic walk, resumed at ``start`` after yielding ``redo`` again: over
+    an address space, or over the packed targets of result files
+    (:class:`~pacsaudit.targets.compact.TargetList`)."""
 
     def __init__(
         self,
-        space: TargetSpace,
+        space: WalkableSpace,
         *,
         seed: int,
         shard: Shard,

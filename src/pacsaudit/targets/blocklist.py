@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 
 from pacsaudit.errors import UsageError
+from pacsaudit.targets.collect import IntervalCollector
 from pacsaudit.targets.spec import (
     AddressSpace,
     IntervalSet,
@@ -122,6 +124,12 @@ class Scope:
     def __contains__(self, address: object) -> bool:
         if not isinstance(address, str):
             return False
+        try:  # the common case, in C (inet_pton is as strict as ipaddress for IPv4)
+            number = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+        except (OSError, ValueError):
+            pass
+        else:
+            return number in self.space.v4 or address in self._named
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -241,8 +249,12 @@ class Blocklist:
         (as :func:`~pacsaudit.targets.spec.build_space` does). Host names are resolved once,
         here; their addresses count as named explicitly.
         """
-        numbered: list[tuple[int, int, int, SourcedEntry]] = []
         names: dict[str, SourcedEntry] = {}
+        notes: dict[BlockedRange, BlockNote] = {}
+        # Streamed: a list of millions of lines is never held as entries, only as packed
+        # intervals (what the user may scan, and what the blocks removed from it).
+        allowed = {4: IntervalCollector(4), 6: IntervalCollector(6)}
+        removed = {4: IntervalCollector(4), 6: IntervalCollector(6)}
         for entry in entries:
             try:
                 parsed = parse_address_entry(entry.text)
@@ -250,18 +262,16 @@ class Blocklist:
                 raise UsageError(f"{entry.origin}: bad target {entry.text!r}: {exc}") from None
             if isinstance(parsed, str):
                 names.setdefault(parsed, entry)
-            else:
-                numbered.append((*parsed, entry))
+                continue
+            family, first, last = parsed
+            scanned, cut = self._allowed_part(family, first, last, entry, notes)
+            for lo, hi in scanned:
+                allowed[family].add(lo, hi)
+            for lo, hi in cut:
+                removed[family].add(lo, hi)
         if names and not resolve:
             name, entry = next(iter(names.items()))
             raise UsageError(f"{entry.origin}: bad target {name!r}: host names are not allowed")
-
-        notes: dict[BlockedRange, BlockNote] = {}
-        requested: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        allowed: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
-        for family, first, last, entry in numbered:
-            requested[family].append((first, last))
-            allowed[family].extend(self._allowed_part(family, first, last, entry, notes))
 
         kept_names: dict[str, list[str]] = {}
         dropped_names = 0
@@ -279,10 +289,10 @@ class Blocklist:
             if kept:
                 kept_names[name] = kept
 
-        space = AddressSpace(IntervalSet(allowed[4]), IntervalSet(allowed[6]), kept_names)
+        space = AddressSpace(allowed[4].result(), allowed[6].result(), kept_names)
+        # What was named and is not scanned: removed by a block and allowed by no other entry.
         excluded = dropped_names + sum(
-            IntervalSet(requested[f]).size() - (space.v4 if f == 4 else space.v6).size()
-            for f in (4, 6)
+            (removed[f].result() - (space.v4 if f == 4 else space.v6)).size() for f in (4, 6)
         )
         ordered = sorted(notes.values(), key=lambda n: (n.block.family, n.block.first))
         return Scope(space, ordered, excluded)
@@ -294,11 +304,12 @@ class Blocklist:
         last: int,
         entry: SourcedEntry,
         notes: dict[BlockedRange, BlockNote],
-    ) -> list[tuple[int, int]]:
-        """The part of one entry that may be scanned, recording what each block removed."""
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The parts of one entry that may be scanned and that blocks removed, recording what
+        each block removed."""
         hits = list(self._overlapping(family, first, last))
         if not hits:
-            return [(first, last)]
+            return [(first, last)], []
         removed: list[tuple[int, int]] = []
         for block in hits:
             if block.local and block.covers(first, last):
@@ -306,9 +317,9 @@ class Blocklist:
             removed.append((max(first, block.first), min(last, block.last)))
             _note(notes, block, block.overlap(first, last), entry)
         if not removed:  # e.g. an address in a private network, named
-            return [(first, last)]
+            return [(first, last)], []
         kept = IntervalSet([(first, last)]) - IntervalSet(removed)
-        return kept.intervals
+        return kept.intervals, removed
 
     def everywhere(self) -> Scope:
         """The scope of a scan that named no targets (e.g. ZMap results checked against the

@@ -41,6 +41,7 @@ import enum
 import ipaddress
 import json
 import re
+import socket
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ MAX_LINE_CHARS = 64 * 1024
 """Longer lines are malformed (a masscan banner record stays far below this)."""
 MAX_RECORD_LINES = 200
 """A pretty-printed JSON record may span lines, up to this many."""
+BOM = "\ufeff"
+"""A UTF-8 byte order mark, which Windows editors and PowerShell's ``Out-File`` put first:
+dropped from the first line, as it is no part of the data."""
 MAX_PROBLEMS = 5
 """Malformed lines remembered for the summary when they are skipped, not raised."""
 
@@ -192,6 +196,8 @@ def _bounded_lines(stream: IO[str]) -> Iterator[_Line]:
                 chunk = stream.readline(MAX_LINE_CHARS)
         terminated = chunk.endswith("\n")
         text = "" if overlong else chunk.rstrip("\r\n")
+        if number == 1:
+            text = text.removeprefix(BOM)
         yield _Line(number, text, terminated, overlong)
 
 
@@ -200,7 +206,8 @@ def _lines_of(lines: Iterable[str]) -> Iterator[_Line]:
     for number, raw in enumerate(lines, 1):
         terminated = raw.endswith("\n")
         overlong = len(raw) > MAX_LINE_CHARS
-        yield _Line(number, "" if overlong else raw.rstrip("\r\n"), terminated, overlong)
+        text = "" if overlong else raw.rstrip("\r\n")
+        yield _Line(number, text.removeprefix(BOM) if number == 1 else text, terminated, overlong)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,6 +374,13 @@ def _chain(head: list[_Line], rest: Iterator[_Line]) -> Iterator[_Line]:
 
 def _address(text: str) -> str | None:
     """The canonical text of an IP address (so duplicates compare equal), or None."""
+    text = text.strip()
+    try:  # the common case, in C; inet_pton takes only canonical dotted quads
+        socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        pass
+    else:
+        return text
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pacsaudit.errors import UsageError
+from pacsaudit.targets.packed import packed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -29,12 +31,31 @@ class Target:
 
 
 class IntervalSet:
-    """A set of integers stored as sorted, disjoint, inclusive intervals."""
+    """A set of integers stored as sorted, disjoint, inclusive intervals.
 
-    __slots__ = ("_intervals",)
+    The interval ends live in packed arrays (:mod:`pacsaudit.targets.packed`): 8 bytes per
+    IPv4 interval instead of about 120 as a list of tuples, so a target file of millions of
+    scattered addresses stays small. Immutable: the size is computed once."""
+
+    __slots__ = ("_firsts", "_lasts", "_size")
 
     def __init__(self, intervals: Iterable[tuple[int, int]] = ()) -> None:
-        self._intervals: list[tuple[int, int]] = self._normalise(intervals)
+        pairs = self._normalise(intervals)
+        upper = pairs[-1][1] + 1 if pairs else 0
+        self._firsts: Sequence[int] = packed((lo for lo, _ in pairs), upper)
+        self._lasts: Sequence[int] = packed((hi for _, hi in pairs), upper)
+        self._size = sum(hi - lo + 1 for lo, hi in pairs)
+
+    @classmethod
+    def from_sorted(cls, firsts: Sequence[int], lasts: Sequence[int]) -> IntervalSet:
+        """Adopt interval ends that are already sorted, disjoint and not adjacent (as
+        :class:`~pacsaudit.targets.compact.IntervalCollector` makes them), without copying."""
+        if len(firsts) != len(lasts):
+            raise ValueError("firsts and lasts differ in length")
+        self = cls.__new__(cls)
+        self._firsts, self._lasts = firsts, lasts
+        self._size = len(firsts) + sum(lasts) - sum(firsts)
+        return self
 
     @staticmethod
     def _normalise(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -49,47 +70,58 @@ class IntervalSet:
 
     @property
     def intervals(self) -> list[tuple[int, int]]:
-        return list(self._intervals)
+        """A copy as a list of pairs (small sets; iterate :meth:`pairs` for large ones)."""
+        return list(zip(self._firsts, self._lasts, strict=True))
+
+    def pairs(self) -> Iterator[tuple[int, int]]:
+        """The intervals in order, lazily."""
+        return zip(self._firsts, self._lasts, strict=True)
+
+    @property
+    def firsts(self) -> Sequence[int]:
+        """Each interval's first number, ascending (shared, not copied: do not modify)."""
+        return self._firsts
+
+    def count(self) -> int:
+        """How many intervals."""
+        return len(self._firsts)
 
     def __len__(self) -> int:  # may exceed sys.maxsize for IPv6; use size() then
         return self.size()
 
     def size(self) -> int:
-        return sum(hi - lo + 1 for lo, hi in self._intervals)
+        return self._size
 
     def __bool__(self) -> bool:
-        return bool(self._intervals)
+        return bool(self._firsts)
 
     def __contains__(self, value: int) -> bool:
-        import bisect
-
-        i = bisect.bisect_right(self._intervals, (value, 1 << 130)) - 1
-        return i >= 0 and self._intervals[i][0] <= value <= self._intervals[i][1]
+        i = bisect_right(self._firsts, value) - 1
+        return i >= 0 and value <= self._lasts[i]
 
     def __sub__(self, other: IntervalSet) -> IntervalSet:
         result: list[tuple[int, int]] = []
-        cuts = other._intervals
-        j = 0
-        for lo, hi in self._intervals:
-            while j < len(cuts) and cuts[j][1] < lo:
+        cuts_lo, cuts_hi = other._firsts, other._lasts
+        j, n = 0, len(cuts_lo)
+        for lo, hi in self.pairs():
+            while j < n and cuts_hi[j] < lo:
                 j += 1
             k = j
             cur = lo
-            while k < len(cuts) and cuts[k][0] <= hi:
-                c_lo, c_hi = cuts[k]
-                if c_lo > cur:
-                    result.append((cur, c_lo - 1))
-                cur = max(cur, c_hi + 1)
+            while k < n and cuts_lo[k] <= hi:
+                if cuts_lo[k] > cur:
+                    result.append((cur, cuts_lo[k] - 1))
+                cur = max(cur, cuts_hi[k] + 1)
                 k += 1
             if cur <= hi:
                 result.append((cur, hi))
         return IntervalSet(result)
 
     def __or__(self, other: IntervalSet) -> IntervalSet:
-        return IntervalSet(self._intervals + other._intervals)
+        return IntervalSet([*self.pairs(), *other.pairs()])
 
     def __iter__(self) -> Iterator[int]:
-        for lo, hi in self._intervals:
+        for lo, hi in self.pairs():
             yield from range(lo, hi + 1)
 
 
@@ -133,6 +165,12 @@ def parse_address_entry(entry: str) -> tuple[int, int, int] | str:
     text = entry.strip()
     if not text:
         raise ValueError("empty entry")
+    try:  # the common case of big lists, in C: inet_pton is as strict as ipaddress for IPv4
+        number = int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):
+        pass
+    else:
+        return 4, number, number
     if "/" in text:
         try:
             net = ipaddress.ip_network(text, strict=False)
@@ -203,6 +241,8 @@ def read_entries(lines: Iterable[str], origin: str) -> Iterator[SourcedEntry]:
     """Entries from a file or stdin: one or more per line, ``#`` starts a comment."""
     for number, line in enumerate(lines, 1):
         content = line.split("#", 1)[0]
+        if number == 1:
+            content = content.removeprefix("\ufeff")  # a byte order mark, not an entry
         for token in content.replace(",", " ").split():
             yield SourcedEntry(token, f"{origin}:{number}")
 
