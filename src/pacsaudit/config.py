@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pacsaudit.engine.options import EngineOptions
+from pacsaudit.engine.rtt import CEILING
 from pacsaudit.errors import UsageError
 from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_create_key
 from pacsaudit.model import Severity
@@ -40,6 +41,12 @@ PROBE_SHARE_OF_HOST_BUDGET = 0.8
 """The web and share probes stop themselves within this share of ``--host-timeout``, so they
 end on their own (with partial counts) inside the engine's cut, sniffing included."""
 MIN_PROBE_BUDGET = 0.5
+DEFAULT_CONCURRENCY = 512
+"""Stands in for ``--concurrency`` when the window is sized from the open-file limit and rate
+(:func:`pacsaudit.engine.rtt.in_flight_window`)."""
+DEFAULT_CONNECT_TIMEOUT = CEILING
+"""The adaptive connect timeout's upper bound, and the probes' own dials' timeout, when
+``--connect-timeout`` is not given."""
 
 
 def seconds(name: str, value: float, *, zero: bool = False) -> float:
@@ -65,8 +72,11 @@ class ScanArguments:
     ports: str | None = None
     output: Path | None = None
     # timing and politeness
-    concurrency: int = 512
-    connect_timeout: float = 3.0
+    concurrency: int | None = None
+    """None: a window sized from the open-file limit and ``--rate``."""
+    connect_timeout: float | None = None
+    """None: adaptive, from the round trips measured, at most :data:`DEFAULT_CONNECT_TIMEOUT`;
+    given, a fixed timeout."""
     read_timeout: float = 5.0
     host_timeout: float = 30.0
     rate: str | None = None
@@ -110,7 +120,7 @@ class ScanArguments:
 
     def validate(self) -> None:
         """The checks that need no file and no network, each one line naming the option."""
-        seconds("--connect-timeout", self.connect_timeout)
+        seconds("--connect-timeout", self.dial_timeout)
         seconds("--read-timeout", self.read_timeout)
         seconds("--host-timeout", self.host_timeout)
         seconds("--guess-interval", self.guess_interval, zero=True)
@@ -124,6 +134,14 @@ class ScanArguments:
             raise UsageError("--state and -o name the same file: the state needs a file of its own")
         if (self.resume or self.state is not None) and self.output is None:
             raise UsageError("--resume and --state need a file output: give -o FILE")
+
+    @property
+    def dial_timeout(self) -> float:
+        """Seconds a dial waits for the handshake: ``--connect-timeout``, else the adaptive
+        timeout's upper bound."""
+        if self.connect_timeout is None:
+            return DEFAULT_CONNECT_TIMEOUT
+        return self.connect_timeout
 
     @property
     def probe_budget(self) -> float:
@@ -169,7 +187,7 @@ class ScanArguments:
 
     def dial(self) -> DialOptions:
         return DialOptions(
-            connect_timeout=self.connect_timeout, tls_handshake_timeout=self.read_timeout
+            connect_timeout=self.dial_timeout, tls_handshake_timeout=self.read_timeout
         )
 
     def http(self, hasher: KeyedHasher | None) -> HttpOptions:
@@ -200,12 +218,14 @@ class ScanArguments:
             max_shares=self.max_shares,
             budget=self.probe_budget,
             read_timeout=self.read_timeout,
-            connect_timeout=self.connect_timeout,
+            connect_timeout=self.dial_timeout,
         )
 
     def engine(self) -> EngineOptions:
         return EngineOptions(
-            concurrency=self.concurrency,
+            concurrency=self.concurrency or DEFAULT_CONCURRENCY,
+            auto_window=self.concurrency is None,
+            adaptive_timeout=self.connect_timeout is None,
             host_timeout=self.host_timeout,
             rate=parse_rate(self.rate) if self.rate is not None else None,
             per_network=self.per_network,

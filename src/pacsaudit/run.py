@@ -25,6 +25,7 @@ from pacsaudit.engine.options import (
     new_event_loop_factory,
     raise_fd_limit,
 )
+from pacsaudit.engine.rtt import WINDOW_CAP, in_flight_window
 from pacsaudit.engine.state import ScanState
 from pacsaudit.model import INTERESTING, Finding, Severity
 from pacsaudit.plan import ScanPlan, check_state
@@ -86,7 +87,11 @@ def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
     With a state, every batch of findings is journalled before it is appended to the output,
     so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
     """
-    concurrency = raise_fd_limit(plan.engine.concurrency)
+    if plan.engine.auto_window:
+        hold = plan.dicom.dial.connect_timeout + plan.dicom.read_timeout
+        concurrency = in_flight_window(raise_fd_limit(WINDOW_CAP), plan.engine.rate, hold)
+    else:
+        concurrency = raise_fd_limit(plan.engine.concurrency)
     engine = dataclasses.replace(
         plan.engine,
         concurrency=concurrency,

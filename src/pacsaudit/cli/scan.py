@@ -20,6 +20,7 @@ from pacsaudit.cli.common import (
 from pacsaudit.cli.common import (
     log_level as parse_log_level,
 )
+from pacsaudit.engine.rtt import CEILING
 from pacsaudit.errors import UsageError
 from pacsaudit.model import Severity
 from pacsaudit.probes.catalog import default_scan_ports
@@ -42,6 +43,11 @@ DICOM = "DICOM"
 WEB = "Web"
 SHARES = "File shares (FTP, SMB, rsync)"
 SCALE = "Scale: order, shards, resume, cluster"
+CONCURRENCY_HELP = "Targets in flight at once (default: from the open-file limit and --rate)."
+CONNECT_TIMEOUT_HELP = (
+    "Seconds for a TCP handshake, fixed (default: adaptive, from the round trips measured, at "
+    f"most {CEILING:g} s)."
+)
 
 
 def scan(
@@ -99,11 +105,11 @@ def scan(
         ),
     ] = False,
     concurrency: Annotated[
-        int, typer.Option(help="Targets probed at once.", min=1, rich_help_panel=TIMING)
-    ] = 512,
+        int | None, typer.Option(help=CONCURRENCY_HELP, min=1, rich_help_panel=TIMING)
+    ] = None,
     connect_timeout: Annotated[
-        float, typer.Option(help="Seconds for a TCP handshake.", rich_help_panel=TIMING)
-    ] = 3.0,
+        float | None, typer.Option(help=CONNECT_TIMEOUT_HELP, rich_help_panel=TIMING)
+    ] = None,
     read_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each answer.", rich_help_panel=TIMING)
     ] = 5.0,

@@ -27,7 +27,14 @@ class EngineOptions:
     host_timeout: float = 30.0
     """Budget for probing one ip:port, all attempts included."""
     connect_timeout: float = 3.0
-    """How long the engine's own dial waits for the TCP handshake (``predial``)."""
+    """How long the engine's own dial waits for the TCP handshake (``predial``); with
+    ``adaptive_timeout``, the upper bound of the timeout."""
+    adaptive_timeout: bool = False
+    """Derive the dial's timeout from measured round trips (:mod:`pacsaudit.engine.rtt`)
+    instead of waiting ``connect_timeout`` for every silent address."""
+    auto_window: bool = False
+    """Size ``concurrency`` from the open-file limit and ``rate``
+    (:func:`pacsaudit.engine.rtt.in_flight_window`) instead of taking it as given."""
     predial: bool = False
     """Connect to each target before starting its probe: closed and filtered ports are then
     reported without a coroutine, and the probe's first dial takes the connected socket. Only
@@ -61,6 +68,18 @@ class ScanStats:
     """Most targets dialing or probing at once."""
     peak_probing: int = 0
     """Most probes running at once (each holding at least one open connection)."""
+    connect_timeout: float | None = None
+    """The engine's connect timeout at the end (adaptive: the last one it derived)."""
+    srtt: float | None = None
+    """Smoothed round trip of the answers (adaptive timing only)."""
+    rtt_samples: int = 0
+    late_answers: int = 0
+    """Answers after the adaptive timeout, seen by connects that waited longer: each one a
+    host a timeout that short would have missed (each widened the timeout)."""
+    retried: int = 0
+    """Targets dialed a second time because the first connect timed out early."""
+    retry_answers: int = 0
+    """Of those, how many answered the second connect: found only thanks to the retry."""
 
     @property
     def found(self) -> int:

@@ -13,9 +13,14 @@ one private ``epoll`` object whose descriptor the event loop watches as a single
   to that ``ip:port`` (:class:`~pacsaudit.net.stream.DialTicket`), so the peer sees one
   connection, not two.
 
-Connect timeouts need no timer per socket: deadlines are dispatch time plus a constant, so the
-dict of dialing sockets (insertion-ordered) is also ordered by deadline, and one coarse timer
-expires its head.
+Connect timeouts need no timer per socket: the deadlines of dialing sockets sit in one heap,
+and one timer, set for the earliest, expires them in batches. The timeout is fixed
+(``--connect-timeout``) or adaptive (:mod:`pacsaudit.engine.rtt`): every answer's round trip,
+SYN-ACK or RST, feeds an RFC 6298 estimator whose timeout the next connects wait; one connect
+in :data:`~pacsaudit.engine.rtt.SENTINEL_EVERY` waits the whole upper bound to catch answers
+later than that (which widen the timeout), and a target whose connect timed out early is
+dialed once more with the timer doubled, in place of the kernel's SYN retransmission that
+the short timeout cut off.
 
 Politeness lives here too: a :class:`~pacsaudit.net.limits.TokenBucket` for new connections
 (the sweep's own dials, and every further dial a probe makes through the dialer), and a cap of
@@ -34,6 +39,7 @@ import _socket
 import asyncio
 import contextvars
 import errno
+import heapq
 import logging
 import select
 import socket
@@ -43,6 +49,7 @@ from collections.abc import Callable, Iterator
 
 from pacsaudit.contract import MultiProbe, Probe, make_finding
 from pacsaudit.engine.options import EngineOptions, ScanStats
+from pacsaudit.engine.rtt import SENTINEL_EVERY, RttEstimator
 from pacsaudit.errors import classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status
 from pacsaudit.net.limits import TokenBucket, network_key
@@ -65,6 +72,8 @@ _EPOLLOUT = getattr(select, "EPOLLOUT", 4)
 _monotonic = time.monotonic
 _NONBLOCKING_STREAM = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 _IN_PROGRESS = frozenset({errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK})
+_EXPIRY_SLACK = 0.005
+"""Connect deadlines this close together are expired by one timer callback."""
 
 
 def _no_register(_fd: int, _events: int) -> None:  # pragma: no cover - replaced before use
@@ -80,15 +89,24 @@ def _python_socket(raw: _socket.socket) -> socket.socket:
 class _Slot:
     """One target between leaving the source and being reported."""
 
-    __slots__ = ("deadline", "net", "position", "sock", "started", "target", "ticket")
+    __slots__ = (
+        "attempt", "deadline", "dialed", "fd", "net", "position", "rto", "sock", "started",
+        "target", "ticket",
+    )  # fmt: skip
 
     def __init__(self, position: int, target: Target, net: int) -> None:
         self.position = position
         self.target = target
         self.net = net
         self.sock: _socket.socket | None = None
+        self.fd = -1
         self.deadline = 0.0
         self.started = 0.0
+        self.dialed = 0.0
+        """When the current connect began (monotonic): its answer's round trip is from here."""
+        self.rto = 0.0
+        """The adaptive timeout when the connect began (an answer after it is late)."""
+        self.attempt = 1
         self.ticket: DialTicket | None = None
 
 
@@ -130,6 +148,16 @@ class Sweep:
         self._active = 0
         """Targets holding a slot of the concurrency: dialing or probing."""
         self._dialing: dict[int, _Slot] = {}
+        """Sockets waiting for the handshake, by descriptor (what epoll reports)."""
+        self._deadlines: list[tuple[float, int, _Slot]] = []
+        """(deadline, dial number, slot) of every connect begun; an entry whose dial number
+        is no longer its slot's, or whose slot has no socket, is stale and skipped."""
+        self._dials = 0
+        self._redials: deque[_Slot] = deque()
+        """Targets whose first connect timed out early, to be dialed once more."""
+        self.rtt: RttEstimator | None = (
+            RttEstimator(ceiling=options.connect_timeout) if options.adaptive_timeout else None
+        )
         self._tasks: dict[asyncio.Task[list[Finding]], _Slot] = {}
         self._net_count: dict[int, int] = {}
         self._deferred: dict[int, deque[tuple[int, Target]]] = {}
@@ -143,8 +171,8 @@ class Sweep:
         self._context = contextvars.copy_context()
         self._epoll: select.epoll | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self._wake: asyncio.TimerHandle | None = None
-        self._tick = max(0.01, min(0.1, options.connect_timeout / 10))
         self._connect_timeout = options.connect_timeout
         self._register: Callable[[int, int], None] = _no_register
         self._connect_ex: Callable[[_socket.socket, tuple[str, int]], int] = (
@@ -191,7 +219,17 @@ class Sweep:
         finally:
             await self._shutdown()
             self.stats.finished = time.monotonic()
+            self._record_timing()
         return self.stats
+
+    def _record_timing(self) -> None:
+        rtt, stats = self.rtt, self.stats
+        stats.connect_timeout = rtt.timeout() if rtt is not None else self._connect_timeout
+        if rtt is not None:
+            stats.rtt_samples = rtt.samples
+            stats.late_answers = rtt.late_answers
+            stats.retry_answers = rtt.retry_answers
+            stats.srtt = rtt.srtt
 
     async def _shutdown(self) -> None:
         for handle in (self._expiry, self._wake):
@@ -256,6 +294,8 @@ class Sweep:
         predial = self._predial
         predials = self._predials
         perf_counter = time.perf_counter
+        if self._redials and not self._redial():
+            return
         started = 0
         while self._active < concurrency:
             if started >= _YIELD_EVERY:
@@ -303,6 +343,19 @@ class Sweep:
             else:
                 self._launch(slot, None)
 
+    def _redial(self) -> bool:
+        """Dial again the targets whose first connect timed out early (they keep their slots);
+        False when the rate's tokens ran out first."""
+        limiter = self._limiter
+        redials = self._redials
+        while redials:
+            if limiter is not None and not limiter.take():
+                self._schedule_wake(limiter.delay())
+                return False
+            self.stats.retried += 1
+            self._dial(redials.popleft())
+        return True
+
     def _schedule_wake(self, delay: float) -> None:
         if self._wake is None:
             assert self._loop is not None
@@ -328,6 +381,7 @@ class Sweep:
         try:
             if not _HAS_NONBLOCK:
                 sock.setblocking(False)
+            slot.dialed = _monotonic()
             err = self._connect_ex(sock, (ip, target.port))
         except Exception as exc:  # a malformed address, or the test suite's network guard
             sock.close()
@@ -340,6 +394,8 @@ class Sweep:
             err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
             if err == _ECONNREFUSED:
                 sock.close()
+                if self.rtt is not None:
+                    self._answered(slot)
                 self._closed(slot)
                 return
             if err:
@@ -349,16 +405,51 @@ class Sweep:
             fd = sock.fileno()
             self._register(fd, _EPOLLOUT)
             slot.sock = sock
-            slot.deadline = _monotonic() + self._connect_timeout
+            slot.fd = fd
             self._dialing[fd] = slot
-            if self._expiry is None:
-                assert self._loop is not None
-                self._expiry = self._loop.call_later(self._tick, self._guarded, self._expire)
+            self._set_deadline(slot)
         elif err == 0:
             self._launch(slot, _python_socket(sock))
         else:
             sock.close()
             self._report_errno(slot, err)
+
+    def _set_deadline(self, slot: _Slot) -> None:
+        rtt = self.rtt
+        if rtt is None:
+            timeout = self._connect_timeout
+        elif slot.attempt > 1:
+            timeout = rtt.retry_timeout()
+        else:
+            slot.rto = timeout = rtt.timeout()
+            if self._dials % SENTINEL_EVERY == 0:
+                timeout = rtt.ceiling  # a sentinel: sees the answers later than the timeout
+        self._dials += 1
+        slot.deadline = deadline = slot.dialed + timeout
+        heapq.heappush(self._deadlines, (deadline, self._dials, slot))
+        slot.rto = slot.rto or timeout
+        if self._expiry is None or deadline + _EXPIRY_SLACK < self._expiry_at:
+            self._arm_expiry(deadline)
+
+    def _arm_expiry(self, deadline: float) -> None:
+        assert self._loop is not None
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_at = deadline + _EXPIRY_SLACK
+        delay = max(0.0, self._expiry_at - _monotonic())
+        self._expiry = self._loop.call_later(delay, self._guarded, self._expire)
+
+    def _answered(self, slot: _Slot) -> None:
+        """A SYN-ACK or RST came: one round trip for the estimator, and a late answer (one
+        the adaptive timeout would have missed) or an answer only the retry got, counted."""
+        rtt = self.rtt
+        assert rtt is not None
+        elapsed = _monotonic() - slot.dialed
+        rtt.sample(elapsed)
+        if slot.attempt > 1:
+            rtt.found_on_retry()
+        elif slot.rto and elapsed > slot.rto:
+            rtt.late(elapsed)
 
     def _on_epoll(self) -> None:
         assert self._epoll is not None
@@ -370,6 +461,8 @@ class Sweep:
                 continue
             sock, slot.sock = slot.sock, None
             err = sock.getsockopt(_SOL_SOCKET, _SO_ERROR)
+            if self.rtt is not None and err in (0, _ECONNREFUSED):
+                self._answered(slot)
             if err == _ECONNREFUSED:
                 sock.close()  # closing the descriptor also takes it out of the epoll set
                 closed(slot)
@@ -388,23 +481,29 @@ class Sweep:
         self._complete(slot, [make_finding(protocol, target, slot.started, Status.CLOSED)])
 
     def _expire(self) -> None:
-        """Close connects older than the connect timeout: those ports are filtered."""
+        """Close connects past their deadline: those ports are filtered — or, when the
+        adaptive timeout cut the first connect short of the upper bound, dialed once more."""
         self._expiry = None
-        now = time.monotonic()
-        expired: list[int] = []
-        for fd, slot in self._dialing.items():
-            if slot.deadline > now:
-                break
-            expired.append(fd)
-        for fd in expired:
-            slot = self._dialing.pop(fd)
-            if slot.sock is not None:
-                slot.sock.close()
-                slot.sock = None
-            self._report_status(slot, Status.FILTERED, None)
-        if self._dialing:
-            assert self._loop is not None
-            self._expiry = self._loop.call_later(self._tick, self._guarded, self._expire)
+        now = _monotonic()
+        heap = self._deadlines
+        rtt = self.rtt
+        while heap and heap[0][0] <= now:
+            _deadline, _number, slot = heapq.heappop(heap)
+            sock = slot.sock
+            if sock is None or self._dialing.get(slot.fd) is not slot:
+                continue  # answered, or dialed again since: a stale entry
+            del self._dialing[slot.fd]
+            sock.close()
+            slot.sock = None
+            if rtt is not None and slot.attempt == 1 and slot.deadline - slot.dialed < rtt.ceiling:
+                slot.attempt = 2
+                self._redials.append(slot)
+            else:
+                self._report_status(slot, Status.FILTERED, None)
+        while heap and heap[0][2].sock is None:
+            heapq.heappop(heap)  # answered long ago: no timer for them
+        if heap:
+            self._arm_expiry(heap[0][0])
         self._pump()
 
     def _report_errno(self, slot: _Slot, err: int) -> None:
