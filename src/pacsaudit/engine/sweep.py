@@ -329,7 +329,12 @@ class Sweep:
                         continue
                     self._net_count[net] = count + 1
                 item = (position, target, net)
-            if limiter is not None and not limiter.take():
+            # A probe that connects by other means (impacket) pays each of its connections
+            # itself, when it opens it: a token taken here, at the target's start, would be
+            # spent long before a connection it may wait for (bunching them on the wire).
+            own_dials = predials is not None and not self._predial_port(item[1].port)
+            dials = predial and not own_dials
+            if limiter is not None and not own_dials and not limiter.take():
                 self._held = item
                 self._schedule_wake(limiter.delay())
                 return
@@ -338,10 +343,10 @@ class Sweep:
             self._active += 1
             if self._active > stats.peak_in_flight:
                 stats.peak_in_flight = self._active
-            if predial and (predials is None or self._predial_port(slot.target.port)):
+            if dials:
                 self._dial(slot)
             else:
-                self._launch(slot, None)
+                self._launch(slot, None, prepaid=not own_dials)
 
     def _redial(self) -> bool:
         """Dial again the targets whose first connect timed out early (they keep their slots);
@@ -536,7 +541,7 @@ class Sweep:
 
     # -- the probe stage -----------------------------------------------------------------------
 
-    def _launch(self, slot: _Slot, sock: socket.socket | None) -> None:
+    def _launch(self, slot: _Slot, sock: socket.socket | None, *, prepaid: bool = True) -> None:
         assert self._loop is not None
         target = slot.target
         if sock is not None:
@@ -545,7 +550,7 @@ class Sweep:
             target.ip,
             target.port,
             sock,
-            prepaid=self._limiter is not None and sock is None,
+            prepaid=prepaid and self._limiter is not None and sock is None,
         )
         slot.ticket = ticket
         context = self._context.copy()

@@ -298,6 +298,23 @@ CONNECTION_LIMITER: contextvars.ContextVar[TokenBucket | None] = contextvars.Con
 )
 
 
+async def pay_for_connection(ip: str, port: int) -> None:
+    """Spend ``--rate``'s token for one new TCP connection that a library opens by itself
+    (impacket for SMB), as every dial through this module does; the first connection to the
+    target is the one the engine already paid for. Returns when the token is spent."""
+    ticket = DIAL_TICKET.get()
+    if ticket is not None:
+        sock, paid = ticket.take(ip, port)
+        if sock is not None:  # a connected socket the library cannot use: it dials again
+            sock.close()
+            paid = False
+        if paid:
+            return
+    limiter = CONNECTION_LIMITER.get()
+    if limiter is not None:
+        await limiter.acquire()
+
+
 async def connect_socket(ip: str, port: int, timeout: float) -> socket.socket:
     ticket = DIAL_TICKET.get()
     paid = False

@@ -49,7 +49,9 @@ class ProbeSpec:
     """It speaks first on unclaimed ports; its answer picks the probes that follow."""
     dials_itself: bool = False
     """Its library opens its own connections (impacket for SMB): the engine must not connect
-    first for it, which would open a second connection."""
+    first for it, which would open a second connection, nor spend a ``--rate`` token at the
+    target's start; the probe calls :func:`pacsaudit.net.stream.pay_for_connection` before
+    each connection its library opens."""
     tls: bool = False
     """It speaks inside TLS on every port."""
 

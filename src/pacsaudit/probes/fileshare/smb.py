@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from impacket.smbconnection import SMBConnection
 from pacsaudit.contract import make_finding
 from pacsaudit.errors import ProtocolError, ReadTimeout, classify
 from pacsaudit.model import Finding, ShareAccess, Status
+from pacsaudit.net.stream import pay_for_connection
 from pacsaudit.probes.fileshare import SMB
 from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
@@ -102,30 +104,32 @@ def _status(exc: BaseException) -> int:
     return int(code) if isinstance(code, int) else 0
 
 
-def _open_session(ip: str, port: int, timeout: float) -> _Session:
-    """Negotiate, then try a null session and the guest account, in that order."""
-    last: Exception | None = None
-    for login, user in (("null-session", ""), ("guest", "guest")):
-        conn = SMBConnection(ip, ip, sess_port=port, timeout=timeout)
-        try:
-            conn.login(user, "")
-        except SessionError as exc:
-            with contextlib.suppress(Exception):
-                conn.close()
-            if _status(exc) not in _DENIED:
-                raise
-            last = exc
-            continue
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise
-        dialect = _DIALECTS.get(conn.getDialect(), "SMB")
-        server_os = None
+_LOGINS = (("null-session", ""), ("guest", "guest"))
+"""Tried in this order, each on a connection of its own (impacket's SMBConnection)."""
+
+
+def _login(ip: str, port: int, timeout: float, login: str, user: str) -> _Session | Exception:
+    """Negotiate on a new connection and log in as ``user``; a denial is returned (the next
+    login is worth a try), any other failure raised."""
+    conn = SMBConnection(ip, ip, sess_port=port, timeout=timeout)
+    try:
+        conn.login(user, "")
+    except SessionError as exc:
         with contextlib.suppress(Exception):
-            server_os = str(conn.getServerOS() or "").strip() or None
-        return _Session(conn, login, dialect, server_os)
-    raise _Refused() from last
+            conn.close()
+        if _status(exc) not in _DENIED:
+            raise
+        denied: Exception = exc
+        return denied
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+    dialect = _DIALECTS.get(conn.getDialect(), "SMB")
+    server_os = None
+    with contextlib.suppress(Exception):
+        server_os = str(conn.getServerOS() or "").strip() or None
+    return _Session(conn, login, dialect, server_os)
 
 
 def _disk_shares(conn: Any) -> list[str]:
@@ -349,9 +353,7 @@ class SmbProbe:
         try:
             try:
                 async with asyncio.timeout(tally.op_timeout() + options.connect_timeout):
-                    session = await self.in_thread(
-                        lambda: _open_session(target.ip, target.port, socket_timeout)
-                    )
+                    session = await self._open_session(target, socket_timeout)
             except _Refused:
                 result = tally.result(server=None, login=None, anonymous=False)
                 return make_finding(self.name, target, started, Status.SMB, result)
@@ -381,6 +383,21 @@ class SmbProbe:
                 conn = session.conn
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self.in_thread(conn.close), 1.0)
+
+    async def _open_session(self, target: Target, timeout: float) -> _Session:
+        """A null session, else the guest account. Each login is a new TCP connection that
+        impacket opens itself, so each spends a ``--rate`` token first (the engine paid for
+        the first one)."""
+        last: Exception | None = None
+        for login, user in _LOGINS:
+            await pay_for_connection(target.ip, target.port)
+            attempt = await self.in_thread(
+                functools.partial(_login, target.ip, target.port, timeout, login, user)
+            )
+            if isinstance(attempt, _Session):
+                return attempt
+            last = attempt
+        raise _Refused() from last
 
     async def _walk(self, session: _Session, shares: list[str], tally: WalkTally) -> None:
         for n, name in enumerate(shares):
