@@ -205,13 +205,17 @@ def measure(args: argparse.Namespace, tmp: Path, block: IPv4Network, inode: int,
     tuned = tmp / "tuned.jsonl"
     wide = ["--concurrency", "4096", "--connect-timeout", "1"]
     s1t, _ = in_scan_ns(inode, [*scan, *wide, str(block), "-o", str(tuned)], 600)
+    old_defaults = ["--concurrency", "512", "--connect-timeout", "3"]  # before adaptive timing
+    s1o, _ = in_scan_ns(inode, [*scan, *old_defaults, str(block), "-o", str(tmp / "old.jsonl")],
+                        600)  # fmt: skip
     found2, found1 = dicom_hosts(stage2), dicom_hosts(alone)
     found_tuned = dicom_hosts(tuned)
     print(f"pacsaudit stage two ({block} -i zmap.csv): {s2:6.2f} s, {len(found2):,} DICOM")
     print(f"zmap + stage two:                {s0 + s2:6.2f} s")
-    print(f"pacsaudit alone ({block}):  {s1:6.2f} s, {len(found1):,} DICOM; "
+    print(f"pacsaudit alone, defaults ({block}):  {s1:6.2f} s, {len(found1):,} DICOM; "
           f"alone / two-stage = {s1 / (s0 + s2):.2f}x")  # fmt: skip
     print(f"pacsaudit alone, {' '.join(wide)}: {s1t:6.2f} s, {len(found_tuned):,} DICOM")
+    print(f"pacsaudit alone, {' '.join(old_defaults)} (the old defaults): {s1o:6.2f} s")
     if args.nmap:
         gnmap = tmp / "nmap.gnmap"
         cmd = f"nmap -n -Pn -sT -T4 -p {PORT} --open -oG {gnmap} {block}".split()
@@ -219,6 +223,12 @@ def measure(args: argparse.Namespace, tmp: Path, block: IPv4Network, inode: int,
         nmap_open = set(re.findall(rf"Host: (\S+) .*?{PORT}/open", gnmap.read_text()))
         print(f"nmap -sT -T4 (ports only):       {s3:6.2f} s, {len(nmap_open):,} open, "
               f"== started: {nmap_open == started}")  # fmt: skip
+        ratio = s3 / s1
+        verdict = "meets" if ratio >= 1.5 and found1 == started else "BELOW"
+        print(
+            f"pacsaudit defaults vs nmap -sT -T4: {ratio:.2f}x ({verdict} the 1.5x goal, "
+            f"every responder found: {found1 == started}); old defaults {s3 / s1o:.2f}x"
+        )
     same = [zmap_open == started, found2 == started, found1 == started, found_tuned == started]
     print(f"found == started ({len(started):,}): zmap {same[0]}, stage two {same[1]}, "
           f"pacsaudit alone {same[2]}, tuned {same[3]}")  # fmt: skip
