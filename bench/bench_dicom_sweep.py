@@ -254,7 +254,7 @@ def pacsaudit_library(addresses: list[str], port: int, concurrency: int) -> Meas
         written += len(encode_finding(finding))  # what the JSONL writer would do
         check.add(finding)
 
-    options = EngineOptions(concurrency=concurrency, host_timeout=30.0)
+    options = EngineOptions(concurrency=concurrency or 512, host_timeout=30.0)
     with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
         cpu0 = time.process_time()
         t0 = time.perf_counter()
@@ -303,8 +303,7 @@ def run_cli_scan(
         "-o",
         str(out),
         "--overwrite",
-        "--concurrency",
-        str(concurrency),
+        *(["--concurrency", str(concurrency)] if concurrency else []),  # 0: the CLI's default
         *extra,
     ]
     run = run_child(cmd)
@@ -515,7 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=4096, help="responders to start and scan")
     parser.add_argument("--quick", action="store_true", help="512 hosts, one round, small runs")
     parser.add_argument("--port", type=int, default=11113, help="the responders' port")
-    parser.add_argument("--concurrency", type=int, default=512, help="pacsaudit --concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=512,
+        help="pacsaudit --concurrency (0: the CLI's default window; the library then uses 512)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of library/CLI/nmap runs")
     parser.add_argument("--pynetdicom-hosts", type=int, default=1024)
     parser.add_argument("--pynetdicom-workers", type=int, default=64)

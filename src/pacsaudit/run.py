@@ -87,14 +87,18 @@ def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
     With a state, every batch of findings is journalled before it is appended to the output,
     so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
     """
+    max_probing = plan.engine.max_probing
     if plan.engine.auto_window:
         hold = plan.dicom.dial.connect_timeout + plan.dicom.read_timeout
         concurrency = in_flight_window(raise_fd_limit(WINDOW_CAP), plan.engine.rate, hold)
+        # the window is for dials; probes stay at the old default, which the CPU sets
+        max_probing = min(concurrency, max_probing or plan.engine.concurrency)
     else:
         concurrency = raise_fd_limit(plan.engine.concurrency)
     engine = dataclasses.replace(
         plan.engine,
         concurrency=concurrency,
+        max_probing=max_probing,
         predial=True,
         connect_timeout=plan.dicom.dial.connect_timeout,
     )

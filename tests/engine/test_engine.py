@@ -303,6 +303,20 @@ def test_per_network_cap_is_honoured() -> None:
     assert stats.peak_in_flight <= 4
 
 
+def test_a_wide_dial_window_keeps_probes_within_max_probing() -> None:
+    """Many dials, few probes: connected targets wait for a probe slot, none is lost, and
+    with closed ports mixed in the dials run ahead of the probes."""
+    slow = [(f"127.65.1.{n}", 0.15) for n in range(1, 9)]
+    with serving_peers(slow) as peers:
+        closed = free_port()
+        targets = [Target(p.ip, p.port) for p in peers.peers]
+        targets += [Target(f"127.65.2.{n}", closed) for n in range(1, 41)]
+        findings, stats = sweep(targets, dispatcher(), predial=True, concurrency=64, max_probing=2)
+        assert [p.accepted for p in peers.peers] == [1] * 8
+    assert Counter(f.status for f in findings) == {Status.OPEN_NOT_DICOM: 8, Status.CLOSED: 40}
+    assert stats.peak_probing == 2
+
+
 def test_per_network_waiting_queue_is_bounded_and_drains() -> None:
     """One /24, cap 1, many targets: the queue of waiting targets stays bounded while the
     source keeps a trickle going, and every target is reported once."""

@@ -32,6 +32,10 @@ class EngineOptions:
     adaptive_timeout: bool = False
     """Derive the dial's timeout from measured round trips (:mod:`pacsaudit.engine.rtt`)
     instead of waiting ``connect_timeout`` for every silent address."""
+    max_probing: int | None = None
+    """Probes running at once, at most (None: ``concurrency``). Lets a wide window of cheap
+    dials (silent addresses) coexist with a CPU-bound number of probes: a connected target
+    waits for a probe slot, and no new target is dialed while one waits."""
     auto_window: bool = False
     """Size ``concurrency`` from the open-file limit and ``rate``
     (:func:`pacsaudit.engine.rtt.in_flight_window`) instead of taking it as given."""
@@ -54,6 +58,8 @@ class EngineOptions:
             raise ValueError("connect timeout must be positive")
         if self.rate is not None and self.rate <= 0:
             raise ValueError("rate must be positive")
+        if self.max_probing is not None and self.max_probing < 1:
+            raise ValueError("max probing must be at least 1")
         if self.per_network is not None and self.per_network < 1:
             raise ValueError("per-network cap must be at least 1")
 

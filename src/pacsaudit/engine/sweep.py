@@ -159,6 +159,10 @@ class Sweep:
             RttEstimator(ceiling=options.connect_timeout) if options.adaptive_timeout else None
         )
         self._tasks: dict[asyncio.Task[list[Finding]], _Slot] = {}
+        self._max_probing = options.max_probing or options.concurrency
+        self._waiting: deque[tuple[_Slot, socket.socket | None, bool]] = deque()
+        """Connected targets waiting for a probe slot (``max_probing``); while any wait, no
+        new target is dialed: the probes, not the network, are the bottleneck then."""
         self._net_count: dict[int, int] = {}
         self._deferred: dict[int, deque[tuple[int, Target]]] = {}
         self._deferred_total = 0
@@ -246,6 +250,10 @@ class Sweep:
                 slot.sock.close()
                 slot.sock = None
         self._dialing.clear()
+        for _slot, sock, _prepaid in self._waiting:
+            if sock is not None:
+                sock.close()
+        self._waiting.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -296,8 +304,12 @@ class Sweep:
         perf_counter = time.perf_counter
         if self._redials and not self._redial():
             return
+        waiting = self._waiting
+        while waiting and len(self._tasks) < self._max_probing:
+            slot, sock, prepaid = waiting.popleft()
+            self._start_probe(slot, sock, prepaid)
         started = 0
-        while self._active < concurrency:
+        while self._active < concurrency and not waiting:
             if started >= _YIELD_EVERY:
                 # Targets that finish inside connect() (closed loopback ports) never leave
                 # this loop: give the event loop a turn (checkpoints, Ctrl-C, progress).
@@ -542,6 +554,12 @@ class Sweep:
     # -- the probe stage -----------------------------------------------------------------------
 
     def _launch(self, slot: _Slot, sock: socket.socket | None, *, prepaid: bool = True) -> None:
+        if len(self._tasks) >= self._max_probing:
+            self._waiting.append((slot, sock, prepaid))
+            return
+        self._start_probe(slot, sock, prepaid)
+
+    def _start_probe(self, slot: _Slot, sock: socket.socket | None, prepaid: bool) -> None:
         assert self._loop is not None
         target = slot.target
         if sock is not None:
