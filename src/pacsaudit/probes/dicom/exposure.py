@@ -11,6 +11,7 @@ written anywhere.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -54,11 +55,15 @@ def _identifier(level: str, keys: dict[str, str]) -> Dataset:
     return ds
 
 
+@functools.cache
 def patient_identifier(phi: tuple[str, ...] = PATIENT_LEVEL_PHI) -> Dataset:
-    return _identifier("PATIENT", dict.fromkeys(phi, ""))
+    """The patient-level query (one per key set, shared: never modify it)."""
+    return query.fixed(_identifier("PATIENT", dict.fromkeys(phi, "")))
 
 
+@functools.cache
 def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> Dataset:
+    """The study-level query (one per key set, shared: never modify it)."""
     keys = dict.fromkeys(phi, "")
     keys.update(
         StudyInstanceUID="",
@@ -66,7 +71,7 @@ def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> Dataset:
         NumberOfStudyRelatedInstances="",
         NumberOfStudyRelatedSeries="",
     )
-    return _identifier("STUDY", keys)
+    return query.fixed(_identifier("STUDY", keys))
 
 
 # Required keys only (PS3.4 C.6.1.1.2, C.6.2.1.2): for servers that fail on optional ones.
