@@ -1,3 +1,4 @@
+# Over 600 lines: dialing, expiry, redials and probe launch share the hot loop's private state.
 """The sweep: positioned targets in, findings out, the TCP handshake done without a coroutine.
 
 Why this shape. Most targets of a wide scan are closed or filtered: the answer is the TCP

@@ -1,3 +1,4 @@
+# Over 600 lines: the walk's number theory, index space, shards and cursor are one algorithm.
 """Seeded pseudo-random order over (address, port) pairs, split into shards, resumable.
 
 Why a permutation at all: probing addresses in numeric order sends a burst of connections into

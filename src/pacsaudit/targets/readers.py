@@ -1,3 +1,4 @@
+# Over 600 lines: one parser per scanner format, sharing the bounded line reader and its errors.
 """Open-port lists from ZMap and masscan: the first stage of a two-stage scan.
 
 A SYN scanner finds the few hosts with port 104 (or 11112…) open among millions at line rate;
