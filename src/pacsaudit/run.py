@@ -81,12 +81,11 @@ class ScanOutcome:
             self.interesting.append(finding)
 
 
-def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
-    """Run the plan to completion (or Ctrl-C); findings and progress are on disk either way.
-
-    With a state, every batch of findings is journalled before it is appended to the output,
-    so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
-    """
+def run_engine(plan: ScanPlan) -> EngineOptions:
+    """The engine options a run uses: the in-flight window fitted to this process's open-file
+    limit (raised first) — sized from it and ``--rate`` when ``auto_window``, with the probes
+    running at once capped at the plan's ``concurrency`` — connect-first, and the dial's
+    connect timeout (with adaptive timing, its upper bound)."""
     max_probing = plan.engine.max_probing
     if plan.engine.auto_window:
         hold = plan.dicom.dial.connect_timeout + plan.dicom.read_timeout
@@ -95,13 +94,22 @@ def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
         max_probing = min(concurrency, max_probing or plan.engine.concurrency)
     else:
         concurrency = raise_fd_limit(plan.engine.concurrency)
-    engine = dataclasses.replace(
+    return dataclasses.replace(
         plan.engine,
         concurrency=concurrency,
         max_probing=max_probing,
         predial=True,
         connect_timeout=plan.dicom.dial.connect_timeout,
     )
+
+
+def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
+    """Run the plan to completion (or Ctrl-C); findings and progress are on disk either way.
+
+    With a state, every batch of findings is journalled before it is appended to the output,
+    so a crash at any moment loses nothing and ``--resume`` writes nothing twice.
+    """
+    engine = run_engine(plan)
     outcome = ScanOutcome(ScanStats())
     check_state(plan)
     scale = plan.scale
