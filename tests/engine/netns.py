@@ -96,7 +96,7 @@ def needs_netns() -> None:
         pytest.skip("network namespaces need root")
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (Debian packages iproute2, nftables)")
+            pytest.fail(f"{tool} is not installed: `make test` installs iproute2 and nftables")
     if not Path("/dev/net/tun").exists():
         pytest.skip("no /dev/net/tun: the lab's link is a pair of TUN devices")
 

@@ -4,13 +4,6 @@ published surveys do: guest access, the DICOM tree read by magic, PHI counted, n
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 
 import msgspec
@@ -18,62 +11,25 @@ import pytest
 
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.fileshare import smb_conf
-from pacsaudit.lab.services import samba_helpers_of
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import ExposureClass, FileShareResult, Status
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.targets.spec import Target
+from samba_servers import free_port, running_smbd
 
 SPEC = CorpusSpec(patients=2, studies=2, max_series_per_study=1, max_instances_per_series=2, seed=7)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture(scope="module")
 def smb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, list[str], int]]:
     """smbd with ``server max protocol = NT1`` on a free loopback port; (port, canaries, files)."""
-    if shutil.which("smbd") is None:
-        pytest.fail("Samba's smbd is needed: `make test` installs it")
     root = tmp_path_factory.mktemp("smb1")
     manifest = generate_corpus(root / "tree", SPEC)
-    port = _free_port()
+    port = free_port()
     conf = smb_conf(root / "samba", port, root / "tree", smb1_only=True)
-    log = (root / "smbd.log").open("wb")
-    proc = subprocess.Popen(
-        ["smbd", "--foreground", "--no-process-group", f"--configfile={conf}", "--debug-stdout"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # bounded: smbd opens its port in about a second
-            assert proc.poll() is None, (root / "smbd.log").read_text(errors="replace")[-2000:]
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        else:
-            pytest.fail("smbd (NT1 only) did not open its port within 20 s")
+    with running_smbd(root, conf, port):
         yield port, sorted(manifest.canaries), len(manifest.files)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        for pid in samba_helpers_of(root):  # samba-dcerpcd runs in a session of its own
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGTERM)
-        log.close()
 
 
 @pytest.mark.lab

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,56 +27,23 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.probes.fileshare import smb
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.targets.spec import Target
+from samba_servers import free_port, running_smbd
 
 RATE = 5.0
 TARGETS = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @pytest.fixture(scope="module")
 def strict_samba(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """smbd on loopback that refuses unknown users (no mapping to guest); its port."""
-    if shutil.which("smbd") is None:
-        pytest.fail("Samba's smbd is needed: `make test` installs it")
     root = tmp_path_factory.mktemp("smb-strict")
     (root / "tree").mkdir()
-    port = _free_port()
+    port = free_port()
     conf = smb_conf(root / "samba", port, root / "tree")
     text = conf.read_text(encoding="utf-8")
     conf.write_text(text.replace("map to guest = Bad User", "map to guest = Never"))
-    log = (root / "smbd.log").open("wb")
-    proc = subprocess.Popen(
-        ["smbd", "--foreground", "--no-process-group", f"--configfile={conf}", "--debug-stdout"],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # bounded: smbd opens its port in about a second
-            assert proc.poll() is None, (root / "smbd.log").read_text(errors="replace")[-2000:]
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        else:
-            pytest.fail("smbd did not open its port within 20 s")
+    with running_smbd(root, conf, port):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 class CountingRelay:
