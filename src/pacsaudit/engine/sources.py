@@ -3,24 +3,19 @@
 The engine takes ``(position, target)`` pairs. Positions are what make a scan resumable: the
 state records the position the source has reached and the positions still in flight, and a
 resumed source first yields those in-flight positions again (the *redo* list), then continues
-where it stopped. Two sources:
+where it stopped. The source is :class:`WalkSource`: one shard of the seeded cyclic-group
+walk over an address space (:mod:`pacsaudit.targets.permutation`), whose positions are the
+walk's steps. The result files of ZMap and masscan are walked the same way, over a packed
+:class:`~pacsaudit.targets.compact.TargetList`.
 
-:class:`WalkSource`
-    one shard of the seeded cyclic-group walk over an address space
-    (:mod:`pacsaudit.targets.permutation`); positions are the walk's steps;
-:class:`ListSource`
-    an explicit list in its own order; positions are indices into the shard's slice of the
-    list. (Result files of ZMap and masscan are walked by :class:`WalkSource` instead, over a
-    packed :class:`~pacsaudit.targets.compact.TargetList`.)
-
-Both carry a ``fingerprint`` naming exactly which sequence they produce (targets, ports,
-seed, shard), so a saved position is never applied to another scan.
+It carries a ``fingerprint`` naming exactly which sequence it produces (targets, ports, seed,
+shard), so a saved position is never applied to another scan.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from pacsaudit.targets.permutation import Shard, TargetWalk, WalkableSpace
@@ -130,69 +125,6 @@ class WalkSource:
             if target is not None:
                 return position, target
         return next(self._steps)
-
-
-class ListSource:
-    """Shard ``shard`` of an explicit target list: the contiguous slice
-    :meth:`Shard.segment` gives, as for the walk."""
-
-    def __init__(
-        self,
-        targets: Sequence[Target],
-        list_fingerprint: str,
-        *,
-        shard: Shard,
-        start: int = 0,
-        redo: Iterable[int] = (),
-    ) -> None:
-        self._targets = targets
-        self._first, stop = shard.segment(len(targets))
-        self.length = stop - self._first
-        if not 0 <= start <= self.length:
-            raise ValueError(f"position {start} outside 0..{self.length}")
-        self.fingerprint = hashlib.sha256(
-            f"{list_fingerprint}\nshard={shard}\n".encode()
-        ).hexdigest()
-        self._position = start
-        self._redo = iter(sorted(set(redo)))
-
-    @property
-    def position(self) -> int:
-        return self._position
-
-    def target_at(self, position: int) -> Target:
-        if not 0 <= position < self.length:
-            raise ValueError(f"position {position} outside 0..{self.length}")
-        return self._targets[self._first + position]
-
-    def estimate(self) -> int:
-        return self.length
-
-    def count_range(self) -> tuple[int, int]:
-        return self.length, self.length
-
-    def __iter__(self) -> Iterator[tuple[int, Target]]:
-        return self
-
-    def __next__(self) -> tuple[int, Target]:
-        redo = next(self._redo, None)
-        if redo is not None:
-            return redo, self.target_at(redo)
-        if self._position >= self.length:
-            raise StopIteration
-        position = self._position
-        self._position += 1
-        return position, self._targets[self._first + position]
-
-
-def list_fingerprint(targets: Iterable[Target], ports: Sequence[int]) -> str:
-    """SHA-256 over every target in order: a changed result file, scope or port list gives
-    another list, and a saved position would mean another target."""
-    h = hashlib.sha256(b"pacsaudit-list/1\n")
-    h.update(f"ports:{','.join(map(str, ports))}\n".encode())
-    for t in targets:
-        h.update(f"{t.ip} {t.port} {t.host or ''}\n".encode())
-    return h.hexdigest()
 
 
 def scan_fingerprint(kind: str, base: str, seed: int | None) -> str:
