@@ -23,6 +23,7 @@ import ssl
 from dataclasses import dataclass
 
 from pacsaudit.model import ErrorInfo, ErrorKind, Status
+from pacsaudit.peertext import printable_bytes
 
 
 class PacsauditError(Exception):
@@ -165,17 +166,8 @@ def _error(kind: ErrorKind, message: str, detail: str | None = None) -> Classifi
 def printable_sample(data: bytes, limit: int = 64) -> str:
     """A short, printable rendering of a peer's first bytes (for ``open-not-dicom``).
 
-    Non-printable bytes become ``\\xNN`` escapes, so a banner can neither break a terminal nor
-    a JSON consumer; the length is bounded whatever the peer sent.
+    Non-printable bytes become ``\\xNN`` escapes (:func:`pacsaudit.peertext.printable_bytes`),
+    so a banner can neither break a terminal nor a JSON consumer; the length is bounded whatever
+    the peer sent.
     """
-    out: list[str] = []
-    for b in data[:limit]:
-        if 0x20 <= b < 0x7F and b != 0x5C:
-            out.append(chr(b))
-        elif b == 0x0A:
-            out.append("\\n")
-        elif b == 0x0D:
-            out.append("\\r")
-        else:
-            out.append(f"\\x{b:02x}")
-    return "".join(out)
+    return printable_bytes(data, limit)

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from pacsaudit.model import Certificate, TlsInfo
+from pacsaudit.peertext import printable_text
 
 
 def describe_session(session: ssl.SSLObject | None) -> TlsInfo | None:
@@ -40,7 +41,7 @@ def describe_certificate(der: bytes, now: datetime | None = None) -> Certificate
     not_after = cert.not_valid_after_utc
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        alt_names = [str(v) for v in sans.get_values_for_type(x509.DNSName)] + [
+        alt_names = [printable_text(v, 128) for v in sans.get_values_for_type(x509.DNSName)] + [
             str(v) for v in sans.get_values_for_type(x509.IPAddress)
         ]
     except (x509.ExtensionNotFound, ValueError):
@@ -48,8 +49,8 @@ def describe_certificate(der: bytes, now: datetime | None = None) -> Certificate
     key_type, key_bits = _key_facts(cert)
     sig = cert.signature_hash_algorithm
     return Certificate(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=printable_text(cert.subject.rfc4514_string(), 256),
+        issuer=printable_text(cert.issuer.rfc4514_string(), 256),
         self_signed=_self_signed(cert),
         not_before=not_before.isoformat().replace("+00:00", "Z"),
         not_after=not_after.isoformat().replace("+00:00", "Z"),

@@ -353,7 +353,17 @@ class TestAssociateAc:
         accept = decode(ac_with_items(user))
         assert isinstance(accept, pdu.AssociateAccept)
         assert accept.implementation_class_uid == "1.2.3"
-        assert accept.implementation_version_name == "V\ufffd1"
+        assert accept.implementation_version_name == "V\\xff1"  # the byte, shown as it is
+
+    def test_escape_sequences_in_text_fields_are_made_visible(self) -> None:
+        # ESC[2J clears the operator's screen; OSC 8 makes a live link; a backslash the peer
+        # sends stays distinct from an escape we wrote.
+        version = b"\x1b[2J\x1b]8;;http://x/\x07\\"
+        user = item(0x50, item(0x52, b"1.2\x9b3") + item(0x55, version))
+        accept = decode(ac_with_items(user))
+        assert isinstance(accept, pdu.AssociateAccept)
+        assert accept.implementation_class_uid == "1.2\\x9b3"
+        assert accept.implementation_version_name == "\\x1b[2J\\x1b]8;;http://x/\\x07\\x5c"
 
     def test_only_item_boundaries_are_valid_truncations(self) -> None:
         boundaries = {68, 68 + 25, 68 + 25 + 29, 68 + 25 + 58, len(AC_BODY)}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
+from pacsaudit.peertext import printable_bytes
 from pacsaudit.probes.dicom.errors import DicomProtocolError
 
 # --- PDU and item types (PS3.8 Table 9-11 and following) -----------------------------------
@@ -298,7 +299,9 @@ _IMPL_VERSION = int(ItemType.IMPLEMENTATION_VERSION_NAME)
 
 
 def _ascii(raw: bytes) -> str:
-    return raw.decode("ascii", "replace").strip(" \0")
+    """A text field of the peer's PDU (UIDs, AE titles, the version name): the standard says
+    ASCII, a hostile peer sends escape sequences; kept as printable, escaped text."""
+    return printable_bytes(raw.strip(b" \0"))
 
 
 def _parse_accept(body: bytes) -> AssociateAccept:

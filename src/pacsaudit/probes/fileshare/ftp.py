@@ -24,9 +24,10 @@ from typing import ClassVar
 import aioftp
 
 from pacsaudit.contract import make_finding
-from pacsaudit.errors import ProtocolError, ReadTimeout, classify, printable_sample
+from pacsaudit.errors import ProtocolError, ReadTimeout, classify
 from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.net.stream import connect_socket
+from pacsaudit.peertext import printable_text
 from pacsaudit.probes.fileshare import FTP
 from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
@@ -344,7 +345,7 @@ def aioftp_error(exc: BaseException) -> BaseException:
 
 def _greeting(lines: list[str]) -> str:
     first = lines[0].strip() if lines else ""
-    return printable_sample(first.encode("latin-1", "replace"), 96)
+    return printable_text(first, 96)
 
 
 async def _start_folder(client: _DialedClient) -> PurePosixPath:

@@ -35,6 +35,7 @@ from pacsaudit.contract import make_finding
 from pacsaudit.errors import ProtocolError, ReadTimeout, classify
 from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.net.stream import pay_for_connection
+from pacsaudit.peertext import printable_text
 from pacsaudit.probes.fileshare import SMB
 from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
 from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
@@ -358,7 +359,7 @@ class SmbProbe:
                 result = tally.result(server=None, login=None, anonymous=False)
                 return make_finding(self.name, target, started, Status.SMB, result)
             server = session.dialect + (f", {session.server_os}" if session.server_os else "")
-            server = "".join(ch for ch in server if ch.isprintable())[:96]
+            server = printable_text(server, 96)
             try:
                 async with asyncio.timeout(tally.op_timeout()):
                     shares = await self.in_thread(lambda: _disk_shares(session.conn))

@@ -34,6 +34,7 @@ from pacsaudit.model import (
     ShareAccess,
     ShareSummary,
 )
+from pacsaudit.peertext import printable_text
 from pacsaudit.probes.fileshare.dicomfile import (
     count_dicomdir,
     is_dicom,
@@ -128,8 +129,7 @@ def looks_like_dicom_name(name: str) -> bool:
 
 def clean_name(name: str) -> str:
     """A share or module name fit for output: printable, bounded."""
-    text = "".join(ch if ch.isprintable() else "?" for ch in name)
-    return text[:NAME_MAX]
+    return printable_text(name, NAME_MAX)
 
 
 @dataclass

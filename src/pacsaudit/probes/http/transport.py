@@ -35,11 +35,11 @@ from pacsaudit.errors import (
     ProtocolError,
     ReadTimeout,
     classify,
-    printable_sample,
 )
 from pacsaudit.model import HttpExchange, TlsInfo
 from pacsaudit.net.stream import Connection, DialOptions, open_connection
 from pacsaudit.net.tlsinfo import describe_session
+from pacsaudit.peertext import printable_text
 from pacsaudit.probes.http.options import Limits
 from pacsaudit.targets.spec import Target
 
@@ -396,7 +396,7 @@ def httpx_error(exc: BaseException) -> BaseException:
 def _short(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
-    return printable_sample(value.encode("latin-1", "replace"), limit)
+    return printable_text(value, limit)
 
 
 def printable(value: str | None, limit: int) -> str | None:
