@@ -23,6 +23,7 @@ Imports nothing else from pacsaudit: it sits at the bottom of the layering.
 
 from __future__ import annotations
 
+import logging
 import re
 
 _PRINTABLE_ASCII = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
@@ -79,6 +80,14 @@ def visible(text: str) -> str:
 def visible_lines(text: str) -> str:
     """:func:`visible` on each line of a multi-line text, the line breaks kept."""
     return "\n".join(visible(line) for line in text.split("\n"))
+
+
+class VisibleFormatter(logging.Formatter):
+    """A log formatter whose every line (message, arguments, traceback) is :func:`visible`:
+    a library may log what a peer sent, and a log line must not steer a terminal either."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible_lines(super().format(record))
 
 
 def defang(text: str) -> str:

@@ -30,17 +30,38 @@ def err_console() -> Console:
     return Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
+def say(message: str, label: str = "", style: str = "") -> None:
+    """One line on stderr (never wrapped: logs and scripts grep it). ``message`` is data — it
+    may hold file names, targets or peer text — so it is shown literally, never read as rich
+    markup, and its control characters are made visible; only ``label`` is styled."""
+    from rich.text import Text
+
+    from pacsaudit.peertext import visible
+
+    line = Text.assemble((f"{label}:", style), " ") if label else Text()
+    line.append(visible(message))
+    err_console().print(line, highlight=False, soft_wrap=True)
+
+
 def fail(message: str) -> typer.Exit:
-    """One line on stderr (never wrapped: logs and scripts grep it) and the usage exit code."""
-    err_console().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One error line on stderr and the usage exit code."""
+    say(message, "error", "bold red")
     return typer.Exit(EXIT_USAGE)
 
 
 def warn_line(message: str) -> None:
     """A warning whose text may quote a file or a peer: printed as data, never as markup."""
-    from rich.markup import escape
+    say(message, "warning", "yellow")
 
-    err_console().print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+def log_to_stderr(level: int) -> None:
+    """Log lines on stderr, each passed through :func:`pacsaudit.peertext.visible`: libraries
+    log what peers send (a reason phrase, a banner) and a log line must not steer a terminal."""
+    from pacsaudit.peertext import VisibleFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(VisibleFormatter(logging.BASIC_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def log_level(name: str) -> int:

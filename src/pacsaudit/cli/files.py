@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail
+from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail, say
 from pacsaudit.errors import UsageError
 
 
@@ -51,7 +51,7 @@ def inspect(
     except UsageError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
-        err_console().print("[yellow]interrupted[/]: inspection stopped, no records written")
+        say("inspection stopped, no records written", "interrupted", "yellow")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if fail_on_identifying and result.summary.files_with_identifying:
         raise typer.Exit(1)

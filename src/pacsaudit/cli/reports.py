@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from pacsaudit.cli.common import err_console, fail, warn_line
+from pacsaudit.cli.common import err_console, fail, say, warn_line
 from pacsaudit.errors import UsageError
 from pacsaudit.model import Severity
 
@@ -111,4 +111,4 @@ def diff_command(
         warn_line(warning)
     sys.stdout.write(encode_diff(changes).decode() if as_json else render_text(changes))
     for path in written.paths:
-        err_console().print(f"written to {path}", highlight=False)
+        say(f"written to {path}")

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +14,8 @@ from pacsaudit.cli.common import (
     check_output,
     err_console,
     fail,
+    log_to_stderr,
+    say,
 )
 from pacsaudit.cli.common import (
     log_level as parse_log_level,
@@ -376,7 +376,7 @@ def scan(
     """Probe targets for DICOM and web services and record how open each one is."""
     from pacsaudit.config import ScanArguments
 
-    logging.basicConfig(level=parse_log_level(log_level), stream=sys.stderr)
+    log_to_stderr(parse_log_level(log_level))
     arguments = ScanArguments(
         targets=tuple(targets or ()),
         input_files=tuple(input_file or ()),
@@ -450,7 +450,7 @@ def run_scan_command(
     console = None if quiet else err_console()
     if console is not None:
         for note in plan.notes:
-            console.print(note, highlight=False, markup=False)
+            say(note)
         if plan.excluded:
             console.print(f"{plan.excluded} addresses excluded before scanning")
         if not arguments.resume and plan.results is None:
@@ -469,14 +469,14 @@ def run_scan_command(
     if console is not None:
         summarise(outcome, console)
         if arguments.output is not None:
-            console.print(f"findings written to {arguments.output}")
+            say(f"findings written to {arguments.output}")
     if outcome.interrupted:
-        err_console().print("[yellow]interrupted[/]: findings so far are complete JSON lines")
+        say("findings so far are complete JSON lines", "interrupted", "yellow")
         if plan.scale.state is not None:
             err_console().print("run the same command with --resume to continue")
         raise typer.Exit(EXIT_INTERRUPTED)
     fail_on = arguments.fail_on
     if fail_on is not None and severity_at_least(outcome.worst_severity, fail_on):
         if console is not None:
-            console.print(f"[red]failing[/]: a finding is {outcome.worst_severity} or worse")
+            say(f"a finding is {outcome.worst_severity} or worse", "failing", "red")
         raise typer.Exit(EXIT_SEVERITY)

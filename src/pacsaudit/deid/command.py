@@ -15,6 +15,7 @@ from typing import cast
 
 import msgspec
 from rich.console import Console
+from rich.text import Text
 
 from pacsaudit.deid.keys import default_key_path, load_or_create_key
 from pacsaudit.deid.profile import DeidOptions
@@ -25,6 +26,7 @@ from pacsaudit.errors import UsageError
 from pacsaudit.files.output import RecordsOutput, progress_bar
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.measure.annex_e import Option
+from pacsaudit.peertext import visible
 
 _SAFE_PRIVATE_SHAPE = 'a JSON list of {"creator": "...", "element": "0x10"} objects'
 _JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number", float: "number"}
@@ -167,10 +169,11 @@ def _show(result: DeidResult, console: Console | None, warn: Callable[[str], Non
     if console is not None:
         print_deid(result.summary, result.files, console)
         if result.summary.review:
-            console.print(
-                f"[magenta]{result.summary.review} files may show text in their pixels[/]: "
-                f"see {result.metadata_dir / REVIEW_FILE}"
+            line = Text.assemble(
+                (f"{result.summary.review} files may show text in their pixels", "magenta"),
+                f": see {visible(str(result.metadata_dir / REVIEW_FILE))}",
             )
+            console.print(line, highlight=False)
     if warn is not None:
         for message in result.warnings:
             warn(message)

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pacsaudit.deid.records import DeidFile, DeidSummary
+from pacsaudit.peertext import visible
 
 
 def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) -> None:
@@ -22,7 +23,9 @@ def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) ->
     if summary.interrupted:
         console.print("[yellow]interrupted[/]: run the same command again to resume")
     for f in [f for f in files if f.error is not None][:10]:
-        console.print(f"  skipped {f.path}: {f.error} ({f.message})", highlight=False, markup=False)
+        # a file name is data: it may hold markup or escape sequences (whoever wrote the share)
+        line = visible(f"  skipped {f.path}: {f.error} ({f.message})")
+        console.print(line, highlight=False, markup=False)
     console.print(
         f"{summary.files_seen} files in {summary.elapsed_s:.2f} s "
         f"({summary.files_per_s:,.0f} files/s, "

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import msgspec
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,10 +27,12 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from pacsaudit.errors import UsageError
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.paths import check_creatable
+from pacsaudit.peertext import visible
 
 _encoder = msgspec.json.Encoder()
 
@@ -214,8 +215,10 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 def warn(console: Console, message: str) -> None:
-    """One warning line; the message is printed as text (a folder may be named ``[red]``)."""
-    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """One warning line; the message is data (a folder may be named ``[red]`` or hold an escape
+    sequence): never read as markup, its control characters made visible."""
+    line = Text.assemble(("warning:", "yellow"), " ", visible(message))
+    console.print(line, highlight=False, soft_wrap=True)
 
 
 @contextmanager

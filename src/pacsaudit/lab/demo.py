@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.lab.fileshare import check_finding as check_fileshare
@@ -16,6 +17,7 @@ from pacsaudit.lab.manager import lab_down, lab_up
 from pacsaudit.lab.services import LabInfo
 from pacsaudit.measure.keyed_hash import KeyedHasher, load_or_create_key
 from pacsaudit.model import COMPROMISE_PROTOCOL, DicomResult, Finding, decode_finding
+from pacsaudit.peertext import visible
 from pacsaudit.plan import make_plan
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.http.options import HttpOptions
@@ -33,7 +35,7 @@ def run_demo(state_dir: Path, output: Path, *, port_base: int, console: Console)
     finally:
         lab_down(state_dir, console=console)
     for path in write_report([output], output.parent).paths:
-        console.print(f"report written to {path}")
+        console.print(f"report written to {path}", markup=False, highlight=False)
     return ok
 
 
@@ -53,7 +55,7 @@ def scan_lab(info: LabInfo, output: Path, console: Console) -> list[Finding]:
     )
     outcome = execute(plan, ProgressBar(console))
     summarise(outcome, console)
-    console.print(f"findings written to {output}")
+    console.print(f"findings written to {output}", markup=False, highlight=False)
     return [decode_finding(line) for line in output.read_bytes().splitlines() if line]
 
 
@@ -99,7 +101,8 @@ def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) 
                 problems.append(f"{service.name}: {got_n} {what}, expected {want}")
         problems.extend(check_fileshare(service, found))
     for p in problems:
-        console.print(f"[red]lab check failed[/]: {p}")
+        # a problem quotes what the scan found (share names, banners): data, not markup
+        console.print(Text.assemble(("lab check failed", "red"), ": ", visible(p)))
     if not problems:
         console.print(f"[green]lab check passed[/]: {len(info.services)} services as expected")
     return not problems

@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -290,7 +290,10 @@ def lab_up(
     console: Console | None = None,
     spec: CorpusSpec | None = None,
 ) -> LabInfo:
-    say: Callable[[str], None] = console.print if console else (lambda _msg: None)
+    def say(message: str) -> None:
+        if console is not None:
+            console.print(message, markup=False, highlight=False)
+
     if (state_dir / STATE_FILE).exists():
         old = LabInfo.load(state_dir)
         if any(s.pid and alive(s.pid) for s in old.services):
@@ -354,14 +357,14 @@ def _remove_state(state_dir: Path) -> None:
 def lab_down(state_dir: Path, *, console: Console | None = None) -> None:
     if not (state_dir / STATE_FILE).exists():
         if console:
-            console.print(f"no lab at {state_dir}")
+            console.print(f"no lab at {state_dir}", markup=False, highlight=False)
         return
     info = LabInfo.load(state_dir)
     _stop_pids([s.pid for s in info.services if s.pid])
     _stop_pids(samba_helpers_of(state_dir))  # samba-dcerpcd: a session of its own
     _remove_state(state_dir)
     if console:
-        console.print(f"lab stopped; {state_dir} removed")
+        console.print(f"lab stopped; {state_dir} removed", markup=False, highlight=False)
 
 
 @contextlib.contextmanager

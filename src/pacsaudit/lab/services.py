@@ -20,6 +20,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from pacsaudit.peertext import visible
 
 LAB_HOST = "127.0.0.1"
 STATE_FILE = "lab.json"
@@ -84,17 +87,21 @@ class LabInfo:
         )
 
     def print(self, console: Console) -> None:
-        table = Table(title=f"pacsaudit lab on {self.host} (state: {self.state_dir})")
+        # the state file can be edited and the folder named anything: cells are data
+        table = Table(title=Text(f"pacsaudit lab on {self.host} (state: {self.state_dir})"))
         for col in ("service", "software", "port", "protocol", "set up as"):
             table.add_column(col)
         for s in self.services:
-            table.add_row(s.name, s.software, str(s.port), s.protocol, s.description)
+            cells = (s.name, s.software, str(s.port), s.protocol, s.description)
+            table.add_row(*(Text(visible(c)) for c in cells))
         console.print(table)
         if self.corpus:
             c = self.corpus
             console.print(
                 f"synthetic corpus: {c.get('patients')} patients, {c.get('studies')} studies, "
-                f"{c.get('instances')} instances (fake PHI only)"
+                f"{c.get('instances')} instances (fake PHI only)",
+                markup=False,
+                highlight=False,
             )
 
 

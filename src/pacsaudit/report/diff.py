@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from pacsaudit.peertext import visible_lines
 from pacsaudit.report.records import (
     SEVERITY_RANK,
     Count,
@@ -283,7 +284,7 @@ def render_text(d: Diff) -> str:
             f"still, {len(hit.gone_hosts)} gone"
             + (f" (new: {', '.join(hit.new_hosts[:10])})" if hit.new_hosts else "")
         )
-    return "\n".join(lines) + "\n"
+    return visible_lines("\n".join(lines)) + "\n"
 
 
 def encode_diff(d: Diff) -> bytes:

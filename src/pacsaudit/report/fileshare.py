@@ -9,9 +9,14 @@ attributes seen in sampled headers, and what can be fetched (``retrieval``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
+
+from rich.text import Text
 
 from pacsaudit.model import CompromiseResult, FileShareResult, Finding, Severity, ShareAccess
+from pacsaudit.report.cells import Part, cell, joined
+
+SeverityCell = Callable[[Severity | None], Text]
 
 _ACCESS_MARK = {
     ShareAccess.LISTED: "",
@@ -22,15 +27,15 @@ _ACCESS_MARK = {
 _MAX_SHARES_SHOWN = 6
 
 
-def _shares(r: FileShareResult) -> str:
+def _shares(r: FileShareResult) -> Text:
     shown = []
     for s in r.shares[:_MAX_SHARES_SHOWN]:
-        mark = _ACCESS_MARK[s.access] + (" [red]writable[/]" if s.writable else "")
-        shown.append(f"{s.name}{mark}")
+        writable: Part = (" writable", "red") if s.writable else ""
+        shown.append(cell(s.name, _ACCESS_MARK[s.access], writable))
     more = len(r.shares) - _MAX_SHARES_SHOWN
     if more > 0:
-        shown.append(f"+{more}")
-    return ", ".join(shown) or "-"
+        shown.append(cell(f"+{more}"))
+    return joined(", ", shown) if shown else cell("-")
 
 
 def _exposed(r: FileShareResult) -> str:
@@ -42,69 +47,71 @@ def _exposed(r: FileShareResult) -> str:
     return f"{files} files / {dicom} DICOM{how}"
 
 
-def _notes(r: FileShareResult) -> str:
-    notes: list[str] = []
+def _notes(r: FileShareResult) -> Text:
+    notes: list[Text] = []
     if r.dicomdir is not None:
         d = r.dicomdir
         lower = "≥" if d.lower_bound else ""
-        notes.append(f"DICOMDIR {lower}{d.patients} pt/{lower}{d.studies} st/{lower}{d.images} im")
-    if r.samples_in_named_paths:
         notes.append(
-            f"[red]{r.samples_in_named_paths} of {r.headers_sampled} sampled files in folders "
-            "named after their patient[/]"
+            cell(f"DICOMDIR {lower}{d.patients} pt/{lower}{d.studies} st/{lower}{d.images} im")
         )
+    if r.samples_in_named_paths:
+        said = (
+            f"{r.samples_in_named_paths} of {r.headers_sampled} sampled files in folders "
+            "named after their patient"
+        )
+        notes.append(cell((said, "red")))
     if r.world_writable_dirs:
-        notes.append(f"{r.world_writable_dirs} world-writable folders")
+        notes.append(cell(f"{r.world_writable_dirs} world-writable folders"))
     if r.writable_dirs:
-        notes.append(f"[red]{r.writable_dirs} folders writable by us[/]")
+        notes.append(cell((f"{r.writable_dirs} folders writable by us", "red")))
     if r.bounds_hit:
-        notes.append("bounds: " + ", ".join(r.bounds_hit))
+        notes.append(cell("bounds: " + ", ".join(r.bounds_hit)))
     if r.error is not None:
-        notes.append(str(r.error.kind))
-    return "; ".join(notes)
+        notes.append(cell(str(r.error.kind)))
+    return joined("; ", notes)
 
 
 def fileshare_rows(
-    f: Finding, r: FileShareResult, target: str, style: Mapping[Severity, str]
-) -> Iterator[tuple[str, ...]]:
+    f: Finding, r: FileShareResult, target: Text, severity_cell: SeverityCell
+) -> Iterator[list[Text]]:
     """Rows of the summary table (11 columns) for one file-share finding."""
-    severity = r.severity
-    sev = f"[{style[severity]}]{severity}[/]" if severity else "-"
     phi = [k for k, n in r.phi_attributes.items() if n > 0]
-    yield (
+    retrieval = "files readable" if r.anonymous and r.files_read else "listing"
+    yield [
         target,
-        str(f.status),
-        r.server or "-",
-        r.login or "[green]refused[/]",
+        cell(str(f.status)),
+        cell(r.server or "-"),
+        cell(r.login) if r.login else cell(("refused", "green")),
         _shares(r),
-        _exposed(r),
-        str(len(phi)) if r.headers_sampled else "-",
-        "files readable" if r.anonymous and r.files_read else ("listing" if r.anonymous else "-"),
-        "-",
-        sev,
+        cell(_exposed(r)),
+        cell(str(len(phi)) if r.headers_sampled else "-"),
+        cell(retrieval if r.anonymous else "-"),
+        cell("-"),
+        severity_cell(r.severity),
         _notes(r),
-    )
+    ]
 
 
 def compromise_rows(
-    f: Finding, r: CompromiseResult, target: str, style: Mapping[Severity, str]
-) -> Iterator[tuple[str, ...]]:
+    f: Finding, r: CompromiseResult, target: Text, severity_cell: SeverityCell
+) -> Iterator[list[Text]]:
     """One row per sign of compromise (the dispatcher's own ``compromise`` findings)."""
-    severity = r.severity
-    sev = f"[{style[severity]}]{severity}[/]" if severity else "-"
+    del f  # the row says "compromise" whatever the envelope's status
     for hit in r.indicators:
         where = f"{r.share_protocol} share {hit.share}, " if hit.share else f"{r.share_protocol}, "
         count = f" ×{hit.count}" if hit.count > 1 else ""
-        yield (
+        dash = cell("-")
+        yield [
             target,
-            "[bold red]compromise[/]",
-            "-",
-            "-",
-            f"[bold red]{hit.category}[/]",
-            "-",
-            "-",
-            "-",
-            "-",
-            sev,
-            f"{hit.description}{count} ({where}depth {hit.depth}; sources in the JSON)",
-        )
+            cell(("compromise", "bold red")),
+            dash,
+            dash,
+            cell((hit.category, "bold red")),
+            dash,
+            dash,
+            dash,
+            dash,
+            severity_cell(r.severity),
+            cell(f"{hit.description}{count} ({where}depth {hit.depth}; sources in the JSON)"),
+        ]

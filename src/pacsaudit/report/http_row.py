@@ -8,7 +8,10 @@ serve the images.
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from pacsaudit.model import Exposure, HttpResult, OrthancStatistics
+from pacsaudit.report.cells import cell
 
 
 def _count(n: int | None, lower: bool) -> str:
@@ -25,21 +28,21 @@ def _product(r: HttpResult) -> str:
     return names[0] if names else (r.server or "-")
 
 
-def _accepts(r: HttpResult) -> str:
+def _accepts(r: HttpResult) -> Text:
     if r.credentials is not None and r.credentials.accepted_user is not None:
-        return f"[bold red]default login {r.credentials.accepted_user}[/]"
+        return cell((f"default login {r.credentials.accepted_user}", "bold red"))
     open_api = (r.orthanc is not None and not r.orthanc.auth_required) or any(
         d.answered for d in r.dicomweb
     )
     if open_api:
-        return "[bold red]no login[/]"
+        return cell(("no login", "bold red"))
     if r.auth is not None:
         scheme = r.auth.scheme or str(r.auth.status_code)
         tried = f", {r.credentials.tried} defaults refused" if r.credentials else ""
-        return f"[green]login ({scheme}{tried})[/]"
+        return cell((f"login ({scheme}{tried})", "green"))
     if any(not a.protected for a in r.apps):
-        return "[red]no login[/]"
-    return "-"
+        return cell(("no login", "red"))
+    return cell("-")
 
 
 def _services(r: HttpResult) -> str:
@@ -93,24 +96,24 @@ def _tls(r: HttpResult) -> str:
     return tls
 
 
-def http_cells(r: HttpResult) -> list[str]:
+def http_cells(r: HttpResult) -> list[Text]:
     """toolkit, accepts, services, exposed, PHI attrs, retrieval, TLS."""
     phi = "-"
     if r.exposure is not None:
         phi = str(sum(1 for n in r.exposure.phi_attributes.values() if n > 0))
     stats = r.orthanc.statistics if r.orthanc is not None else None
     return [
-        _product(r),
+        cell(_product(r)),
         _accepts(r),
-        _services(r),
-        _exposed(r.exposure, stats),
-        phi,
-        _retrieval(r),
-        _tls(r),
+        cell(_services(r)),
+        cell(_exposed(r.exposure, stats)),
+        cell(phi),
+        cell(_retrieval(r)),
+        cell(_tls(r)),
     ]
 
 
-def http_notes(r: HttpResult) -> str:
+def http_notes(r: HttpResult) -> Text:
     notes = []
     if r.status_code is not None:
         notes.append(f"HTTP {r.status_code}")
@@ -118,4 +121,4 @@ def http_notes(r: HttpResult) -> str:
         notes.append(f'realm "{r.auth.realm}"')
     if r.exposure is not None and r.exposure.queries:
         notes.append(f"via {r.exposure.queries[0].model}")
-    return "; ".join(notes)
+    return cell("; ".join(notes))

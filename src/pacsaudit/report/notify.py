@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pacsaudit import __version__
+from pacsaudit.peertext import defang, visible
 from pacsaudit.report.records import (
     SEVERITY_RANK,
     Loaded,
@@ -112,7 +113,15 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 def md(text: object) -> str:
     """Escape Markdown and HTML syntax: product names and the like come from peers."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", visible(str(text))).replace("\n", " ")
+
+
+def peer_md(text: object) -> str:
+    """A value of a finding, for Markdown: escaped as :func:`md` does, and with its URLs and
+    domain names defanged (``hxxp://evil[.]example``) so that no mail client or Markdown
+    renderer turns what a peer sent into a link. Values from the owners map (names, contacts)
+    are the user's own and stay as they are."""
+    return md(defang(str(text))).replace("@", "\\@")  # nor a mention or a mail link
 
 
 def slug(text: str) -> str:
@@ -128,7 +137,9 @@ def _count(value: int | None, lower: bool) -> str:
 
 def _exposes(s: Service) -> str:
     if s.is_compromise:
-        return "signs of compromise: " + (", ".join(md(i) for i in s.indicators) or "indicators")
+        return "signs of compromise: " + (
+            ", ".join(peer_md(i) for i in s.indicators) or "indicators"
+        )
     parts = []
     if s.patients.value is not None or s.studies.value is not None:
         parts.append(
@@ -146,16 +157,17 @@ def _exposes(s: Service) -> str:
 def _compromise_section(s: Service) -> list[str]:
     """A share's signs of compromise: what was seen and the one thing to do, before all else."""
     lines = [
-        f"### {md(s.target)} — signs of compromise on the share ({md(s.severity or 'unrated')})",
+        f"### {peer_md(s.target)} — signs of compromise on the share "
+        f"({peer_md(s.severity or 'unrated')})",
         "",
-        f"- **Seen:** {', '.join(md(i) for i in s.indicators) or 'indicators'} "
+        f"- **Seen:** {', '.join(peer_md(i) for i in s.indicators) or 'indicators'} "
         "(file names and contents matched pacsaudit's indicator list; the files were not kept)",
     ]
     fixes = advice_for(s)
     if fixes:
         lines += ["", "**What to do:**", ""]
         lines += [
-            f"{i}. **{a.title}** ({md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
+            f"{i}. **{a.title}** ({peer_md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
         ]
     lines.append("")
     return lines
@@ -165,17 +177,17 @@ def _service_section(s: Service) -> list[str]:
     if s.is_compromise:
         return _compromise_section(s)
     lines = [
-        f"### {md(s.target)} ({md(s.protocol)}) — {md(s.severity or 'unrated')}: "
-        f"{md(s.exposure_class or 'unclassified')}",
+        f"### {peer_md(s.target)} ({peer_md(s.protocol)}) — {peer_md(s.severity or 'unrated')}: "
+        f"{peer_md(s.exposure_class or 'unclassified')}",
         "",
-        f"- **Product:** {md(s.product_version_label)}",
+        f"- **Product:** {peer_md(s.product_version_label)}",
         f"- **Exposes:** {_exposes(s)}",
     ]
     if s.phi_exposed:
-        attrs = ", ".join(f"{md(k)} ({n:,} records)" for k, n in sorted(s.phi_exposed.items()))
+        attrs = ", ".join(f"{peer_md(k)} ({n:,} records)" for k, n in sorted(s.phi_exposed.items()))
         lines.append(f"- **Patient data attributes returned:** {attrs}")
     if s.ae_policy:
-        lines.append(f"- **AE-title policy:** {md(s.ae_policy)}")
+        lines.append(f"- **AE-title policy:** {peer_md(s.ae_policy)}")
     retrieval = []
     if s.move_check in ("destination-unknown", "accepted"):
         retrieval.append("C-MOVE processed for an unknown destination")
@@ -187,18 +199,18 @@ def _service_section(s: Service) -> list[str]:
         tls = s.tls.version or "yes"
         tls += ", self-signed certificate" if s.tls.self_signed else ""
         tls += ", expired certificate" if s.tls.expired else ""
-        lines.append(f"- **TLS:** {md(tls)}")
+        lines.append(f"- **TLS:** {peer_md(tls)}")
     else:
         lines.append("- **TLS:** none (plaintext)")
     if s.cves:
-        lines.append(f"- **Known vulnerabilities:** {', '.join(md(c) for c in s.cves)}")
+        lines.append(f"- **Known vulnerabilities:** {', '.join(peer_md(c) for c in s.cves)}")
     if s.flags:
-        lines.append(f"- **Flags:** {', '.join(md(f) for f in s.flags)}")
+        lines.append(f"- **Flags:** {', '.join(peer_md(f) for f in s.flags)}")
     fixes = advice_for(s)
     if fixes:
         lines += ["", "**What to do:**", ""]
         lines += [
-            f"{i}. **{a.title}** ({md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
+            f"{i}. **{a.title}** ({peer_md(why)}). {a.text}" for i, (a, why) in enumerate(fixes, 1)
         ]
     lines.append("")
     return lines
@@ -223,9 +235,9 @@ def _notice(title: str, to: str, intro: str, services: Sequence[Service], loaded
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {md(s.target)} | {md(s.protocol)} | "
-        f"{'-' if s.is_compromise else md(s.product_version_label)} | "
-        f"{md(s.severity or '-')} | {_exposes(s)} |"
+        f"| {peer_md(s.target)} | {peer_md(s.protocol)} | "
+        f"{'-' if s.is_compromise else peer_md(s.product_version_label)} | "
+        f"{peer_md(s.severity or '-')} | {_exposes(s)} |"
         for s in services
     ]
     lines += ["", "## Services and fixes", ""]

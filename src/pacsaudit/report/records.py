@@ -36,6 +36,7 @@ from pacsaudit.model import (
     Severity,
     decode_finding,
 )
+from pacsaudit.peertext import visible
 from pacsaudit.report.geo import country_of
 
 NAMES_IN_PATHS = "names-in-paths"
@@ -238,8 +239,10 @@ def ip_order(ip: str) -> tuple[int, int]:
 
 
 def _str(d: Mapping[str, Any], key: str) -> str | None:
+    """A string field, its control characters made visible: results written before peer text
+    was cleaned at the probes (or edited by hand) must not steer a report's reader either."""
     v = d.get(key)
-    return v if isinstance(v, str) and v else None
+    return visible(v) if isinstance(v, str) and v else None
 
 
 def _int(d: Mapping[str, Any], key: str) -> int | None:
@@ -258,7 +261,7 @@ def _obj(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def _counts(d: Mapping[str, Any], key: str) -> dict[str, int]:
     return {
-        str(k): v
+        visible(str(k)): v
         for k, v in _obj(d, key).items()
         if isinstance(v, int) and not isinstance(v, bool) and v >= 0
     }
@@ -280,7 +283,7 @@ def _names(value: object, keys: Sequence[str]) -> tuple[str, ...]:
                 name = next((item[k] for k in keys if isinstance(item.get(k), str)), None)
                 if name:
                     items.append(name)
-    return tuple(dict.fromkeys(i for i in items if i))
+    return tuple(dict.fromkeys(visible(i) for i in items if i))
 
 
 def _count(d: Mapping[str, Any], key: str) -> Count:
@@ -306,10 +309,10 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         # Most records of a large scan: nothing but the envelope, read on a fast path.
         return Service(
             source=source,
-            ip=env["ip"],
+            ip=visible(env["ip"]),
             port=env["port"],
-            protocol=env["protocol"],
-            status=env["status"],
+            protocol=visible(env["protocol"]),
+            status=visible(env["status"]),
             timestamp=_str(env, "timestamp") or "",
             host=_str(env, "host"),
         )
@@ -321,13 +324,13 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
     if (_int(result, "samples_in_named_paths") or 0) > 0:
         flags = (*flags, NAMES_IN_PATHS)  # the share's listing alone names patients
-    ip: str = env["ip"]
+    ip = visible(env["ip"])
     return Service(
         source=source,
         ip=ip,
         port=env["port"],
-        protocol=env["protocol"],
-        status=env["status"],
+        protocol=visible(env["protocol"]),
+        status=visible(env["status"]),
         timestamp=_str(env, "timestamp") or "",
         host=_str(env, "host"),
         country=country_of(ip),

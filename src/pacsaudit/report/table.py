@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pacsaudit.model import (
     AePolicy,
@@ -19,6 +20,7 @@ from pacsaudit.model import (
     Severity,
     Status,
 )
+from pacsaudit.report.cells import cell
 from pacsaudit.report.fileshare import compromise_rows, fileshare_rows
 from pacsaudit.report.http_row import http_cells, http_notes
 
@@ -33,12 +35,12 @@ _CONTEXT_SHORT = {
 }
 
 _POLICY_WORDS = {
-    AePolicy.ANY_CALLED_AE: "[bold red]any AE title[/]",
-    AePolicy.CALLED_AE_KNOWN_DEFAULT: "[red]default ANY-SCP[/]",
-    AePolicy.CALLED_AE_ENFORCED: "[green]called AE checked[/]",
-    AePolicy.CALLING_AE_ENFORCED: "[green]calling AE checked[/]",
-    AePolicy.REJECTS_ALL: "[yellow]rejects all[/]",
-    AePolicy.UNKNOWN: "unknown",
+    AePolicy.ANY_CALLED_AE: ("any AE title", "bold red"),
+    AePolicy.CALLED_AE_KNOWN_DEFAULT: ("default ANY-SCP", "red"),
+    AePolicy.CALLED_AE_ENFORCED: ("called AE checked", "green"),
+    AePolicy.CALLING_AE_ENFORCED: ("calling AE checked", "green"),
+    AePolicy.REJECTS_ALL: ("rejects all", "yellow"),
+    AePolicy.UNKNOWN: ("unknown", ""),
 }
 
 
@@ -69,6 +71,11 @@ def _notes(f: Finding) -> str:
     return ""
 
 
+def _policy(policy: AePolicy | None) -> Text:
+    word = _POLICY_WORDS.get(policy) if policy is not None else None
+    return cell(word) if word is not None else cell(str(policy))
+
+
 def _order(f: Finding) -> tuple[int, int, str, int]:
     ip = ipaddress.ip_address(f.ip)
     return (ip.version, int(ip), f.host or "", f.port)
@@ -81,6 +88,11 @@ _SEVERITY_STYLE = {
     Severity.LOW: "green",
     Severity.INFO: "dim",
 }
+
+
+def severity_cell(severity: Severity | None) -> Text:
+    """The severity word in its colour, or ``-``."""
+    return cell((str(severity), _SEVERITY_STYLE[severity])) if severity else cell("-")
 
 
 def _count(n: int | None, lower: bool) -> str:
@@ -175,41 +187,8 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
     listed = list(findings)
     folded = identification_rows(listed)
     for f in sorted((f for i, f in enumerate(listed) if i not in folded), key=_order):
-        r = f.result if isinstance(f.result, DicomResult) else None
-        target = f"{f.host or f.ip}:{f.port}"
-        if isinstance(f.result, FileShareResult):
-            for row in fileshare_rows(f, f.result, target, _SEVERITY_STYLE):
-                table.add_row(*row)
-            continue
-        if isinstance(f.result, CompromiseResult):
-            for row in compromise_rows(f, f.result, target, _SEVERITY_STYLE):
-                table.add_row(*row)
-            continue
-        if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
-            sev = f.result.severity
-            styled = f"[{_SEVERITY_STYLE[sev]}]{sev}[/]" if sev else "-"
-            table.add_row(
-                target, str(f.status), *http_cells(f.result), styled, http_notes(f.result)
-            )
-            continue
-        if r is None or f.status is not Status.DICOM:
-            table.add_row(target, str(f.status), *["-"] * 8, _notes(f))
-            continue
-        services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
-        severity = r.severity
-        table.add_row(
-            target,
-            str(f.status),
-            _toolkit(r),
-            _POLICY_WORDS.get(r.ae_policy, str(r.ae_policy)),
-            services or "-",
-            _exposed(r),
-            _phi(r),
-            _retrieval(r),
-            _tls(r),
-            f"[{_SEVERITY_STYLE[severity]}]{severity}[/]" if severity else "-",
-            _notes(f),
-        )
+        for row in _rows(f):
+            table.add_row(*row)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(status_counts.items()))
     caption = f"records by status: {counts}" if counts else "no targets"
     if folded:
@@ -217,8 +196,40 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             f" ({len(folded)} identification records not shown: the port then answered "
             "another protocol's probe)"
         )
-    table.caption = caption
+    table.caption = cell(caption)
     return table
+
+
+def _rows(f: Finding) -> list[list[Text]]:
+    """The table's rows for one finding (a share with signs of compromise has several)."""
+    target = cell(f"{f.host or f.ip}:{f.port}")
+    status = cell(str(f.status))
+    if isinstance(f.result, FileShareResult):
+        return list(fileshare_rows(f, f.result, target, severity_cell))
+    if isinstance(f.result, CompromiseResult):
+        return list(compromise_rows(f, f.result, target, severity_cell))
+    if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
+        web = f.result
+        return [[target, status, *http_cells(web), severity_cell(web.severity), http_notes(web)]]
+    r = f.result if isinstance(f.result, DicomResult) else None
+    if r is None or f.status is not Status.DICOM:
+        return [[target, status, *[cell("-")] * 8, cell(_notes(f))]]
+    services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
+    return [
+        [
+            target,
+            status,
+            cell(_toolkit(r)),
+            _policy(r.ae_policy),
+            cell(services or "-"),
+            cell(_exposed(r)),
+            cell(_phi(r)),
+            cell(_retrieval(r)),
+            cell(_tls(r)),
+            severity_cell(r.severity),
+            cell(_notes(f)),
+        ]
+    ]
 
 
 def print_summary(
@@ -230,8 +241,21 @@ def print_summary(
 ) -> None:
     """The table, then one line of totals: ``targets`` are ip/port pairs probed, ``records``
     the findings written (a port identified by its first bytes yields one per protocol tried,
-    a share with signs of compromise one more)."""
-    console.print(findings_table(findings, status_counts))
+    a share with signs of compromise one more).
+
+    Drawing the table can never end the scan: whatever goes wrong in it becomes one line, and
+    the totals, the ``--fail-on`` verdict and the exit code that follow are still given — a CI
+    pipeline relying on exit 3 must not be blinded by one odd host in the range."""
+    try:
+        console.print(findings_table(findings, status_counts))
+    except Exception as exc:  # any failure to render; the findings themselves are written
+        console.print(
+            f"the findings table could not be drawn ({type(exc).__name__}); "
+            "the findings are complete in the output",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     records = sum(status_counts.values())
     rate = targets / elapsed if elapsed > 0 else 0.0
     console.print(f"{targets:,} targets, {records:,} records in {elapsed:.2f} s ({rate:,.0f}/s)")
