@@ -80,6 +80,7 @@ def test_defang_urls_and_domains_as_indicators_are_written() -> None:
     assert defang("ftp://files.evil.example") == "fxp://files[.]evil[.]example"
     assert defang("visit www.evil.example now") == "visit www[.]evil[.]example now"
     assert defang("mail admin@evil.example") == "mail admin@evil[.]example"
+    assert defang("cut short: www.e") == "cut short: www[.]e"  # GitHub links it all the same
 
 
 def test_defang_leaves_versions_and_plain_names_alone() -> None:

@@ -30,6 +30,7 @@ _PRINTABLE_ASCII = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")
 """Bytes that pass unchanged: printable ASCII but the backslash."""
 _SIMPLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _URL_SCHEME = re.compile(r"\b(h)tt(ps?)://|\b(f)t(p)://", re.IGNORECASE)
+_WWW = re.compile(r"\b(www)\.", re.IGNORECASE)
 _BARE_DOT = re.compile(r"(?<!\[)\.(?!\])")
 _DOMAIN = re.compile(
     r"(?<![\w.-])((?:[\w-]+\.)+)([a-z]{2,63})(?![\w-])|(?<=://)([^\s/]+)", re.IGNORECASE
@@ -96,7 +97,8 @@ def defang(text: str) -> str:
     ``www.evil.example`` becomes ``www[.]evil[.]example``. Version numbers (``1.10.1``) are left
     alone: only dotted names ending in letters, and the host part of a URL, are changed."""
     text = _URL_SCHEME.sub(_defang_scheme, text)
-    return _DOMAIN.sub(_defang_domain, text)
+    text = _DOMAIN.sub(_defang_domain, text)
+    return _WWW.sub(r"\1[.]", text)  # what GitHub links by itself, even cut short: ``www.e``
 
 
 def _defang_scheme(m: re.Match[str]) -> str:
