@@ -80,7 +80,9 @@ class Session:
             raise PeerAborted(event.abort)
         if isinstance(event, ReleaseRequested):
             raise DicomProtocolError("peer-released", "the peer asked to release mid-operation")
-        raise DicomProtocolError("unexpected-event", f"expected a DIMSE message, got {event!r}")
+        raise DicomProtocolError(
+            "unexpected-event", f"expected a DIMSE message, got {type(event).__name__}"
+        )
 
     async def release(self) -> bool:
         """Release the association; True when the peer answered with A-RELEASE-RP."""
