@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.test_cli import run_cli
 from hostile_servers import PeerServer, accept_for, read_pdu, serve_association
 from pacsaudit import cli
 from pacsaudit.probes.dicom import pdu
 from peer_text import is_subsequence
-from test_cli import run_cli
 from test_peer_text_flow import with_identity
 
 VERSION = b"[/bold]\x1b]8;;http://evil.example/\x07x\x1b[2J"

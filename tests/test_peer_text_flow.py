@@ -37,8 +37,8 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 from hostile_servers import PeerServer, accept_for, read_pdu, serve_association
-from pacsaudit.engine.tlsinfo import describe_certificate
 from pacsaudit.model import DicomResult, FileShareResult, Finding, HttpResult, Status
+from pacsaudit.net.tlsinfo import describe_certificate
 from pacsaudit.peertext import printable_text
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.probe import DicomProbe
@@ -50,10 +50,10 @@ from pacsaudit.probes.fileshare.walk import WalkTally
 from pacsaudit.probes.http.probe import HttpProbe
 from pacsaudit.targets.spec import Target
 from peer_text import HOSTILE, PAYLOADS, check_files, check_finding, check_log, check_terminal
-from web.peers import Site, json_route, response
+from probes.http.peers import Site, json_route, response
 
 from hostile_servers import probe_options  # isort: skip
-from web.test_http_probe import options as http_options  # isort: skip
+from probes.http.test_http_probe import options as http_options  # isort: skip
 
 NETWORK = settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
