@@ -124,6 +124,8 @@ class ScanArguments:
         seconds("--read-timeout", self.read_timeout)
         seconds("--host-timeout", self.host_timeout)
         seconds("--guess-interval", self.guess_interval, zero=True)
+        if self.seed is not None and not 0 <= self.seed < 1 << 64:
+            raise UsageError(f"--seed must be from 0 to 2^64-1 (got {self.seed})")
         if self.state is not None and self.state.is_dir():
             raise UsageError(f"--state {self.state} is a folder: give a file name")
         if (

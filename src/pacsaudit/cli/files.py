@@ -4,29 +4,107 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail, say
 from pacsaudit.errors import UsageError
 
+PROFILE = "Profile options (PS3.15 E.3): what the Basic Profile keeps"
+
+
+def _flag(name: str, help: str, panel: str | None = None) -> Any:
+    """An on/off option with one name (no ``--no-…`` twin), off unless given."""
+    return typer.Option(name, help=help, rich_help_panel=panel)
+
+
+# The profile options of PS3.15 E.3, named as measure.annex_e.Option names them (a test checks).
+FullDates = Annotated[bool, _flag("--retain-long-full-dates", "Keep dates as they are.", PROFILE)]
+ModifiedDates = Annotated[
+    bool,
+    _flag("--retain-long-modified-dates", "Shift dates by a keyed per-patient offset.", PROFILE),
+]
+Characteristics = Annotated[
+    bool,
+    _flag("--retain-patient-characteristics", "Keep sex, age, size, weight and the like.", PROFILE),
+]
+DeviceIdentity = Annotated[
+    bool, _flag("--retain-device-identity", "Keep device identity.", PROFILE)
+]
+InstitutionIdentity = Annotated[
+    bool, _flag("--retain-institution-identity", "Keep institution identity.", PROFILE)
+]
+Uids = Annotated[bool, _flag("--retain-uids", "Keep the original UIDs.", PROFILE)]
+SafePrivate = Annotated[
+    Path | None,
+    typer.Option(
+        "--retain-safe-private",
+        metavar="FILE",
+        help="JSON list of safe private attributes to keep (creator, element).",
+    ),
+]
+Descriptors = Annotated[
+    bool,
+    _flag(
+        "--clean-descriptors",
+        "Keep descriptions, with this patient's identifiers removed.",
+        PROFILE,
+    ),
+]
+StructuredContent = Annotated[
+    bool, _flag("--clean-structured-content", "Keep structured content, cleaned.", PROFILE)
+]
+Graphics = Annotated[bool, _flag("--clean-graphics", "Keep graphic annotations, cleaned.", PROFILE)]
+PseudonymisePaths = Annotated[
+    bool,
+    _flag(
+        "--pseudonymise-paths",
+        "Name OUT's folders and files by keyed pseudonyms (.dcm kept) instead of mirroring "
+        "IN's names, which are often patients' names.",
+    ),
+]
+DeidKeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        metavar="FILE",
+        help="Secret key for UIDs, pseudonyms and date offsets "
+        "(default ~/.config/pacsaudit/deid.key, created 0600).",
+    ),
+]
+Records = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Also write all records as JSON Lines."),
+]
+DeidOverwrite = Annotated[
+    bool,
+    _flag(
+        "--overwrite",
+        "Replace an existing non-empty -o file (the records of an earlier run of the same IN "
+        "and OUT are appended to without it).",
+    ),
+]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")]
+_PROFILE_PREFIXES = ("retain_", "clean_")
+
 
 def inspect(
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (a mounted share too).")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="JSON Lines output (default stdout).")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="JSON Lines output (default stdout)."),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing non-empty -o file.")
+        bool, _flag("--overwrite", "Replace an existing non-empty -o file.")
     ] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
+    jobs: Jobs = 2,
     fail_on_identifying: Annotated[
-        bool, typer.Option(help="Exit 1 when any file still carries identifying values.")
+        bool,
+        _flag("--fail-on-identifying", "Exit 1 when any file still carries identifying values."),
     ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
-    ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Count PS3.15 Annex E attributes, private tags and burned-in text risk in DICOM files."""
     from pacsaudit.inspection.command import run_inspect
@@ -60,79 +138,36 @@ def inspect(
 def deid(
     source: Annotated[Path, typer.Argument(metavar="IN", help="File or folder to de-identify.")],
     target: Annotated[Path, typer.Argument(metavar="OUT", help="Folder for the mirror.")],
-    retain_long_full_dates: Annotated[bool, typer.Option(help="Keep dates as they are.")] = False,
-    retain_long_modified_dates: Annotated[
-        bool, typer.Option(help="Shift dates by a keyed per-patient offset.")
-    ] = False,
-    retain_patient_characteristics: Annotated[
-        bool, typer.Option(help="Keep sex, age, size, weight and the like.")
-    ] = False,
-    retain_device_identity: Annotated[bool, typer.Option(help="Keep device identity.")] = False,
-    retain_institution_identity: Annotated[
-        bool, typer.Option(help="Keep institution identity.")
-    ] = False,
-    retain_uids: Annotated[bool, typer.Option(help="Keep the original UIDs.")] = False,
-    retain_safe_private: Annotated[
-        Path | None,
-        typer.Option(help="JSON list of safe private attributes to keep (creator, element)."),
-    ] = None,
-    clean_descriptors: Annotated[
-        bool, typer.Option(help="Keep descriptions, with this patient's identifiers removed.")
-    ] = False,
-    clean_structured_content: Annotated[
-        bool, typer.Option(help="Keep structured content, cleaned.")
-    ] = False,
-    clean_graphics: Annotated[
-        bool, typer.Option(help="Keep graphic annotations, cleaned.")
-    ] = False,
-    pseudonymise_paths: Annotated[
-        bool,
-        typer.Option(
-            help="Name OUT's folders and files by keyed pseudonyms (.dcm kept) instead of "
-            "mirroring IN's names, which are often patients' names."
-        ),
-    ] = False,
-    key_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="Secret key for UIDs, pseudonyms and date offsets "
-            "(default ~/.config/pacsaudit/deid.key, created 0600)."
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Also write all records as JSON Lines.")
-    ] = None,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Replace an existing non-empty -o file (the records of an earlier run of the "
-            "same IN and OUT are appended to without it).",
-        ),
-    ] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.")] = 2,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")
-    ] = False,
+    retain_long_full_dates: FullDates = False,
+    retain_long_modified_dates: ModifiedDates = False,
+    retain_patient_characteristics: Characteristics = False,
+    retain_device_identity: DeviceIdentity = False,
+    retain_institution_identity: InstitutionIdentity = False,
+    retain_uids: Uids = False,
+    retain_safe_private: SafePrivate = None,
+    clean_descriptors: Descriptors = False,
+    clean_structured_content: StructuredContent = False,
+    clean_graphics: Graphics = False,
+    pseudonymise_paths: PseudonymisePaths = False,
+    key_file: DeidKeyFile = None,
+    output: Records = None,
+    overwrite: DeidOverwrite = False,
+    jobs: Jobs = 2,
+    quiet: Quiet = False,
 ) -> None:
     """Apply the PS3.15 Annex E Basic Confidentiality Profile to IN, writing a mirror to OUT."""
+    given = dict(locals())  # the parameters, before anything else is bound
     from pacsaudit.deid.command import run_deid_command
     from pacsaudit.inspection.pool import check_jobs
     from pacsaudit.inspection.report import warn
     from pacsaudit.measure.annex_e import Option
 
-    chosen = {
-        Option.RETAIN_LONG_FULL_DATES: retain_long_full_dates,
-        Option.RETAIN_LONG_MODIFIED_DATES: retain_long_modified_dates,
-        Option.RETAIN_PATIENT_CHARACTERISTICS: retain_patient_characteristics,
-        Option.RETAIN_DEVICE_IDENTITY: retain_device_identity,
-        Option.RETAIN_INSTITUTION_IDENTITY: retain_institution_identity,
-        Option.RETAIN_UIDS: retain_uids,
-        Option.RETAIN_SAFE_PRIVATE: retain_safe_private is not None,
-        Option.CLEAN_DESCRIPTORS: clean_descriptors,
-        Option.CLEAN_STRUCTURED_CONTENT: clean_structured_content,
-        Option.CLEAN_GRAPHICS: clean_graphics,
-    }
+    # each profile option is on when its flag is given (--retain-safe-private: a file named)
+    chosen = frozenset(
+        Option(name.replace("_", "-"))
+        for name, value in given.items()
+        if name.startswith(_PROFILE_PREFIXES) and value
+    )
     try:
         workers, note = check_jobs(jobs)
         if note:
@@ -140,7 +175,7 @@ def deid(
         result = run_deid_command(
             source,
             target,
-            options=frozenset(opt for opt, on in chosen.items() if on),
+            options=chosen,
             key_file=key_file,
             safe_private=retain_safe_private,
             jobs=workers,

@@ -19,18 +19,28 @@ def report_command(
         typer.Argument(metavar="RESULTS", help="JSON Lines results of one or more scans."),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Folder for summary.json, report.html, CSV.")
+        Path,
+        typer.Option(
+            "--output", "-o", metavar="DIR", help="Folder for summary.json, report.html, CSV."
+        ),
     ],
     public: Annotated[
         bool,
-        typer.Option(help="Anonymised release: no addresses, names, AE titles or hashes."),
+        typer.Option(
+            "--public", help="Anonymised release: no addresses, names, AE titles or hashes."
+        ),
     ] = False,
     k: Annotated[
-        int, typer.Option("--k", help="With --public: withhold counts of fewer services.")
+        int,
+        typer.Option("--k", metavar="N", help="With --public: withhold counts of fewer services."),
     ] = 5,
     compare: Annotated[
         list[Path] | None,
-        typer.Option(help="Results of an earlier scan: the report shows what changed."),
+        typer.Option(
+            "--compare",
+            metavar="FILE",
+            help="Results of an earlier scan: the report shows what changed.",
+        ),
     ] = None,
 ) -> None:
     """Turn findings into statistics (summary.json), an HTML report and a CSV."""
@@ -55,10 +65,21 @@ def notify_command(
         list[Path],
         typer.Argument(metavar="RESULTS", help="JSON Lines results of one or more scans."),
     ],
-    owners: Annotated[Path, typer.Option(help="CSV of cidr,owner,contact.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the notices.")],
+    owners: Annotated[
+        Path, typer.Option("--owners", metavar="FILE", help="CSV of cidr,owner,contact.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="DIR", help="Folder for the notices.")
+    ],
     min_severity: Annotated[
-        Severity, typer.Option(help="Leave out services less severe than this.")
+        Severity,
+        typer.Option(
+            "--min-severity",
+            metavar="LEVEL",
+            help="Leave out services less severe than this: "
+            + ", ".join(s.value for s in Severity)
+            + ".",
+        ),
     ] = Severity.MEDIUM,
 ) -> None:
     """Write one Markdown notice per network owner: exposed services, counts, fixes."""
