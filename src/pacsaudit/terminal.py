@@ -61,7 +61,10 @@ class ProgressBar:
         )
 
     def note(self, line: str) -> None:
-        self._console.print(line, highlight=False, markup=False)
+        from pacsaudit.peertext import visible
+
+        # a note may quote a target or a peer: data, never markup, control characters shown
+        self._console.print(visible(line), highlight=False, markup=False)
 
     def stop(self) -> None:
         if self._bar is not None:

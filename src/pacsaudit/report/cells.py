@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
+from pacsaudit.model import Exposure, TlsInfo
 from pacsaudit.peertext import visible
 
 Part = str | tuple[str, str]
@@ -34,3 +35,30 @@ def cell(*parts: Part) -> Text:
 def joined(separator: str, cells: Iterable[Text]) -> Text:
     """Cells joined by a plain separator (``"; "`` between notes, ``", "`` between shares)."""
     return Text(separator).join(cells)
+
+
+def count_text(n: int | None, lower: bool) -> str:
+    """A count as the tables show it: ``?`` when unknown, ``≥n`` when a bound cut it short."""
+    if n is None:
+        return "?"
+    return f"≥{n:,}" if lower else f"{n:,}"
+
+
+def tls_text(tls: TlsInfo | None) -> str:
+    """The TLS column: ``-`` for none, else the version (``yes`` when unknown), self-signed
+    certificates named."""
+    if tls is None:
+        return "-"
+    text = tls.version or "yes"
+    if tls.certificate is not None and tls.certificate.self_signed:
+        text += " self-signed"
+    return text
+
+
+def exposure_text(e: Exposure) -> str:
+    """Patients, studies and images a stranger can list: ``12 pt / 30 st / ≥10,000 im``."""
+    return (
+        f"{count_text(e.patients, e.patients_lower_bound)} pt / "
+        f"{count_text(e.studies, e.studies_lower_bound)} st / "
+        f"{count_text(e.images, e.images_lower_bound)} im"
+    )

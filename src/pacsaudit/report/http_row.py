@@ -11,13 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from pacsaudit.model import Exposure, HttpResult, OrthancStatistics
-from pacsaudit.report.cells import cell
-
-
-def _count(n: int | None, lower: bool) -> str:
-    if n is None:
-        return "?"
-    return f"≥{n:,}" if lower else f"{n:,}"
+from pacsaudit.report.cells import cell, count_text, exposure_text, tls_text
 
 
 def _product(r: HttpResult) -> str:
@@ -60,15 +54,11 @@ def _services(r: HttpResult) -> str:
 
 def _exposed(e: Exposure | None, stats: OrthancStatistics | None) -> str:
     if e is not None and e.studies:
-        return (
-            f"{_count(e.patients, e.patients_lower_bound)} pt / "
-            f"{_count(e.studies, e.studies_lower_bound)} st / "
-            f"{_count(e.images, e.images_lower_bound)} im"
-        )
+        return exposure_text(e)
     if stats is not None:
         return (
-            f"{_count(stats.patients, False)} pt / {_count(stats.studies, False)} st / "
-            f"{_count(stats.instances, False)} im"
+            f"{count_text(stats.patients, False)} pt / {count_text(stats.studies, False)} st / "
+            f"{count_text(stats.instances, False)} im"
         )
     if e is not None:
         return "0 st"
@@ -86,16 +76,6 @@ def _retrieval(r: HttpResult) -> str:
     return " ".join(parts) or "-"
 
 
-def _tls(r: HttpResult) -> str:
-    if r.tls is None:
-        return "-"
-    tls = r.tls.version or "yes"
-    cert = r.tls.certificate
-    if cert is not None and cert.self_signed:
-        tls += " self-signed"
-    return tls
-
-
 def http_cells(r: HttpResult) -> list[Text]:
     """toolkit, accepts, services, exposed, PHI attrs, retrieval, TLS."""
     phi = "-"
@@ -109,7 +89,7 @@ def http_cells(r: HttpResult) -> list[Text]:
         cell(_exposed(r.exposure, stats)),
         cell(phi),
         cell(_retrieval(r)),
-        cell(_tls(r)),
+        cell(tls_text(r.tls)),
     ]
 
 

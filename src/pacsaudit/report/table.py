@@ -20,7 +20,7 @@ from pacsaudit.model import (
     Severity,
     Status,
 )
-from pacsaudit.report.cells import cell
+from pacsaudit.report.cells import cell, exposure_text, tls_text
 from pacsaudit.report.fileshare import compromise_rows, fileshare_rows
 from pacsaudit.report.http_row import http_cells, http_notes
 
@@ -95,21 +95,11 @@ def severity_cell(severity: Severity | None) -> Text:
     return cell((str(severity), _SEVERITY_STYLE[severity])) if severity else cell("-")
 
 
-def _count(n: int | None, lower: bool) -> str:
-    if n is None:
-        return "?"
-    return f"≥{n:,}" if lower else f"{n:,}"
-
-
 def _exposed(r: DicomResult) -> str:
     e = r.exposure
     if e is None:
         return "-"
-    return (
-        f"{_count(e.patients, e.patients_lower_bound)} pt / "
-        f"{_count(e.studies, e.studies_lower_bound)} st / "
-        f"{_count(e.images, e.images_lower_bound)} im"
-    )
+    return exposure_text(e)
 
 
 def _phi(r: DicomResult) -> str:
@@ -128,16 +118,6 @@ def _retrieval(r: DicomResult) -> str:
     if r.retrieval.move_accepted:
         parts.append(f"MOVE:{r.retrieval.move_check}")
     return " ".join(parts) or "none"
-
-
-def _tls(r: DicomResult) -> str:
-    if r.tls is None:
-        return "-"
-    tls = r.tls.version or "yes"
-    cert = r.tls.certificate
-    if cert is not None and cert.self_signed:
-        tls += " self-signed"
-    return tls
 
 
 _SERVICE_STATUSES = frozenset(
@@ -225,7 +205,7 @@ def _rows(f: Finding) -> list[list[Text]]:
             cell(_exposed(r)),
             cell(_phi(r)),
             cell(_retrieval(r)),
-            cell(_tls(r)),
+            cell(tls_text(r.tls)),
             severity_cell(r.severity),
             cell(_notes(f)),
         ]
