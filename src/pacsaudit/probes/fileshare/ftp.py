@@ -19,7 +19,6 @@ import asyncio
 import socket
 import time
 from pathlib import PurePosixPath
-from typing import ClassVar
 
 import aioftp
 
@@ -29,8 +28,7 @@ from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.net.stream import connect_socket
 from pacsaudit.peertext import printable_text
 from pacsaudit.probes.fileshare import FTP
-from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
-from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.common import ShareProbe
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
@@ -38,7 +36,6 @@ from pacsaudit.probes.fileshare.walk import (
     EntryError,
     EntryKind,
     Listing,
-    WalkTally,
     Want,
     walk_share,
 )
@@ -258,22 +255,10 @@ def _list_entry(name: str, info: dict[str, object]) -> Entry:
     )
 
 
-class FtpProbe:
-    name: ClassVar[str] = FTP.key
-    description: ClassVar[str] = FTP.description
-    default_ports: ClassVar[tuple[int, ...]] = FTP.ports
-
-    def __init__(
-        self, options: WalkOptions | None = None, indicators: IndicatorList | None = None
-    ) -> None:
-        self.options = options or WalkOptions()
-        self.options.validate()
-        self.indicators = indicators or shipped_indicators()
-        silence_peer_text_loggers()
-
+class FtpProbe(ShareProbe, spec=FTP):
     async def scan(self, target: Target) -> Finding:
         started = time.perf_counter()
-        tally = WalkTally(self.options, self.indicators, time.monotonic() + self.options.budget)
+        tally = self.new_tally()
         client = _DialedClient(target.ip, self.options)
         server: str | None = None
         try:

@@ -24,14 +24,14 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from pacsaudit.contract import make_finding
 from pacsaudit.errors import ProtocolError, classify, printable_sample
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, ShareAccess, Status
 from pacsaudit.net.stream import Connection, DialOptions, connect_socket, open_connection
 from pacsaudit.probes.fileshare import RSYNC
-from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.common import ShareProbe
+from pacsaudit.probes.fileshare.indicators import IndicatorList
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     Bound,
@@ -255,11 +255,7 @@ class _ModuleTree:
         raise EntryError("rsync-cannot-read-part-of-a-file")
 
 
-class RsyncProbe:
-    name: ClassVar[str] = RSYNC.key
-    description: ClassVar[str] = RSYNC.description
-    default_ports: ClassVar[tuple[int, ...]] = RSYNC.ports
-
+class RsyncProbe(ShareProbe, spec=RSYNC):
     def __init__(
         self,
         options: WalkOptions | None = None,
@@ -267,14 +263,12 @@ class RsyncProbe:
         *,
         rsync: str | None = None,
     ) -> None:
-        self.options = options or WalkOptions()
-        self.options.validate()
-        self.indicators = indicators or shipped_indicators()
+        super().__init__(options, indicators)
         self.rsync = rsync or shutil.which("rsync")
 
     async def scan(self, target: Target) -> Finding:
         started = time.perf_counter()
-        tally = WalkTally(self.options, self.indicators, time.monotonic() + self.options.budget)
+        tally = self.new_tally()
         tally.can_read = False
         try:
             greeting = await _greet(target, self.options, tally)

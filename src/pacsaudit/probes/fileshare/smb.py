@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from impacket import smb, smb3, smb3structs
 from impacket.nt_errors import STATUS_NO_MORE_FILES
@@ -37,8 +37,8 @@ from pacsaudit.model import Finding, ShareAccess, Status
 from pacsaudit.net.stream import pay_for_connection
 from pacsaudit.peertext import printable_text
 from pacsaudit.probes.fileshare import SMB
-from pacsaudit.probes.fileshare.common import silence_peer_text_loggers
-from pacsaudit.probes.fileshare.indicators import IndicatorList, shipped_indicators
+from pacsaudit.probes.fileshare.common import ShareProbe
+from pacsaudit.probes.fileshare.indicators import IndicatorList
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
     READ_CHUNK,
@@ -314,11 +314,7 @@ def _entry(info: Any) -> Entry:
     )
 
 
-class SmbProbe:
-    name: ClassVar[str] = SMB.key
-    description: ClassVar[str] = SMB.description
-    default_ports: ClassVar[tuple[int, ...]] = SMB.ports
-
+class SmbProbe(ShareProbe, spec=SMB):
     def __init__(
         self,
         options: WalkOptions | None = None,
@@ -326,15 +322,12 @@ class SmbProbe:
         *,
         max_sessions: int = MAX_SESSIONS,
     ) -> None:
-        self.options = options or WalkOptions()
-        self.options.validate()
-        self.indicators = indicators or shipped_indicators()
+        super().__init__(options, indicators)
         self.max_sessions = max_sessions
         # Threads left behind by abandoned calls end within the socket timeout; a few spare
         # workers keep them from blocking the next target.
         self._pool = ThreadPoolExecutor(max_sessions + 2, thread_name_prefix="pacsaudit-smb")
         self._slots: asyncio.Semaphore | None = None
-        silence_peer_text_loggers()
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -348,7 +341,7 @@ class SmbProbe:
     async def _scan(self, target: Target) -> Finding:
         started = time.perf_counter()
         options = self.options
-        tally = WalkTally(options, self.indicators, time.monotonic() + options.budget)
+        tally = self.new_tally()
         session: _Session | None = None
         socket_timeout = max(1.0, min(options.read_timeout, options.budget))
         try:
