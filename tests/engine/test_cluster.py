@@ -241,3 +241,26 @@ def test_bad_local_cluster_spec_is_a_usage_error() -> None:
     )
     assert r.returncode == 2
     assert "local:N" in r.stderr
+
+
+def test_a_cluster_scan_sums_its_tasks_timing(tmp_path: Path) -> None:
+    """The round trips each task measured come back with its last batch: the scan's stats
+    count them all, as a single-process scan's would."""
+    port = free_port()
+    plan = make_plan(
+        targets=["127.76.0.0/26"],
+        input_files=[],
+        exclude_files=[],
+        ports=(port,),
+        engine=EngineOptions(adaptive_timeout=True, connect_timeout=1.0),
+        dicom=probe_options(),
+        output=tmp_path / "out.jsonl",
+        scale=ScaleOptions(cluster="local:2", tasks=4, seed=3, state=tmp_path / "s.state"),
+    )
+    outcome = execute(plan, None)
+    assert outcome.stats.done == 64
+    assert outcome.stats.rtt_samples == 64  # every closed port answered with a reset
+    assert outcome.stats.srtt is not None
+    assert 0 < outcome.stats.srtt < 1.0
+    assert outcome.stats.peak_in_flight >= 1
+    assert outcome.stats.connect_timeout is not None

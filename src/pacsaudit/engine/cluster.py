@@ -243,7 +243,7 @@ def _handle(
         return
     if kind != "batch" or attempt != entry.attempt:
         return  # a lost attempt's leftovers: its targets are pending for the current one
-    batch = Batch(*message[3:])
+    batch = Batch(*message[3:8])
     run.recorder.commit(
         name,
         batch.batch,
@@ -259,6 +259,8 @@ def _handle(
         run.on_finding(finding)
     entry.position, entry.pending, entry.done = batch.position, tuple(batch.pending), batch.done
     entry.complete = batch.complete
+    if batch.complete and len(message) > 8:
+        run.stats.absorb(message[8])  # the task's own timing counters, sent with its last batch
 
 
 def _check_futures(futures: dict[Any, str], shards: dict[str, _Shard], submit: Any) -> None:
@@ -316,13 +318,15 @@ def scan_task(
 
     heartbeat = distributed.Variable(f"{queue_name}-alive")
     seen = [heartbeat.get(timeout=30), time.monotonic()]
+    stats = ScanStats()
 
     def on_batch(batch: Batch) -> None:
         # Plain values: Dask serialises them without falling back to pickle.
         fields = (batch.batch, batch.position, batch.pending, batch.done, batch.complete)
-        queue.put(("batch", name, attempt, *fields))
         if batch.complete:
+            queue.put(("batch", name, attempt, *fields, stats.timing()))
             return
+        queue.put(("batch", name, attempt, *fields))
         if current.get(timeout=30) != attempt:
             raise Superseded()  # another attempt took over, or the scan was stopped
         beat = heartbeat.get(timeout=30)
@@ -333,7 +337,7 @@ def scan_task(
 
     async def main() -> int:
         try:
-            stats = await run_shard(source, probe, engine, on_batch, done_before=done)
+            await run_shard(source, probe, engine, on_batch, done_before=done, stats=stats)
         except Superseded:
             return -1
         return stats.done

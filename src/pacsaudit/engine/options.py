@@ -11,7 +11,7 @@ import asyncio
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pacsaudit.model import Status
@@ -87,6 +87,29 @@ class ScanStats:
     retry_answers: int = 0
     """Of those, how many answered the second connect: found only thanks to the retry."""
 
+    def timing(self) -> dict[str, float | int | None]:
+        """The timing counters, as plain values a cluster task sends back with its last batch."""
+        return {name: getattr(self, name) for name in _TIMING}
+
+    def absorb(self, timing: Mapping[str, float | int | None]) -> None:
+        """Add one cluster task's timing counters to the scan's: counts add up, peaks and the
+        connect timeout keep the largest (each task runs its own window and estimator), the
+        smoothed round trip is the mean weighted by samples."""
+        samples = int(timing.get("rtt_samples") or 0)
+        srtt = timing.get("srtt")
+        if srtt is not None and samples:
+            mine = self.srtt if self.srtt is not None else 0.0
+            self.srtt = (mine * self.rtt_samples + float(srtt) * samples) / (
+                self.rtt_samples + samples
+            )
+        for name in ("rtt_samples", "late_answers", "retried", "retry_answers"):
+            setattr(self, name, getattr(self, name) + int(timing.get(name) or 0))
+        for name in ("peak_in_flight", "peak_probing"):
+            setattr(self, name, max(getattr(self, name), int(timing.get(name) or 0)))
+        timeout = timing.get("connect_timeout")
+        if timeout is not None:
+            self.connect_timeout = max(self.connect_timeout or 0.0, float(timeout))
+
     @property
     def found(self) -> int:
         """Targets where a service answered (any protocol's own status, or open-not-dicom)."""
@@ -100,6 +123,18 @@ class ScanStats:
     @property
     def rate(self) -> float:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+_TIMING = (
+    "peak_in_flight",
+    "peak_probing",
+    "connect_timeout",
+    "srtt",
+    "rtt_samples",
+    "late_answers",
+    "retried",
+    "retry_answers",
+)
 
 
 def raise_fd_limit(wanted: int) -> int:
