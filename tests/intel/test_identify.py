@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from pydicom.dataset import Dataset
 
-from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
+from pacsaudit.intel.identify import (
+    SERVER_SCOPES,
+    cves_for,
+    identify_toolkit,
+    judge,
+    served_scopes,
+)
 from pacsaudit.intel.knowledge import GENERIC_UID_ROOTS, knowledge
 from pacsaudit.intel.versions import version_in_range, version_key
 from pacsaudit.measure.markers import MarkerTally
@@ -57,11 +63,43 @@ def test_cve_ranges(version: str, rule: dict[str, object], affected: bool) -> No
     assert version_in_range(version, **args) is affected  # type: ignore[arg-type]
 
 
-def test_dcmtk_367_is_possibly_affected_by_the_path_traversal() -> None:
-    cves = cves_for("DCMTK", "3.6.7")
+def test_dcmtk_367_is_possibly_affected_by_the_path_traversal_where_it_stores() -> None:
+    cves = cves_for("DCMTK", "3.6.7", frozenset({"server", "storage"}))
     assert "CVE-2022-2119" in cves  # fixed in 3.6.8, after the 3.6.7 tag
     assert "CVE-2015-8979" not in cves
+    assert "CVE-2022-2119" not in cves_for("DCMTK", "3.6.7")  # C-STORE refused: unreachable
     assert cves_for("DCMTK", None) == []
+
+
+def test_cves_by_component_follow_the_served_surface() -> None:
+    verification = served_scopes(["Verification"], "DCMTK storescp")
+    worklist = served_scopes(["Verification", "ModalityWorklistInformationModelFind"], None)
+    assert verification == {"server"}
+    assert worklist == {"server", "worklist"}
+    storescp, wlmscpfs = (
+        cves_for("DCMTK", "3.7.0", verification),
+        cves_for("DCMTK", "3.7.0", worklist),
+    )
+    assert "CVE-2026-52868" not in storescp  # the worklist server's path traversal
+    assert "CVE-2026-52868" in wlmscpfs
+    assert "CVE-2026-35505" in storescp  # association handling: every DCMTK server
+    for scopes in (verification, worklist, SERVER_SCOPES):
+        found = cves_for("DCMTK", "3.7.0", scopes)
+        assert "CVE-2026-50003" not in found  # DcmSCU's client-side flaw
+        assert "CVE-2025-9732" not in cves_for("DCMTK", "3.6.9", scopes)  # dcm2img, a local tool
+
+
+def test_orthanc_query_retrieve_is_not_dcmqrscp() -> None:
+    qr = ["Verification", "StudyRootQueryRetrieveInformationModelFind"]
+    assert "query-retrieve" in served_scopes(qr, "DCMTK-based server")
+    assert "query-retrieve" not in served_scopes(qr, "Orthanc")
+    assert "CVE-2021-41687" in cves_for("DCMTK", "3.6.6", served_scopes(qr, None))
+    assert "CVE-2021-41687" not in cves_for("DCMTK", "3.6.6", served_scopes(qr, "Orthanc"))
+
+
+def test_every_cve_has_a_known_scope() -> None:
+    scopes = {c.scope for c in knowledge().cves}
+    assert scopes <= SERVER_SCOPES | {"client", "local-tool"}
 
 
 def test_orthanc_versions() -> None:

@@ -9,6 +9,7 @@ carries its evidence so a reader can judge it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pacsaudit.intel.knowledge import Implementation, knowledge
@@ -139,15 +140,50 @@ def judge(
     return v
 
 
-def cves_for(product: str, version: str | None) -> list[str]:
+_QR_ALL = QR_SERVICES | {
+    "PatientRootQueryRetrieveInformationModelMove",
+    "StudyRootQueryRetrieveInformationModelMove",
+    "PatientRootQueryRetrieveInformationModelGet",
+    "StudyRootQueryRetrieveInformationModelGet",
+}
+_WORKLIST = frozenset({"ModalityWorklistInformationModelFind"})
+
+
+def served_scopes(accepted_contexts: Iterable[str], product: str | None) -> frozenset[str]:
+    """The CVE scopes a DICOM server's accepted surface shows: always ``server``; ``storage``
+    where a Storage SOP class was accepted; ``worklist`` where Modality Worklist FIND was;
+    ``query-retrieve`` where Query/Retrieve was and the product is not Orthanc (which answers
+    with its own code, not DCMTK's dcmqrdb, though it reports DCMTK's identifiers)."""
+    contexts = frozenset(accepted_contexts)
+    scopes = {"server"}
+    if any(name.endswith("Storage") for name in contexts):
+        scopes.add("storage")
+    if contexts & _WORKLIST:
+        scopes.add("worklist")
+    if contexts & _QR_ALL and product != "Orthanc":
+        scopes.add("query-retrieve")
+    return frozenset(scopes)
+
+
+SERVER_SCOPES = frozenset({"server", "storage", "query-retrieve", "worklist"})
+"""The CVE scopes a network service can show (``client`` and ``local-tool`` never apply)."""
+
+
+def cves_for(
+    product: str, version: str | None, serves: frozenset[str] = frozenset({"server"})
+) -> list[str]:
     """CVE ids whose affected range includes ``version`` (possibly affected: distributions
-    backport fixes without changing the reported version)."""
+    backport fixes without changing the reported version), among those whose scope the
+    server was seen to serve: ``serves`` holds ``server`` and what the accepted surface adds
+    (``storage``, ``query-retrieve``, ``worklist``), so a worklist server's flaw is not
+    listed for a storage SCP of the same version."""
     if not version:
         return []
     return [
         c.id
         for c in knowledge().cves
         if c.product.lower() == product.lower()
+        and c.scope in serves
         and version_in_range(
             version,
             introduced=c.introduced,

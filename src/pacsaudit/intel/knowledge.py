@@ -38,6 +38,9 @@ class Cve:
     affected_versions: frozenset[str]
     network_reachable: str
     summary: str
+    scope: str = "server"
+    """Which servers it is listed for (the data file's ``conventions.cve_scope``): ``server``,
+    ``storage``, ``query-retrieve``, ``worklist``; ``client`` and ``local-tool`` never."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,7 @@ def _cve(e: dict[str, Any]) -> Cve:
         affected_versions=frozenset(affected.get("affected_versions") or ()),
         network_reachable=str(e.get("network_reachable") or ""),
         summary=str(e.get("summary") or ""),
+        scope=str(e.get("scope") or "server"),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from pacsaudit.intel.identify import cves_for, identify_toolkit, judge
+from pacsaudit.intel.identify import cves_for, identify_toolkit, judge, served_scopes
 from pacsaudit.intel.knowledge import knowledge
 from pacsaudit.measure.severity import (
     SEVERITY_OF,
@@ -108,11 +108,14 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
     cves: list[str] = []
     cve_basis = None
     if result.toolkit and result.toolkit_version:
-        cves = cves_for(result.toolkit, result.toolkit_version)
+        serves = served_scopes(result.accepted_contexts, verdict.product)
+        cves = cves_for(result.toolkit, result.toolkit_version, serves)
         if cves:
             cve_basis = (
                 f"{result.toolkit} {result.toolkit_version} as reported in the A-ASSOCIATE-AC; "
-                "fixes backported by a distribution are invisible (possibly affected)"
+                "flaws of one server tool (worklist, Query/Retrieve, storage) only where that "
+                "service was accepted; fixes backported by a distribution are invisible "
+                "(possibly affected)"
             )
     klass = dicom_exposure_class(
         accepted=accepted is not None,
