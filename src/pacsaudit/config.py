@@ -91,6 +91,7 @@ class ScanArguments:
     ae_list: Path | None = None
     max_guesses: int = 24
     guess_interval: float = 0.2
+    check_storage: bool = True
     key_file: Path | None = None
     # file shares
     max_depth: int = 8
@@ -183,6 +184,7 @@ class ScanArguments:
                 max_guesses=self.max_guesses,
                 interval=self.guess_interval,
             ),
+            check_storage=self.check_storage,
         )
 
     def dial(self) -> DialOptions:

@@ -169,6 +169,14 @@ def scan(
         float,
         typer.Option(help="Seconds between two guesses at the same host.", rich_help_panel=DICOM),
     ] = 0.2,
+    check_storage: Annotated[
+        bool,
+        typer.Option(
+            help="Once let in, ask which Storage SOP classes the server accepts, on an "
+            "association released unused (nothing is ever stored).",
+            rich_help_panel=DICOM,
+        ),
+    ] = True,
     key_file: Annotated[
         Path | None,
         typer.Option(
@@ -398,6 +406,7 @@ def scan(
         ae_list=ae_list,
         max_guesses=max_guesses,
         guess_interval=guess_interval,
+        check_storage=check_storage,
         key_file=key_file,
         max_depth=max_depth,
         max_entries=max_entries,

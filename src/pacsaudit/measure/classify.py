@@ -104,6 +104,8 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         accepts_unknown_sop_class=result.accepts_unknown_sop_class,
     )
     flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
+    if verdict.promiscuous_evidence:
+        flags.append(Flag(FlagKind.PROMISCUOUS, verdict.promiscuous_evidence))
     flags += data_marker_flags(result.exposure)
     cves: list[str] = []
     cve_basis = None
@@ -119,6 +121,8 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         ae_policy=result.ae_policy,
         exposure=result.exposure,
         retrieval=result.retrieval,
+        storage=result.storage,
+        worklist=result.worklist,
     )
     return msgspec.structs.replace(
         result,

@@ -54,6 +54,9 @@ class DicomOptions:
     budget: float = 30.0
     """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
     guess: AeGuessOptions = field(default_factory=AeGuessOptions)
+    check_storage: bool = True
+    """Once let in, ask which Storage SOP classes (and workflow services) the peer accepts, in
+    associations of their own that are released unused (see ``acceptance``)."""
 
     def validate(self) -> None:
         pdu.encode_ae_title(self.calling_ae)
