@@ -30,6 +30,7 @@ _CONTEXT_SHORT = {
     "StudyRootQueryRetrieveInformationModelMove": "MOVE",
     "PatientRootQueryRetrieveInformationModelGet": "GET",
     "StudyRootQueryRetrieveInformationModelGet": "GET",
+    "ModalityWorklistInformationModelFind": "MWL",
 }
 
 _POLICY_WORDS = {
@@ -196,6 +197,8 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             table.add_row(target, str(f.status), *["-"] * 8, _notes(f))
             continue
         services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
+        if r.storage is not None and r.storage.accepted:
+            services += f" STORE:{len(r.storage.accepted)}"
         severity = r.severity
         table.add_row(
             target,
