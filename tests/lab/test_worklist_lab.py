@@ -40,6 +40,7 @@ def test_wlmscpfs_worklist_is_counted_without_a_value(tmp_path: Path) -> None:
         "ScheduledProcedureStepDescription",
     }
     assert r.accepted_called_ae == "OFFIS"
+    assert r.product == "DCMTK wlmscpfs"
     assert r.exposure is None  # wlmscpfs offers no Query/Retrieve
     assert r.exposure_class is ExposureClass.PHI_READABLE
     assert r.severity is Severity.CRITICAL

@@ -20,7 +20,8 @@ QR_SERVICES = frozenset(
         "StudyRootQueryRetrieveInformationModelFind",
     }
 )
-
+_WORKLIST_ONLY = frozenset({"Verification", "ModalityWorklistInformationModelFind"})
+"""What DCMTK's worklist SCP (wlmscpfs) accepts of the main association's contexts."""
 
 SHORT_NAMES = {
     "dcmtk": "DCMTK",
@@ -139,6 +140,11 @@ def judge(
             v.product = "DCMTK storescp"
             v.product_evidence.append(
                 "DCMTK identifiers, any called AE accepted, Verification only of our contexts"
+            )
+        elif accepted_services == _WORKLIST_ONLY:
+            v.product = "DCMTK wlmscpfs"
+            v.product_evidence.append(
+                "DCMTK identifiers, Verification and Modality Worklist only of our contexts"
             )
         else:
             v.product = "DCMTK-based server"
