@@ -1,9 +1,12 @@
 """The DICOM (DIMSE) probe: who answers on a port, and how open the door is.
 
 Per target: associate with a random called AE title; when refused, again with the well-known
-default ``ANY-SCP``. On acceptance: C-ECHO on the Verification context, then a clean release.
-A random title accepted means the server accepts *anyone* who reaches the port (PS3.8 lets the
-acceptor check the called and the calling AE title; many never do).
+default ``ANY-SCP``. On acceptance: C-ECHO on the Verification context, at exposure depth the
+Q/R survey and the worklist count, then a clean release. A random title accepted means the
+server accepts *anyone* who reaches the port (PS3.8 lets the acceptor check the called and the
+calling AE title; many never do). Under the AE titles that were let in, the storage check
+(:mod:`.acceptance`) then asks on associations of its own which Storage SOP classes the server
+would take — and stores nothing.
 
 The rejection reason is read, not just the fact of rejection: "called AE title not recognized"
 (reason 7) and "calling AE title not recognized" (reason 3) mean different locks, and nmap's
