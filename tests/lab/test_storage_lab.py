@@ -27,6 +27,7 @@ def test_storescp_is_writable_and_nothing_is_stored(tmp_path: Path) -> None:
     assert r.storage.accepted == ALL_STORAGE
     assert r.storage.associations == 1
     assert r.storage.services_accepted == []  # storescp offers no MPPS, commitment, print, UPS
+    assert r.storage.scp_role_accepted == []  # nor would it send us instances (no C-GET)
     assert r.exposure_class is ExposureClass.WRITABLE
     assert r.severity is Severity.HIGH
     assert r.product == "DCMTK storescp"
@@ -59,6 +60,8 @@ def test_debian_orthanc_takes_store_from_anyone_and_stores_nothing(tmp_path: Pat
     assert r.storage is not None
     assert set(r.storage.accepted) >= {"CTImageStorage", "MRImageStorage", "RTPlanStorage"}
     assert r.storage.services_accepted == ["StorageCommitmentPushModel"]
+    # Role Selection: Orthanc also grants us the SCP role — it would send instances over C-GET
+    assert set(r.storage.scp_role_accepted) == set(r.storage.accepted)
     assert r.exposure_class is ExposureClass.WRITABLE
     assert r.severity is Severity.HIGH
 
