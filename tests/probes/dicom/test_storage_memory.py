@@ -171,3 +171,42 @@ def test_a_peer_rejecting_whatever_the_size_is_asked_twice_only() -> None:
     assert storage.refused == "no-reason-given"
     assert storage.accepted == []
     assert len(storage.unanswered) == len(acceptance.PROPOSED)
+
+
+def test_a_hostile_accept_counts_only_what_we_proposed() -> None:
+    """Context ids we never proposed, a context answered twice (the last answer counts, as in
+    the connection), a role granted for a class we did not ask about: only our own contexts'
+    answers count, and nothing of the peer's text (its role item's UID) is kept."""
+    forged = "1.2.3.4.5.6.7.8.9.PEERTEXT"
+
+    async def associate(
+        contexts: tuple[pdu.PresentationContextProposal, ...],
+        roles: tuple[pdu.RoleSelection, ...],
+    ) -> pdu.AssociateAccept:
+        del roles
+        answers = [pdu.PresentationContextResult(3, 0, uids.IMPLICIT_VR_LITTLE_ENDIAN)]
+        answers += [pdu.PresentationContextResult(3, 3, None)]  # the same id again: refused
+        answers += [pdu.PresentationContextResult(1, 0, uids.IMPLICIT_VR_LITTLE_ENDIAN)]
+        answers += [pdu.PresentationContextResult(n, 0, None) for n in (2, 200, 255)]
+        if contexts[0].abstract_syntax != acceptance.PROPOSED[0]:
+            answers = []  # the second association, for the rest: no answer at all
+        return pdu.AssociateAccept(
+            called_ae="X",
+            calling_ae="Y",
+            protocol_version=1,
+            application_context=None,
+            contexts=tuple(answers),
+            max_pdu_length=None,
+            implementation_class_uid=None,
+            implementation_version_name=None,
+            roles=(
+                pdu.RoleSelection(forged, 1, 1),
+                pdu.RoleSelection(contexts[0].abstract_syntax, 1, 1),
+            ),
+        )
+
+    storage = asyncio.run(acceptance.check_storage(associate, deadline=float("inf")))
+    assert storage.accepted == [uids.KEYWORDS[acceptance.PROPOSED[0]]]
+    assert storage.scp_role_accepted == storage.accepted
+    assert storage.associations == 2  # the unanswered rest was asked once more, then given up
+    assert forged not in repr(storage)

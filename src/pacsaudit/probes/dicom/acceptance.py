@@ -97,6 +97,9 @@ class _Tally:
                 self.accepted.add(uid)
                 if uid in granted_scp:
                     self.scp_role.add(uid)
+            else:  # a context answered twice: the last answer counts, as in the connection
+                self.accepted.discard(uid)
+                self.scp_role.discard(uid)
         return [uid for uid in group if uid not in self.answered]
 
     def result(self) -> StorageCheck:
