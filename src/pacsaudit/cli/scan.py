@@ -134,8 +134,9 @@ def scan(
     depth: Annotated[
         Depth,
         typer.Option(
-            help="discover: association and C-ECHO only; exposure: also count what "
-            "C-FIND exposes and test C-MOVE (nothing is ever retrieved).",
+            help="discover: association, C-ECHO and storage acceptance only; exposure: "
+            "also count what C-FIND (Q/R, worklist) exposes and test C-MOVE (nothing is "
+            "ever retrieved or stored).",
             rich_help_panel=DICOM,
         ),
     ] = Depth.EXPOSURE,

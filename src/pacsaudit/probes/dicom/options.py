@@ -23,9 +23,10 @@ DICOM_TLS_PORTS = (2762,)
 
 class Depth(enum.StrEnum):
     DISCOVER = "discover"
-    """Association, AE-title policy, C-ECHO, TLS: no query at all."""
+    """Association, AE-title policy, C-ECHO, TLS, storage acceptance: no query at all."""
     EXPOSURE = "exposure"
-    """Also count what C-FIND exposes and test C-MOVE, without retrieving anything."""
+    """Also count what C-FIND (Q/R, Modality Worklist) exposes and test C-MOVE, without
+    retrieving anything."""
 
 
 @dataclass(frozen=True, slots=True)
