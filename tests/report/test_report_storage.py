@@ -129,3 +129,5 @@ def test_scan_table_shows_store_and_unknown_counts() -> None:
     assert "tamper-capable" not in text  # the table shows severities, not classes
     line = next(ln for ln in text.splitlines() if "198.51.100.4" in ln)
     assert "? pt" in line  # unknown, not 0
+    line = next(ln for ln in text.splitlines() if "198.51.100.3" in ln)
+    assert "MWL 7 steps" in line

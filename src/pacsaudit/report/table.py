@@ -91,21 +91,25 @@ def _count(n: int | None, lower: bool) -> str:
 
 
 def _exposed(r: DicomResult) -> str:
-    e = r.exposure
-    if e is None:
-        return "-"
-    return (
-        f"{_count(e.patients, e.patients_lower_bound)} pt / "
-        f"{_count(e.studies, e.studies_lower_bound)} st / "
-        f"{_count(e.images, e.images_lower_bound)} im"
-    )
+    e, w = r.exposure, r.worklist
+    parts = []
+    if e is not None:
+        parts.append(
+            f"{_count(e.patients, e.patients_lower_bound)} pt / "
+            f"{_count(e.studies, e.studies_lower_bound)} st / "
+            f"{_count(e.images, e.images_lower_bound)} im"
+        )
+    if w is not None:
+        parts.append(f"MWL {_count(w.scheduled_steps, w.scheduled_steps_lower_bound)} steps")
+    return "; ".join(parts) or "-"
 
 
 def _phi(r: DicomResult) -> str:
-    if r.exposure is None:
+    if r.exposure is None and r.worklist is None:
         return "-"
-    readable = [k for k, n in r.exposure.phi_attributes.items() if n > 0]
-    return str(len(readable))
+    counts = [*(r.exposure.phi_attributes.items() if r.exposure else ())]
+    counts += [*(r.worklist.phi_attributes.items() if r.worklist else ())]
+    return str(len({k for k, n in counts if n > 0}))
 
 
 def _retrieval(r: DicomResult) -> str:
