@@ -150,3 +150,13 @@ def fixed_studies(count: int, uid_root: str = "2.25") -> FindBehaviour:
         writer.write(pdu.encode_p_data([(ctx, 0x03, find_rsp(message_id, 0x0000, False))]))
 
     return answer
+
+
+def refuses(status: int) -> FindBehaviour:
+    """Answers every C-FIND with a final failure status and no match (as a server that does
+    not let this caller query would; the real ones in the lab abort instead)."""
+
+    async def answer(writer: asyncio.StreamWriter, ctx: int, message_id: int) -> None:
+        writer.write(pdu.encode_p_data([(ctx, 0x03, find_rsp(message_id, status, False))]))
+
+    return answer

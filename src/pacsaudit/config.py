@@ -91,6 +91,7 @@ class ScanArguments:
     ae_list: Path | None = None
     max_guesses: int = 24
     guess_interval: float = 0.2
+    skip_storage_check: bool = False
     key_file: Path | None = None
     # file shares
     max_depth: int = 8
@@ -185,6 +186,7 @@ class ScanArguments:
                 max_guesses=self.max_guesses,
                 interval=self.guess_interval,
             ),
+            check_storage=not self.skip_storage_check,
         )
 
     def dial(self) -> DialOptions:

@@ -232,6 +232,10 @@ class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
     """Marker id of ``data/dicom_fingerprints.json`` → studies matching it (demo data sets,
     honeypot contents)."""
     queries: list[QueryStats] = msgspec.field(default_factory=list)
+    unknown: dict[str, str] = msgspec.field(default_factory=dict)
+    """Measure (``patients``, ``studies``, ...) → why it is ``null``: the query was refused
+    (``refused-XXXX``, the final status) or broke off (``peer-aborted``, ...). A count the
+    server never gave is unknown, never 0."""
     error: ErrorInfo | None = None
     """Why the enumeration stopped early; the counts above are what was obtained."""
 
@@ -258,8 +262,59 @@ class Retrieval(msgspec.Struct, frozen=True, omit_defaults=True):
     error: ErrorInfo | None = None
 
 
+class StorageCheck(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Which Storage SOP classes and workflow services a stranger's association was granted,
+    learnt without storing: the contexts were proposed, answered and released at once. No DIMSE
+    message is ever sent on them (no C-STORE, N-CREATE, N-SET, N-ACTION): an accepted Storage
+    context is the SCP's promise to take instances of that class from us (PS3.4 B.2)."""
+
+    proposed: int = 0
+    """Storage SOP classes proposed, each in its own presentation context."""
+    accepted: list[str] = msgspec.field(default_factory=list)
+    """Keywords of the Storage SOP classes accepted: what anyone may write."""
+    scp_role_accepted: list[str] = msgspec.field(default_factory=list)
+    """Storage classes for which the peer also granted us the SCP role (Role Selection,
+    PS3.7 D.3.3.4): it would send instances of them to us over C-GET."""
+    services_accepted: list[str] = msgspec.field(default_factory=list)
+    """MPPS, Storage Commitment, Basic Grayscale Print, UPS: accepted, never used."""
+    unanswered: list[str] = msgspec.field(default_factory=list)
+    """Classes no association answered (a peer that limits contexts, or refused each try)."""
+    associations: int = 0
+    split: bool = False
+    """The peer refused or broke a large proposal: it was retried in smaller groups."""
+    refused: str | None = None
+    """How the first association that gave no answer ended: the rejection reason in words
+    (``no-reason-given``, ``local-limit-exceeded``…), ``aborted``, or the error kind."""
+    error: ErrorInfo | None = None
+
+
+class WorklistExposure(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a Modality Worklist C-FIND (PS3.4 K.6) let us count: scheduled procedure steps,
+    distinct patients by keyed hash and the PHI attributes present. No value is kept."""
+
+    scheduled_steps: int | None = None
+    """Answers to one universal Worklist query, one per scheduled procedure step; ``null``
+    when the query was refused or broke off (``unknown_reason``)."""
+    scheduled_steps_lower_bound: bool = False
+    """A bound (``--max-records``, the time budget) cut the query: C-CANCEL sent."""
+    distinct_patients: int | None = None
+    patient_id_hashes: list[str] = msgspec.field(default_factory=list)
+    hash_key_id: str | None = None
+    phi_attributes: dict[str, int] = msgspec.field(default_factory=dict)
+    """PHI attribute keyword → answers with a non-empty value (sequence items included)."""
+    final_status: str | None = None
+    """The final C-FIND status in hex."""
+    unknown_reason: str | None = None
+    error: ErrorInfo | None = None
+
+
 class ExposureClass(enum.StrEnum):
+    TAMPER_CAPABLE = "tamper-capable"
+    """Anyone may store *and* list studies (Q/R): a stranger can learn existing studies and
+    write instances into them — the images a diagnosis rests on can be altered."""
     PHI_READABLE = "phi-readable"
+    WRITABLE = "writable"
+    """Anyone may store: Storage contexts were accepted from a stranger (never used)."""
     RETRIEVABLE = "retrievable"
     OPEN_ASSOCIATION = "open-association"
     AE_ENFORCED = "ae-enforced"
@@ -275,7 +330,9 @@ class ExposureClass(enum.StrEnum):
 
 EXPOSED_CLASSES = frozenset(
     {
+        ExposureClass.TAMPER_CAPABLE,
         ExposureClass.PHI_READABLE,
+        ExposureClass.WRITABLE,
         ExposureClass.RETRIEVABLE,
         ExposureClass.OPEN_ASSOCIATION,
         ExposureClass.ANONYMOUS_ACCESS,
@@ -284,7 +341,9 @@ EXPOSED_CLASSES = frozenset(
 """Classes that mean anyone reaching the port gets in (README: exposure classes)."""
 
 CLASS_ORDER = (
+    ExposureClass.TAMPER_CAPABLE,
     ExposureClass.PHI_READABLE,
+    ExposureClass.WRITABLE,
     ExposureClass.RETRIEVABLE,
     ExposureClass.OPEN_ASSOCIATION,
     ExposureClass.ANONYMOUS_ACCESS,
@@ -325,10 +384,15 @@ _SEVERITY_RANK = {
 class FlagKind(enum.StrEnum):
     LIKELY_HONEYPOT = "likely-honeypot"
     DEMO_DATA = "demo-data"
+    PROMISCUOUS = "promiscuous"
+    """Accepts any SOP class, a made-up one included, and shows no honeypot tell: a real
+    server in promiscuous mode (DCMTK ``storescp -pm``). Its exposure counts as real."""
 
 
 class Flag(msgspec.Struct, frozen=True):
-    """Why a service's numbers should not count as real exposure; reports keep them apart."""
+    """A remark on a service's numbers. ``likely-honeypot`` and ``demo-data`` say they should
+    not count as real exposure, and reports keep those services apart; ``promiscuous`` is
+    evidence about the server only."""
 
     kind: FlagKind
     evidence: str
@@ -356,7 +420,9 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     distributions backport fixes without changing the version they report."""
     cve_basis: str | None = None
     accepts_unknown_sop_class: bool | None = None
-    """Accepted a context for a SOP class that exists nowhere: accepts anything (honeypots)."""
+    """Accepted a context for a SOP class that exists nowhere: accepts anything — a
+    promiscuous real server (DCMTK ``storescp -pm``) or a honeypot; ``flags`` says
+    ``likely-honeypot`` only where other tells agree."""
     flags: list[Flag] = msgspec.field(default_factory=list)
     accepted_contexts: list[str] = msgspec.field(default_factory=list)
     echo_status: int | None = None
@@ -365,6 +431,8 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     """For ``open-not-dicom``: a short printable sample of what the peer sent."""
     exposure: Exposure | None = None
     retrieval: Retrieval | None = None
+    worklist: WorklistExposure | None = None
+    storage: StorageCheck | None = None
     exposure_class: ExposureClass | None = None
     severity: Severity | None = None
 

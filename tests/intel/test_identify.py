@@ -117,7 +117,24 @@ def test_dicompot_tells() -> None:
         accepted_services=frozenset({"Verification"}),
         accepts_unknown_sop_class=True,
     )
-    assert len(v.honeypot_evidence) == 2
+    assert len(v.honeypot_evidence) == 2  # beside another tell, a made-up SOP class counts
+    assert v.promiscuous_evidence is None
+
+
+def test_a_made_up_sop_class_alone_is_promiscuous_not_a_honeypot() -> None:
+    """DCMTK's storescp -pm accepts any SOP class: a real server, not a honeypot."""
+    v = judge(
+        toolkit=identify_toolkit("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367"),
+        class_uid="1.2.276.0.7230010.3.0.3.6.7",
+        version_name="OFFIS_DCMTK_367",
+        max_pdu=16384,
+        any_called_ae=True,
+        accepted_services=frozenset({"Verification"}),
+        accepts_unknown_sop_class=True,
+    )
+    assert v.honeypot_evidence == []
+    assert v.promiscuous_evidence is not None
+    assert "storescp -pm" in v.promiscuous_evidence
 
 
 def test_orthanc_told_from_dcmqrscp_by_behaviour() -> None:

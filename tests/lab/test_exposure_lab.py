@@ -84,8 +84,12 @@ def test_exact_counts(lab: LabInfo, scanned: Callable[[str], Finding], service: 
     modalities = corpus["modalities"]
     assert isinstance(modalities, dict)
     assert set(e.modalities) == set(modalities)
-    assert result.exposure_class is ExposureClass.PHI_READABLE
+    # Every lab archive also takes C-STORE from the scanner (nothing was stored): with the
+    # studies listed that makes it tamper-capable, above phi-readable.
+    assert result.exposure_class is ExposureClass.TAMPER_CAPABLE
     assert result.severity is Severity.CRITICAL
+    assert result.storage is not None
+    assert "CTImageStorage" in result.storage.accepted
     assert {k for k, n in e.phi_attributes.items() if n > 0} >= CORE_PHI
     assert result.attempts[-1].released is True
 
@@ -192,5 +196,6 @@ def test_discover_depth_sends_no_query(lab: LabInfo) -> None:
     assert isinstance(f.result, DicomResult)
     assert f.result.exposure is None
     assert f.result.retrieval is None
-    assert f.result.exposure_class is ExposureClass.OPEN_ASSOCIATION
-    assert f.result.severity is Severity.MEDIUM
+    # Storage acceptance is association-level, no query: it runs at discover depth too.
+    assert f.result.exposure_class is ExposureClass.WRITABLE
+    assert f.result.severity is Severity.HIGH

@@ -173,6 +173,10 @@ def test_products_told_apart_by_behaviour(lab: LabInfo) -> None:
         assert "CVE-2022-2120" not in r.cves  # a client tool's flaw, never a server's
         assert r.cve_basis is not None
         assert "possibly affected" in r.cve_basis
+    # Orthanc accepts C-STORE from anyone here: the SCP path traversal is reachable on it
+    assert orthanc.storage is not None
+    assert orthanc.storage.accepted
+    assert "CVE-2022-2119" in orthanc.cves
     for r in (orthanc, storescp, qrscp):
         assert r.accepts_unknown_sop_class is False  # real servers refuse a made-up SOP class
         assert r.flags == []  # synthetic lab data is neither demo data nor a honeypot

@@ -62,3 +62,39 @@ def test_study_facts_are_reduced() -> None:
     assert count_string(b"9999999999") is None
     assert modality_codes(b"CT\\SR \\Jane Doe\\") == ["CT", "SR"]
     assert modality_codes(None) == []
+
+
+def test_every_worklist_return_key_is_an_annex_e_attribute() -> None:
+    from pacsaudit.measure.identifiers import WORKLIST_PHI, WORKLIST_STEP_PHI
+
+    keywords = {a.keyword for a in load_table().attributes}
+    assert [k for k in (*WORKLIST_PHI, *WORKLIST_STEP_PHI) if k not in keywords] == []
+
+
+def test_worklist_answer_counts_its_step_and_hashes_the_id_only() -> None:
+    tally = IdentifierTally(KeyedHasher(b"k" * 32))
+    step = Dataset()
+    step.ScheduledPerformingPhysicianName = "Canary^Performer"
+    step.ScheduledProcedureStepDescription = ""
+    answer = Dataset()
+    answer.PatientName = "Canary^Worklist"
+    answer.PatientID = "WLCANARY1"
+    answer.ScheduledProcedureStepSequence = Sequence([step])
+    tally.add_worklist_item(answer)
+    assert tally.phi == {"PatientName": 1, "PatientID": 1, "ScheduledPerformingPhysicianName": 1}
+    assert len(tally.patient_hashes) == 1
+    assert "WLCANARY1" not in repr(tally)
+    assert "Canary" not in repr(tally)
+
+
+def test_an_undecodable_step_sequence_counts_as_absent() -> None:
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    tally = IdentifierTally(KeyedHasher(b"k" * 32))
+    answer = Dataset()
+    answer.PatientID = "WLCANARY2"
+    tag = Tag(0x0040, 0x0100)  # Scheduled Procedure Step Sequence, with a broken item
+    answer[tag] = RawDataElement(tag, "SQ", 8, b"\xfe\xff\x00\xe0\xff\x00\x00\x00", 0, True, True)
+    tally.add_worklist_item(answer)
+    assert tally.phi == {"PatientID": 1}

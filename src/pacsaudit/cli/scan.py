@@ -60,6 +60,7 @@ def scan(
     ae_list: o.AeList = None,
     max_guesses: o.MaxGuesses = 24,
     guess_interval: o.GuessInterval = 0.2,
+    skip_storage_check: o.SkipStorageCheck = False,
     https_ports: o.HttpsPorts = o.HTTPS_PORTS_TEXT,
     try_default_credentials: o.TryDefaultCredentials = False,
     max_credentials: o.MaxCredentials = 4,

@@ -269,8 +269,9 @@ DepthOption = Annotated[
         "--depth",
         panel=DICOM,
         metavar="DEPTH",
-        help="discover: association and C-ECHO only; exposure: also count what C-FIND exposes "
-        "and test C-MOVE (nothing is ever retrieved).",
+        help="discover: association, C-ECHO and storage acceptance only; exposure: also count "
+        "what C-FIND (Q/R, worklist) exposes and test C-MOVE (nothing is ever retrieved or "
+        "stored).",
     ),
 ]
 MaxRecords = Annotated[
@@ -314,6 +315,16 @@ GuessInterval = Annotated[
         panel=DICOM,
         metavar="SEC",
         help="Seconds between two guesses at the same host.",
+    ),
+]
+
+SkipStorageCheck = Annotated[
+    bool,
+    _flag(
+        "--skip-storage-check",
+        panel=DICOM,
+        help="Do not ask which Storage SOP classes the server accepts (by default asked on an "
+        "association released unused: nothing is ever stored).",
     ),
 ]
 

@@ -21,7 +21,8 @@ QR_SERVICES = frozenset(
         "StudyRootQueryRetrieveInformationModelFind",
     }
 )
-
+_WORKLIST_ONLY = frozenset({"Verification", "ModalityWorklistInformationModelFind"})
+"""What DCMTK's worklist SCP (wlmscpfs) accepts of the main association's contexts."""
 
 SHORT_NAMES = {
     "dcmtk": "DCMTK",
@@ -89,6 +90,8 @@ class Verdict:
     product: str | None = None
     product_evidence: list[str] = field(default_factory=list)
     honeypot_evidence: list[str] = field(default_factory=list)
+    promiscuous_evidence: str | None = None
+    """Set where a made-up SOP class was accepted and nothing else points to a honeypot."""
 
 
 def judge(
@@ -108,16 +111,24 @@ def judge(
         v.honeypot_evidence.append(
             "no Implementation Class UID and max PDU 4194304 (dicompot, also in T-Pot)"
         )
-    if accepts_unknown_sop_class:
-        v.honeypot_evidence.append(
-            "accepted a presentation context for a SOP class that exists nowhere"
-        )
     if tk == "pynetdicom" and (version_name or "").strip().upper() == "ORTHANC":
         v.honeypot_evidence.append("version name ORTHANC on a pynetdicom class UID (DICOMHawk)")
     if tk == "pynetdicom" and max_pdu == 65_536 and any_called_ae:
         v.honeypot_evidence.append("pynetdicom with max PDU 65536 accepting any AE (DICOMHawk)")
     if class_uid == "1.2.276.0.7230010.3.0.3.6.2" and max_pdu == 16_382:
         v.honeypot_evidence.append("DCMTK 3.6.2 identifiers with pynetdicom's max PDU (DICOMHawk)")
+    if accepts_unknown_sop_class:
+        # Alone it shows a promiscuous SCP, not a honeypot: DCMTK's storescp -pm is a real
+        # server that accepts any SOP class. Only beside another tell is it honeypot evidence.
+        if v.honeypot_evidence:
+            v.honeypot_evidence.append(
+                "accepted a presentation context for a SOP class that exists nowhere"
+            )
+        else:
+            v.promiscuous_evidence = (
+                "accepted a presentation context for a SOP class that exists nowhere, with no "
+                "honeypot tell (DCMTK storescp -pm accepts any SOP class)"
+            )
     # Products behind shared identifiers.
     if tk in ("dcmtk", "orthanc"):
         if any_called_ae and accepted_services & QR_SERVICES:
@@ -130,6 +141,11 @@ def judge(
             v.product = "DCMTK storescp"
             v.product_evidence.append(
                 "DCMTK identifiers, any called AE accepted, Verification only of our contexts"
+            )
+        elif accepted_services == _WORKLIST_ONLY:
+            v.product = "DCMTK wlmscpfs"
+            v.product_evidence.append(
+                "DCMTK identifiers, Verification and Modality Worklist only of our contexts"
             )
         else:
             v.product = "DCMTK-based server"

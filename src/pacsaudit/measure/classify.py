@@ -104,11 +104,14 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         accepts_unknown_sop_class=result.accepts_unknown_sop_class,
     )
     flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
+    if verdict.promiscuous_evidence:
+        flags.append(Flag(FlagKind.PROMISCUOUS, verdict.promiscuous_evidence))
     flags += data_marker_flags(result.exposure)
     cves: list[str] = []
     cve_basis = None
     if result.toolkit and result.toolkit_version:
-        serves = served_scopes(result.accepted_contexts, verdict.product)
+        stored = result.storage.accepted if result.storage is not None else []
+        serves = served_scopes([*result.accepted_contexts, *stored], verdict.product)
         cves = cves_for(result.toolkit, result.toolkit_version, serves)
         if cves:
             cve_basis = (
@@ -122,6 +125,8 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         ae_policy=result.ae_policy,
         exposure=result.exposure,
         retrieval=result.retrieval,
+        storage=result.storage,
+        worklist=result.worklist,
     )
     return msgspec.structs.replace(
         result,

@@ -48,6 +48,37 @@ STUDY_LEVEL_PHI: tuple[str, ...] = (
     "StudyDate",
 )
 
+# Return keys of a Modality Worklist C-FIND (PS3.4 K.6.1.2.2) that PS3.15 Annex E lists:
+# on the top level of each answer, and inside its Scheduled Procedure Step Sequence item.
+WORKLIST_PHI: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "OtherPatientIDs",
+    "PatientAddress",
+    "PatientWeight",
+    "MedicalAlerts",
+    "Allergies",
+    "AdditionalPatientHistory",
+    "AdmissionID",
+    "CurrentPatientLocation",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "RequestingPhysician",
+    "RequestedProcedureID",
+    "RequestedProcedureDescription",
+    "ReasonForTheRequestedProcedure",
+)
+WORKLIST_STEP_PHI: tuple[str, ...] = (
+    "ScheduledProcedureStepStartDate",
+    "ScheduledPerformingPhysicianName",
+    "ScheduledProcedureStepDescription",
+    "ScheduledStationName",
+    "ScheduledProcedureStepLocation",
+    "ScheduledProcedureStepID",
+)
+
 _CS = re.compile(rb"^[A-Z0-9_ ]{1,16}$")
 MAX_MODALITY_CODES = 64
 _TAGS: dict[str, int] = {}
@@ -81,6 +112,21 @@ def raw_value(ds: Dataset, keyword: str) -> bytes | None:
     if isinstance(value, Sequence):
         return b"\x01" if len(value) else b""
     return str(value).encode("utf-8", "replace")
+
+
+def first_item(ds: Dataset, keyword: str) -> Dataset | None:
+    """The first item of a sequence, or None when absent, empty or undecodable (a hostile
+    sequence counts as absent; nothing of it is raised or kept)."""
+    try:
+        elem = ds.get_item(_tag(keyword))
+        if elem is None:
+            return None
+        value = ds[_tag(keyword)].value
+    except Exception:
+        return None
+    if isinstance(value, Sequence) and len(value) and isinstance(value[0], Dataset):
+        return value[0]
+    return None
 
 
 def is_present(raw: bytes | None) -> bool:
@@ -135,6 +181,16 @@ class IdentifierTally:
         if is_present(pid) and len(self.patient_hashes) < self.max_hashes:
             assert pid is not None
             self.patient_hashes.add(self.hasher.hash(pid))
+
+    def add_worklist_item(self, ds: Dataset) -> None:
+        """One Worklist answer: its top-level PHI and that of its first Scheduled Procedure
+        Step item (a worklist answer carries one step, PS3.4 K.6.1.2.2)."""
+        self.add(ds, WORKLIST_PHI)
+        step = first_item(ds, "ScheduledProcedureStepSequence")
+        if step is not None:
+            for keyword in WORKLIST_STEP_PHI:
+                if is_present(raw_value(step, keyword)):
+                    self.phi[keyword] += 1
 
     def add_study(self, ds: Dataset) -> None:
         year = study_year(raw_value(ds, "StudyDate"))

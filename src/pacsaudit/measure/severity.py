@@ -3,7 +3,10 @@
 The class names the worst thing we *showed*, not what a context list suggests: a Q/R FIND
 context accepted is an open door (medium); identifiers with PHI actually returned make it
 critical; a C-MOVE processed for an unknown destination, or C-GET next to a readable archive,
-makes it high.
+makes it high. Storage is the one exception where acceptance *is* the evidence: an accepted
+Storage context is the SCP's promise to take instances from us, and we never test it by
+storing — ``writable`` (high); with studies listed over Q/R as well, a stranger can find
+existing studies and write into them: ``tamper-capable`` (critical).
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from pacsaudit.model import (
     MoveCheck,
     Retrieval,
     Severity,
+    StorageCheck,
+    WorklistExposure,
 )
 
 SEVERITY_OF: dict[ExposureClass, Severity] = {
+    ExposureClass.TAMPER_CAPABLE: Severity.CRITICAL,
     ExposureClass.PHI_READABLE: Severity.CRITICAL,
+    ExposureClass.WRITABLE: Severity.HIGH,
     ExposureClass.RETRIEVABLE: Severity.HIGH,
     ExposureClass.OPEN_ASSOCIATION: Severity.MEDIUM,
     ExposureClass.AE_ENFORCED: Severity.LOW,
@@ -43,9 +50,19 @@ def dicom_exposure_class(
     ae_policy: AePolicy,
     exposure: Exposure | None,
     retrieval: Retrieval | None,
+    storage: StorageCheck | None = None,
+    worklist: WorklistExposure | None = None,
 ) -> ExposureClass:
-    if exposure is not None and any(n > 0 for n in exposure.phi_attributes.values()):
+    writable = storage is not None and bool(storage.accepted)
+    listed = exposure is not None and ((exposure.studies or 0) > 0 or (exposure.patients or 0) > 0)
+    if writable and listed:
+        return ExposureClass.TAMPER_CAPABLE
+    if (exposure is not None and any(n > 0 for n in exposure.phi_attributes.values())) or (
+        worklist is not None and any(n > 0 for n in worklist.phi_attributes.values())
+    ):
         return ExposureClass.PHI_READABLE
+    if writable:
+        return ExposureClass.WRITABLE
     if retrieval is not None and (
         retrieval.move_check in (MoveCheck.DESTINATION_UNKNOWN, MoveCheck.ACCEPTED)
         or (retrieval.get_accepted and exposure is not None and (exposure.studies or 0) > 0)

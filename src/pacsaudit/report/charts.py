@@ -27,7 +27,9 @@ SEVERITY_COLOURS: dict[str, str] = {
     Severity.INFO: "#8a94a6",
 }
 CLASS_COLOURS: dict[str, str] = {
+    ExposureClass.TAMPER_CAPABLE: "#6b0010",
     ExposureClass.PHI_READABLE: SEVERITY_COLOURS[Severity.CRITICAL],
+    ExposureClass.WRITABLE: "#c2410c",
     ExposureClass.RETRIEVABLE: SEVERITY_COLOURS[Severity.HIGH],
     ExposureClass.OPEN_ASSOCIATION: SEVERITY_COLOURS[Severity.MEDIUM],
     ExposureClass.ANONYMOUS_ACCESS: SEVERITY_COLOURS[Severity.MEDIUM],

@@ -195,6 +195,17 @@ def _service_section(s: Service) -> list[str]:
         retrieval.append("C-GET accepted")
     if retrieval:
         lines.append(f"- **Retrieval:** {'; '.join(retrieval)} (nothing was retrieved)")
+    if s.storage_classes:
+        lines.append(
+            f"- **Storage:** accepts {len(s.storage_classes)} Storage SOP classes from an "
+            "unknown peer (the association was released unused: nothing was stored)"
+        )
+    if s.worklist_steps.value is not None:
+        lines.append(
+            f"- **Modality worklist:** "
+            f"{_count(s.worklist_steps.value, s.worklist_steps.lower_bound)} scheduled steps "
+            "listed without authentication"
+        )
     if s.tls is not None:
         tls = s.tls.version or "yes"
         tls += ", self-signed certificate" if s.tls.self_signed else ""

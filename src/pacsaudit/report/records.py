@@ -113,6 +113,12 @@ class Service:
     hash_key_id: str | None = None
     get_accepted: bool = False
     move_check: str | None = None
+    storage_classes: tuple[str, ...] = ()
+    """Storage SOP classes a stranger's association was granted (never used to store)."""
+    workflow_services: tuple[str, ...] = ()
+    """MPPS, Storage Commitment, Print, UPS accepted (never used)."""
+    worklist_steps: Count = Count()
+    """Scheduled procedure steps a Modality Worklist C-FIND listed."""
     anonymous: bool = False
     """A file share let an anonymous or guest session in."""
     error_kind: str | None = None
@@ -319,6 +325,8 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     result = _obj(env, "result")
     exposure = _obj(result, "exposure")
     retrieval = _obj(result, "retrieval")
+    storage = _obj(result, "storage")
+    worklist = _obj(result, "worklist")
     hashes = exposure.get("patient_id_hashes")
     product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
@@ -352,6 +360,9 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         hash_key_id=_str(exposure, "hash_key_id"),
         get_accepted=_bool(retrieval, "get_accepted"),
         move_check=_str(retrieval, "move_check"),
+        storage_classes=_names(storage.get("accepted"), ()),
+        workflow_services=_names(storage.get("services_accepted"), ()),
+        worklist_steps=_count(worklist, "scheduled_steps"),
         error_kind=_str(_obj(env, "error"), "kind"),
         indicators=_names(result.get("indicators"), ("category", "indicator")),
     )

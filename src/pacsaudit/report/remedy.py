@@ -77,6 +77,20 @@ BREACH = Advice(
     "protection officer: this may be a notifiable breach.",
 )
 
+STORE = Advice(
+    "restrict-store",
+    "Accept images only from known modalities",
+    "The archive accepts C-STORE from any peer: anyone who reaches the port can add images "
+    "and reports to its patients' records (and, where studies can be listed, slip forged "
+    'instances into existing studies). Orthanc: set "DicomAlwaysAllowStore": false, list '
+    'every sending modality in "DicomModalities" (AE title, host, port) and set '
+    '"DicomCheckModalityHost": true so a title is accepted only from its own address. DCMTK '
+    "dcmqrscp: give each AETable entry a peer list (HostTable) instead of ANY, and mark "
+    "read-only storage areas R rather than RW. DCMTK storescp accepts any caller: run it only "
+    "behind a firewall that admits the modalities, or replace it with an SCP that checks "
+    "calling AE titles and addresses. Never run storescp -pm (promiscuous) on a reachable "
+    "network.",
+)
 NAMED_PATHS = Advice(
     "rename-folders",
     "Stop naming folders after patients",
@@ -99,6 +113,7 @@ CATALOGUE: tuple[Advice, ...] = (
     INCIDENT,
     BREACH,
     ACCESS_CONTROL,
+    STORE,
     AE_TITLE,
     ANONYMOUS,
     NAMED_PATHS,
@@ -110,7 +125,9 @@ CATALOGUE: tuple[Advice, ...] = (
 BY_ID = {a.id: a for a in CATALOGUE}
 
 _OPEN_BECAUSE: dict[str, str] = {
+    ExposureClass.TAMPER_CAPABLE: "studies listed and images accepted from an unknown peer",
     ExposureClass.PHI_READABLE: "patient records listed without authentication",
+    ExposureClass.WRITABLE: "images accepted from an unknown peer",
     ExposureClass.RETRIEVABLE: "images can be retrieved or sent to an unknown destination",
     ExposureClass.OPEN_ASSOCIATION: "an association was accepted without authentication",
     ExposureClass.ANONYMOUS_ACCESS: "an anonymous or guest session was let in",
@@ -139,6 +156,8 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
         if s.move_check in (MoveCheck.DESTINATION_UNKNOWN, MoveCheck.ACCEPTED):
             why += "; C-MOVE processed for an unknown destination"
         out.append((ACCESS_CONTROL, why))
+    if s.storage_classes:
+        out.append((STORE, f"{len(s.storage_classes)} Storage SOP classes accepted"))
     if s.ae_policy in _LOOSE_AE:
         out.append((AE_TITLE, _LOOSE_AE[s.ae_policy]))
     anonymous_flag = (

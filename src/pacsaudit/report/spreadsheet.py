@@ -40,6 +40,10 @@ COLUMNS = (
     "phi_attributes",
     "get_accepted",
     "move_check",
+    "storage_classes",
+    "workflow_services",
+    "worklist_steps",
+    "worklist_steps_lower_bound",
     "flags",
     "indicators",
     "fixes",
@@ -61,6 +65,7 @@ def row(s: Service) -> list[str]:
     p, pl = _n(s.patients)
     st, sl = _n(s.studies)
     im, il = _n(s.images)
+    wl, wll = _n(s.worklist_steps)
     values: list[object] = [
         s.ip,
         s.host,
@@ -87,6 +92,10 @@ def row(s: Service) -> list[str]:
         "; ".join(f"{k}={n}" for k, n in sorted(s.phi_exposed.items())),
         "yes" if s.get_accepted else "",
         s.move_check,
+        len(s.storage_classes) or "",
+        " ".join(s.workflow_services),
+        wl,
+        wll,
         " ".join(s.flags),
         " ".join(s.indicators),
         " ".join(a.id for a, _ in advice_for(s)),

@@ -20,7 +20,7 @@ from pacsaudit.model import (
     Severity,
     Status,
 )
-from pacsaudit.report.cells import cell, exposure_text, tls_text
+from pacsaudit.report.cells import cell, count_text, exposure_text, tls_text
 from pacsaudit.report.fileshare import compromise_rows, fileshare_rows
 from pacsaudit.report.http_row import http_cells, http_notes
 
@@ -32,6 +32,7 @@ _CONTEXT_SHORT = {
     "StudyRootQueryRetrieveInformationModelMove": "MOVE",
     "PatientRootQueryRetrieveInformationModelGet": "GET",
     "StudyRootQueryRetrieveInformationModelGet": "GET",
+    "ModalityWorklistInformationModelFind": "MWL",
 }
 
 _POLICY_WORDS = {
@@ -96,17 +97,21 @@ def severity_cell(severity: Severity | None) -> Text:
 
 
 def _exposed(r: DicomResult) -> str:
-    e = r.exposure
-    if e is None:
-        return "-"
-    return exposure_text(e)
+    e, w = r.exposure, r.worklist
+    parts = []
+    if e is not None:
+        parts.append(exposure_text(e))
+    if w is not None:
+        parts.append(f"MWL {count_text(w.scheduled_steps, w.scheduled_steps_lower_bound)} steps")
+    return "; ".join(parts) or "-"
 
 
 def _phi(r: DicomResult) -> str:
-    if r.exposure is None:
+    if r.exposure is None and r.worklist is None:
         return "-"
-    readable = [k for k, n in r.exposure.phi_attributes.items() if n > 0]
-    return str(len(readable))
+    counts = [*(r.exposure.phi_attributes.items() if r.exposure else ())]
+    counts += [*(r.worklist.phi_attributes.items() if r.worklist else ())]
+    return str(len({k for k, n in counts if n > 0}))
 
 
 def _retrieval(r: DicomResult) -> str:
@@ -195,6 +200,8 @@ def _rows(f: Finding) -> list[list[Text]]:
     if r is None or f.status is not Status.DICOM:
         return [[target, status, *[cell("-")] * 8, cell(_notes(f))]]
     services = " ".join(dict.fromkeys(_CONTEXT_SHORT.get(c, c) for c in r.accepted_contexts))
+    if r.storage is not None and r.storage.accepted:
+        services += f" STORE:{len(r.storage.accepted)}"
     return [
         [
             target,

@@ -8,6 +8,7 @@ write to the same fields and we read what pynetdicom writes, and malformed varia
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -236,6 +237,19 @@ class TestAssociateRq:
         assert rq.user_information.implementation_version_name == IMPLEMENTATION_VERSION_NAME
         assert rq.encode() == raw
 
+    def test_role_selection_items_read_the_same_in_pynetdicom(self) -> None:
+        roles = (pdu.RoleSelection("1.2.840.10008.5.1.4.1.1.2", 1, 1),)
+        raw = dataclasses.replace(verification_request(), roles=roles).encode()
+        user = pynetdicom_rq(raw).user_information
+        assert user is not None
+        (role,) = user.role_selection.values()
+        assert (role.sop_class_uid, role.scu_role, role.scp_role) == (
+            "1.2.840.10008.5.1.4.1.1.2",
+            True,
+            True,
+        )
+        assert pynetdicom_rq(raw).encode() == raw
+
     def test_without_version_name_there_is_no_version_item(self) -> None:
         raw = verification_request(version=None).encode()
         assert b"\x55\x00" not in raw[pdu.CALLING_AE_OFFSET + 48 :]
@@ -335,8 +349,37 @@ class TestAssociateAc:
         raw = pynetdicom_ac([(1, 0, IMPLICIT_VR_LE)], extra=[role, window])
         accept = decode(raw)
         assert isinstance(accept, pdu.AssociateAccept)
-        assert sorted(accept.extra_user_items) == [0x53, 0x54]
+        assert accept.extra_user_items == (0x53,)
+        assert accept.roles == (pdu.RoleSelection(VERIFICATION, 1, 0),)
         assert accept.implementation_class_uid == DCMTK_UID
+
+    def test_role_selection_items_decode_as_pynetdicom_wrote_them(self) -> None:
+        roles = []
+        for uid, scu, scp in (("1.2.840.10008.5.1.4.1.1.2", True, True), ("1.2.3", False, True)):
+            role = SCP_SCU_RoleSelectionNegotiation()
+            role.sop_class_uid = uid
+            role.scu_role = scu
+            role.scp_role = scp
+            roles.append(role)
+        accept = decode(pynetdicom_ac([(1, 0, IMPLICIT_VR_LE)], extra=roles))
+        assert isinstance(accept, pdu.AssociateAccept)
+        assert accept.roles == (
+            pdu.RoleSelection("1.2.840.10008.5.1.4.1.1.2", 1, 1),
+            pdu.RoleSelection("1.2.3", 0, 1),
+        )
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            b"\x00",  # shorter than a UID length and two roles
+            b"\x00\x05" + b"1.2.3",  # the roles are missing
+            b"\x00\x09" + b"1.2.3" + b"\x01\x01",  # the UID length runs past the item
+            b"\x00\x01" + b"1.2.3" + b"\x01\x01",  # bytes left over after the roles
+        ],
+    )
+    def test_malformed_role_selection_is_a_protocol_error(self, payload: bytes) -> None:
+        user = item(0x50, item(0x54, payload))
+        raises_code("invalid-item", lambda: decode(ac_with_items(user)))
 
     def test_missing_optional_items_are_none(self) -> None:
         accept = decode(ac_with_items())

@@ -153,13 +153,14 @@ def test_an_open_acceptor_is_associated_echoed_and_released() -> None:
     assert r.attempts[0].released is True
     assert r.accepted_contexts == ["Verification"]
     assert r.exposure_class is ExposureClass.OPEN_ASSOCIATION
-    assert peers.dials == 1  # accepted at once: no second association
+    # accepted at once: no second try of AE titles, one association for the storage check
+    assert peers.dials == 2
 
 
 def test_a_refused_random_title_then_the_known_default() -> None:
     finding, peers = scan(known_default_only)
     r = result(finding)
-    assert peers.dials == 2
+    assert peers.dials == 3  # random title, ANY-SCP, then the storage check under ANY-SCP
     assert r.ae_policy is AePolicy.CALLED_AE_KNOWN_DEFAULT
     assert r.accepted_called_ae == "ANY-SCP"
     assert [a.outcome for a in r.attempts] == ["rejected", "accepted"]

@@ -23,6 +23,7 @@ from qr_servers import (
     huge_identifier,
     malformed_identifier,
     qr_server,
+    refuses,
     wrong_message_id,
 )
 
@@ -119,3 +120,23 @@ def test_demo_data_is_flagged() -> None:
     demo = [flag for flag in r.flags if flag.kind is FlagKind.DEMO_DATA]
     assert [flag.source for flag in demo] == ["tcia"]
     assert "4 of 4 studies" in demo[0].evidence
+
+
+def test_a_refused_find_is_unknown_with_its_reason_never_zero() -> None:
+    f, _ = asyncio.run(scan(refuses(0xA700)))
+    e = result(f).exposure
+    assert e is not None
+    assert (e.patients, e.studies, e.images) == (None, None, None)
+    assert e.unknown == {
+        "patients": "refused-A700",
+        "studies": "refused-A700",
+        "images": "refused-A700",
+    }
+
+
+def test_an_empty_answer_is_a_real_zero() -> None:
+    f, _ = asyncio.run(scan(fixed_studies(0)))
+    e = result(f).exposure
+    assert e is not None
+    assert (e.patients, e.studies, e.images) == (0, 0, 0)
+    assert e.unknown == {}

@@ -1,4 +1,5 @@
-"""The DICOM Upper Layer probe (PS3.8): association, AE-title policy, C-ECHO, exposure, TLS.
+"""The DICOM Upper Layer probe (PS3.8): association, AE-title policy, C-ECHO, exposure,
+storage acceptance, Modality Worklist counts, TLS.
 
 Its specs are all the catalogue imports before a DICOM target is met; ``probe.py`` holds the
 classes.

@@ -108,6 +108,20 @@ class _Level:
         )
 
 
+_ANSWERED = frozenset({f"{query.SUCCESS:04X}", f"{query.CANCELLED:04X}"})
+
+
+def unknown_reason(level: _Level) -> str | None:
+    """None when the level's count stands (records read, or a query ended in success or
+    cancel); else why it is unknown: the error that broke the query, or the refusal status."""
+    if level.records or _ANSWERED.intersection(level.statuses):
+        return None
+    if level.error is not None:
+        return level.error.detail or str(level.error.kind)
+    refusals = sorted(level.statuses)
+    return f"refused-{refusals[0]}" if refusals else "no-answer"
+
+
 def _failed(outcome: query.QueryOutcome) -> bool:
     return outcome.records == 0 and outcome.final_status not in (
         query.SUCCESS,
@@ -148,7 +162,8 @@ class ExposureSurvey:
                 await self._patients()
             if STUDY_ROOT_FIND in self.contexts:
                 await self._studies()
-                await self._images()
+                if unknown_reason(self.levels["STUDY"]) is None:
+                    await self._images()  # no studies known: no image count, not 0
         except Exception as exc:  # the peer broke the exchange: keep what we have
             self.error = classify(exc).error
         return self._result()
@@ -175,6 +190,9 @@ class ExposureSurvey:
                 on_record=on_record,
                 outcome=outcome,
             )
+        except Exception as exc:
+            level.error = classify(exc).error
+            raise
         finally:
             level.note(outcome)  # a broken query still counted what it read
         return outcome
@@ -323,9 +341,18 @@ class ExposureSurvey:
             or (images and images.lower_bound)
             or (studies and studies.lower_bound)
         )
+        unknown = self._unknown()
         # Distinct keyed Patient IDs where the server returned them, else one per answer.
-        n_patients = (len(self.tally.patient_hashes) or patients.records) if patients else None
-        n_studies = (len(self.study_uids) or studies.records) if studies else None
+        n_patients = (
+            (len(self.tally.patient_hashes) or patients.records)
+            if patients and "patients" not in unknown
+            else None
+        )
+        n_studies = (
+            (len(self.study_uids) or studies.records)
+            if studies and "studies" not in unknown
+            else None
+        )
         return Exposure(
             patients=n_patients,
             patients_lower_bound=bool(patients and patients.lower_bound),
@@ -345,8 +372,30 @@ class ExposureSurvey:
             hash_key_id=self.tally.hasher.key_id,
             data_markers=dict(sorted(self.markers.hits.items())),
             queries=[lv.stats() for lv in self.levels.values() if lv.queries or lv.error],
+            unknown=unknown,
             error=self.error,
         )
+
+    def _unknown(self) -> dict[str, str]:
+        """Why each count the server did not give is ``null``: a refused or broken C-FIND
+        answers nothing about how many records there are, so its count is unknown, not 0."""
+        unknown: dict[str, str] = {}
+        for name, level_name, sop_class in (
+            ("patients", "PATIENT", PATIENT_ROOT_FIND),
+            ("studies", "STUDY", STUDY_ROOT_FIND),
+        ):
+            level = self.levels.get(level_name)
+            if level is not None:
+                reason = unknown_reason(level)
+            elif sop_class in self.contexts and self.error is not None:
+                reason = "not-queried"
+            else:
+                continue
+            if reason is not None:
+                unknown[name] = reason
+        if self.images is None and "studies" in unknown:
+            unknown["images"] = unknown["studies"]
+        return unknown
 
     # -- retrieval -------------------------------------------------------------------------
 

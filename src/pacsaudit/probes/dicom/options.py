@@ -23,9 +23,10 @@ DICOM_TLS_PORTS = (2762,)
 
 class Depth(enum.StrEnum):
     DISCOVER = "discover"
-    """Association, AE-title policy, C-ECHO, TLS: no query at all."""
+    """Association, AE-title policy, C-ECHO, TLS, storage acceptance: no query at all."""
     EXPOSURE = "exposure"
-    """Also count what C-FIND exposes and test C-MOVE, without retrieving anything."""
+    """Also count what C-FIND (Q/R, Modality Worklist) exposes and test C-MOVE, without
+    retrieving anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,9 @@ class DicomOptions:
     budget: float = 30.0
     """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
     guess: AeGuessOptions = field(default_factory=AeGuessOptions)
+    check_storage: bool = True
+    """Once let in, ask which Storage SOP classes (and workflow services) the peer accepts, in
+    associations of their own that are released unused (see ``acceptance``)."""
 
     def validate(self) -> None:
         pdu.encode_ae_title(self.calling_ae)

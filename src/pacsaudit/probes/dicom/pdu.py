@@ -107,6 +107,19 @@ class PresentationContextProposal:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleSelection:
+    """SCP/SCU Role Selection sub-item (PS3.7 D.3.3.4): which roles one SOP class may take.
+
+    Proposed by the requestor for itself; in an A-ASSOCIATE-AC the acceptor's answer, where
+    1 means the role is granted. A class without an item keeps the default: requestor = SCU.
+    """
+
+    sop_class_uid: str
+    scu_role: int
+    scp_role: int
+
+
+@dataclass(frozen=True, slots=True)
 class AssociateRequest:
     """What an A-ASSOCIATE-RQ carries; ``encode`` turns it into the PDU."""
 
@@ -116,6 +129,7 @@ class AssociateRequest:
     max_pdu_length: int
     implementation_class_uid: str
     implementation_version_name: str | None = None
+    roles: tuple[RoleSelection, ...] = ()
 
     def encode(self) -> bytes:
         items = [_item(ItemType.APPLICATION_CONTEXT, _uid_bytes(DICOM_APPLICATION_CONTEXT))]
@@ -139,6 +153,14 @@ class AssociateRequest:
                 _item(
                     ItemType.IMPLEMENTATION_VERSION_NAME,
                     self.implementation_version_name.encode("ascii"),
+                )
+            )
+        for role in self.roles:
+            uid = _uid_bytes(role.sop_class_uid)
+            user.append(
+                _item(
+                    ItemType.ROLE_SELECTION,
+                    struct.pack(">H", len(uid)) + uid + bytes((role.scu_role, role.scp_role)),
                 )
             )
         items.append(_item(ItemType.USER_INFORMATION, b"".join(user)))
@@ -226,6 +248,7 @@ class AssociateAccept:
     implementation_class_uid: str | None
     implementation_version_name: str | None
     extra_user_items: tuple[int, ...] = field(default=())
+    roles: tuple[RoleSelection, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +319,7 @@ _TS = int(ItemType.TRANSFER_SYNTAX)
 _MAX_LEN = int(ItemType.MAXIMUM_LENGTH)
 _IMPL_UID = int(ItemType.IMPLEMENTATION_CLASS_UID)
 _IMPL_VERSION = int(ItemType.IMPLEMENTATION_VERSION_NAME)
+_ROLE = int(ItemType.ROLE_SELECTION)
 
 
 def _ascii(raw: bytes) -> str:
@@ -318,6 +342,7 @@ def _parse_accept(body: bytes) -> AssociateAccept:
     impl_uid: str | None = None
     impl_version: str | None = None
     extra: list[int] = []
+    roles: list[RoleSelection] = []
     pos = 68
     while pos < end:
         if end - pos < 4:
@@ -378,6 +403,8 @@ def _parse_accept(body: bytes) -> AssociateAccept:
                     impl_uid = _ascii(body[sub:sub_end])
                 elif sub_type == _IMPL_VERSION:
                     impl_version = _ascii(body[sub:sub_end])
+                elif sub_type == _ROLE:
+                    roles.append(_parse_role(body, sub, sub_end))
                 else:
                     extra.append(sub_type)
                 sub = sub_end
@@ -392,7 +419,19 @@ def _parse_accept(body: bytes) -> AssociateAccept:
         implementation_class_uid=impl_uid,
         implementation_version_name=impl_version,
         extra_user_items=tuple(extra),
+        roles=tuple(roles),
     )
+
+
+def _parse_role(body: bytes, start: int, end: int) -> RoleSelection:
+    """One Role Selection sub-item: UID length (2), UID, SCU role (1), SCP role (1)."""
+    if end - start < 4:
+        raise DicomProtocolError("invalid-item", "role selection item too short")
+    (uid_length,) = struct.unpack_from(">H", body, start)
+    if start + 2 + uid_length + 2 != end:
+        raise DicomProtocolError("invalid-item", "role selection UID length does not fit")
+    uid_end = start + 2 + uid_length
+    return RoleSelection(_ascii(body[start + 2 : uid_end]), body[uid_end], body[uid_end + 1])
 
 
 def _parse_p_data(body: memoryview) -> PData:

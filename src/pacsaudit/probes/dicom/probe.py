@@ -1,9 +1,12 @@
 """The DICOM (DIMSE) probe: who answers on a port, and how open the door is.
 
 Per target: associate with a random called AE title; when refused, again with the well-known
-default ``ANY-SCP``. On acceptance: C-ECHO on the Verification context, then a clean release.
-A random title accepted means the server accepts *anyone* who reaches the port (PS3.8 lets the
-acceptor check the called and the calling AE title; many never do).
+default ``ANY-SCP``. On acceptance: C-ECHO on the Verification context, at exposure depth the
+Q/R survey and the worklist count, then a clean release. A random title accepted means the
+server accepts *anyone* who reaches the port (PS3.8 lets the acceptor check the called and the
+calling AE title; many never do). Under the AE titles that were let in, the storage check
+(:mod:`.acceptance`) then asks on associations of its own which Storage SOP classes the server
+would take — and stores nothing.
 
 The rejection reason is read, not just the fact of rejection: "called AE title not recognized"
 (reason 7) and "calling AE title not recognized" (reason 3) mean different locks, and nmap's
@@ -19,7 +22,7 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import msgspec
 
@@ -37,10 +40,13 @@ from pacsaudit.model import (
     Finding,
     Retrieval,
     Status,
+    StorageCheck,
     TlsInfo,
+    WorklistExposure,
 )
-from pacsaudit.net.stream import Connection, DialOptions, open_connection, scanner_tls_context
+from pacsaudit.net.stream import open_connection, scanner_tls_context
 from pacsaudit.probes.dicom import DICOM, DICOM_TLS, pdu, reasons, uids
+from pacsaudit.probes.dicom.acceptance import Refused, check_storage
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
@@ -49,6 +55,7 @@ from pacsaudit.probes.dicom.connection import (
 )
 from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
+from pacsaudit.probes.dicom.oneshot import Dial, associate_once
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
 from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
@@ -73,6 +80,7 @@ PROPOSED_CONTEXTS: tuple[pdu.PresentationContextProposal, ...] = tuple(
         (13, uids.STUDY_ROOT_GET, (_EXPLICIT, _IMPLICIT)),
     )
 )
+WORKLIST_CONTEXT_ID = 17
 UNKNOWN_SOP_CLASS_CONTEXT_ID = 15
 UNKNOWN_SOP_CLASS_KEYWORD = "UnknownSOPClass"
 PROPOSED_CONTEXTS += (
@@ -81,12 +89,20 @@ PROPOSED_CONTEXTS += (
     pdu.PresentationContextProposal(
         UNKNOWN_SOP_CLASS_CONTEXT_ID, IMPLEMENTATION_CLASS_UID + ".9.1", (_IMPLICIT,)
     ),
+    pdu.PresentationContextProposal(
+        WORKLIST_CONTEXT_ID, uids.MODALITY_WORKLIST_FIND, (_EXPLICIT, _IMPLICIT)
+    ),
 )
 _CONTEXT_KEYWORDS = {
     c.context_id: uids.KEYWORDS.get(c.abstract_syntax, UNKNOWN_SOP_CLASS_KEYWORD)
     for c in PROPOSED_CONTEXTS
 }
 _CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
+_NOT_QUERIED = WorklistExposure(unknown_reason="not-queried")
+"""The worklist of an association that broke before its turn: asked again on its own."""
+_WORKLIST_ALONE = pdu.PresentationContextProposal(
+    1, uids.MODALITY_WORKLIST_FIND, (_EXPLICIT, _IMPLICIT)
+)
 _RELEASE_MARGIN = 0.5
 """Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
 _TS_KEYWORDS = {ts: uids.KEYWORDS[ts] for ts in (_IMPLICIT, _EXPLICIT)}
@@ -100,20 +116,6 @@ class _Broken(Exception):
         super().__init__(str(error))
         self.error = error
         self.tls = tls
-
-
-class Dial(Protocol):
-    """:func:`pacsaudit.net.stream.open_connection`'s shape."""
-
-    async def __call__(
-        self,
-        ip: str,
-        port: int,
-        options: DialOptions,
-        *,
-        tls: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-    ) -> Connection: ...
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ class _Attempt:
     elapsed_ms: float = 0.0
     exposure: Exposure | None = None
     retrieval: Retrieval | None = None
+    worklist: WorklistExposure | None = None
 
 
 class DicomProbe:
@@ -193,7 +196,13 @@ class DicomProbe:
                 )
             if self.options.guess.enabled and not _accepted(attempts):
                 await self._guess(target, tls, deadline, attempts)
-        return self._finding(target, started, Status.DICOM, self._result(attempts))
+        storage = None
+        pair = next((a for a in attempts if a.accept is not None), None)
+        if pair is not None and pair.worklist is not None and pair.worklist == _NOT_QUERIED:
+            pair.worklist = await self._worklist_alone(target, tls, deadline, pair)
+        if pair is not None and self.options.check_storage:
+            storage = await self._check_storage(target, tls, deadline, pair)
+        return self._finding(target, started, Status.DICOM, self._result(attempts, storage))
 
     async def _guess(
         self,
@@ -243,6 +252,62 @@ class DicomProbe:
                 return
             if a.error is not None and a.reject is None:
                 return
+
+    async def _check_storage(
+        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: _Attempt
+    ) -> StorageCheck:
+        """Storage acceptance under the AE titles that were let in (see :mod:`.acceptance`)."""
+
+        async def associate(
+            contexts: tuple[pdu.PresentationContextProposal, ...],
+            roles: tuple[pdu.RoleSelection, ...],
+        ) -> pdu.AssociateAccept | Refused:
+            request = pdu.AssociateRequest(
+                called_ae=pair.called_ae,
+                calling_ae=pair.calling_ae,
+                contexts=contexts,
+                max_pdu_length=ADVERTISED_MAX_PDU,
+                implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+                implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+                roles=roles,
+            ).encode()
+            return await associate_once(self._dial, self.options, target, tls, deadline, request)
+
+        return await check_storage(associate, deadline=deadline, reserve=self.options.read_timeout)
+
+    async def _worklist_alone(
+        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: _Attempt
+    ) -> WorklistExposure:
+        """The worklist count on an association of its own, where the main one broke before
+        it (a server may refuse Q/R to strangers and still hand out its worklist)."""
+        from pacsaudit.probes.dicom.worklist import count_worklist
+
+        hasher = self.options.hasher
+        assert hasher is not None  # set at exposure depth, the only one that counts
+        found: list[WorklistExposure] = []
+
+        async def use(session: Session) -> bool:
+            if 1 not in session.proto.accepted_contexts:
+                found.append(WorklistExposure(unknown_reason="context-refused"))
+                return True
+            counted = await count_worklist(session, 1, hasher, self.options.exposure)
+            found.append(counted)
+            return counted.error is None
+
+        request = pdu.AssociateRequest(
+            called_ae=pair.called_ae,
+            calling_ae=pair.calling_ae,
+            contexts=(_WORKLIST_ALONE,),
+            max_pdu_length=ADVERTISED_MAX_PDU,
+            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+        ).encode()
+        answer = await associate_once(self._dial, self.options, target, tls, deadline, request, use)
+        if found:
+            return found[0]
+        return WorklistExposure(
+            unknown_reason=answer.reason if isinstance(answer, Refused) else "not-queried"
+        )
 
     # -- one association -------------------------------------------------------------------
 
@@ -329,6 +394,9 @@ class DicomProbe:
                 if cid in _CONTEXT_UIDS
             }
             survey = ExposureSurvey(session, contexts, self.options.hasher, self.options.exposure)
+            worklist = contexts.get(uids.MODALITY_WORKLIST_FIND)
+            if worklist is not None:  # counted unless the exchange breaks before
+                attempt.worklist = _NOT_QUERIED
             if any(uid in contexts for uid in (uids.PATIENT_ROOT_FIND, uids.STUDY_ROOT_FIND)):
                 # run() keeps partial counts and records the error instead of raising.
                 attempt.exposure = await survey.run()
@@ -337,11 +405,19 @@ class DicomProbe:
             attempt.retrieval = await survey.retrieval()
             if (attempt.exposure and attempt.exposure.error) or attempt.retrieval.error:
                 return  # the exchange broke: no release on a connection in an unknown state
+            if worklist is not None:
+                from pacsaudit.probes.dicom.worklist import count_worklist
+
+                attempt.worklist = await count_worklist(
+                    session, worklist, self.options.hasher, self.options.exposure
+                )
+                if attempt.worklist.error is not None:
+                    return
         attempt.released = await session.release()
 
     # -- results ---------------------------------------------------------------------------
 
-    def _result(self, attempts: list[_Attempt]) -> DicomResult:
+    def _result(self, attempts: list[_Attempt], storage: StorageCheck | None) -> DicomResult:
         accepted = next((a for a in attempts if a.accept is not None), None)
         records = [self._record(a) for a in attempts]
         tls = next((a.tls for a in attempts if a.tls is not None), None)
@@ -382,6 +458,8 @@ class DicomProbe:
             attempts=records,
             exposure=accepted.exposure if accepted else None,
             retrieval=accepted.retrieval if accepted else None,
+            worklist=accepted.worklist if accepted else None,
+            storage=storage,
         )
 
     def _record(self, a: _Attempt) -> AssociationAttempt:

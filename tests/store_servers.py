@@ -1,0 +1,200 @@
+"""Real DCMTK and Orthanc servers for the storage and worklist tests, each on free loopback ports.
+
+Started the way ``lab up`` starts its servers (:func:`pacsaudit.lab.services.start_service`:
+a log per server, a bounded wait for the port), each in a folder of its own under the test's
+temporary directory, and stopped with its process group when the ``with`` block ends:
+
+- ``storescp`` as shipped (any called AE, every standard Storage SOP class) and with ``-pm``
+  (promiscuous: any SOP class, made-up ones included), writing into ``incoming/``;
+- Orthanc from Debian's own ``/etc/orthanc/orthanc.json`` with only ports, storage folders and
+  plugins changed (LAB-NOTES: it accepts any AE, aborts C-FIND from unknown modalities and
+  accepts C-STORE from anyone), optionally with the Modality Worklists plugin on a folder;
+- ``wlmscpfs`` on a worklist database folder (one sub-folder per called AE title).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacsaudit.engine.options import new_event_loop_factory
+from pacsaudit.lab.services import LabInfo, LabService, alive, start_service
+from pacsaudit.measure.classify import classify
+from pacsaudit.measure.keyed_hash import KeyedHasher
+from pacsaudit.model import DicomResult, Status
+from pacsaudit.probes.dicom.probe import Depth, DicomOptions, DicomProbe
+from pacsaudit.targets.spec import Target
+
+DEBIAN_ORTHANC = Path("/etc/orthanc/orthanc.json")
+WORKLIST_PLUGIN = Path("/usr/share/orthanc/plugins/libModalityWorklists.so")
+STOP_TIMEOUT = 10.0
+HASHER = KeyedHasher(bytes(range(32)))
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    port: int
+    folder: Path
+    """Where the server keeps what it receives: ``incoming/`` (storescp), ``storage/``
+    (Orthanc), the worklist database (wlmscpfs)."""
+    http_port: int | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_TIMEOUT)
+    assert not alive(proc.pid)
+
+
+@contextlib.contextmanager
+def _serving(root: Path, name: str, software: str, argv: list[str], port: int) -> Iterator[None]:
+    info = LabInfo(state_dir=root)
+    service = LabService(name, software, "dicom", port, name)
+    proc = start_service(info, service, argv, root)
+    try:
+        yield
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def storescp(root: Path, *, promiscuous: bool = False) -> Iterator[Running]:
+    root.mkdir(parents=True, exist_ok=True)
+    incoming = root / "incoming"
+    incoming.mkdir(exist_ok=True)
+    port = free_port()
+    argv = ["storescp", *(["-pm"] if promiscuous else []), "-aet", "STORESCP"]
+    argv += ["-od", str(incoming), str(port)]
+    with _serving(root, "storescp", "DCMTK storescp", argv, port):
+        yield Running(port, incoming)
+
+
+def debian_orthanc_config(text: str, **values: object) -> str:
+    """Debian's orthanc.json (JSON with comments, which Orthanc reads) with top-level keys
+    replaced in place; the comments and every other setting stay as shipped."""
+    for key, value in values.items():
+        pattern = re.compile(rf'^(\s*"{key}"\s*:\s*)(\[[^\]]*\]|[^,\n]*)(,?)', re.MULTILINE)
+        encoded = json.dumps(value)
+        text, n = pattern.subn(lambda m, v=encoded: m.group(1) + v + m.group(3), text)
+        assert n == 1, f"{key} not found once in Debian's orthanc.json"
+    return text
+
+
+@contextlib.contextmanager
+def debian_orthanc(
+    root: Path, *, worklists: Path | None = None, **changes: object
+) -> Iterator[Running]:
+    """Orthanc as Debian ships it. With ``worklists``, the sample Worklists plugin serves that
+    folder; ``changes`` replace more of the shipped settings (``DicomAlwaysAllowFindWorklist``
+    is false as shipped)."""
+    root.mkdir(parents=True, exist_ok=True)
+    storage = root / "storage"  # instances only: the index lives apart, so that an empty
+    storage.mkdir(exist_ok=True)  # folder proves nothing was stored
+    port, http_port = free_port(), free_port()
+    text = debian_orthanc_config(
+        DEBIAN_ORTHANC.read_text(encoding="utf-8"),
+        StorageDirectory=str(storage),
+        IndexDirectory=str(root / "index"),
+        DicomPort=port,
+        HttpPort=http_port,
+        Plugins=[str(WORKLIST_PLUGIN)] if worklists else [],
+        **changes,
+    )
+    if worklists is not None:
+        text = text.rstrip().removesuffix("}") + (
+            f',\n  "Worklists": {{"Enable": true, "Database": {json.dumps(str(worklists))}}}\n}}\n'
+        )
+    config = root / "orthanc.json"
+    config.write_text(text, encoding="utf-8")
+    with _serving(root, "orthanc", "Orthanc", ["Orthanc", str(config)], port):
+        yield Running(port, storage, http_port)
+
+
+@contextlib.contextmanager
+def wlmscpfs(root: Path, database: Path) -> Iterator[Running]:
+    """DCMTK's worklist SCP on ``database`` (folders named by called AE title, ``.wl`` files)."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = ["wlmscpfs", "-dfp", str(database), str(port)]
+    with _serving(root, "wlmscpfs", "DCMTK wlmscpfs", argv, port):
+        yield Running(port, database)
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (an SCP that stored anything would have made one)."""
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def write_worklist(folder: Path, steps: int, patients: int) -> list[str]:
+    """Synthetic ``.wl`` files (one scheduled procedure step each, ``patients`` distinct
+    patients) as DCMTK's sample database holds them; returns the fake values written, for the
+    tests to search every output for."""
+    from pydicom.dataset import Dataset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lockfile").touch()
+    canaries: list[str] = []
+    for n in range(steps):
+        p = n % patients
+        ds = Dataset()
+        ds.PatientName = f"Canary^Worklist{p:03d}"
+        ds.PatientID = f"WLCANARY{p:05d}"
+        ds.PatientBirthDate = "19700101"
+        ds.PatientSex = "O"
+        ds.AccessionNumber = f"WLACC{n:05d}"
+        ds.ReferringPhysicianName = "Canary^Referrer"
+        ds.RequestedProcedureID = f"WLRP{n:05d}"
+        ds.RequestedProcedureDescription = "CANARY CT HEAD"
+        ds.StudyInstanceUID = f"2.25.{9000000 + n}"
+        step = Dataset()
+        step.Modality = "CT"
+        step.ScheduledStationAETitle = "CANARYCT"
+        step.ScheduledProcedureStepStartDate = "20261204"
+        step.ScheduledProcedureStepStartTime = "0800"
+        step.ScheduledPerformingPhysicianName = "Canary^Performer"
+        step.ScheduledProcedureStepDescription = "CANARY STEP"
+        step.ScheduledProcedureStepID = f"WLSPS{n:05d}"
+        ds.ScheduledProcedureStepSequence = [step]
+        ds.save_as(folder / f"step{n:04d}.wl", implicit_vr=True, little_endian=True)
+        canaries += [str(ds.PatientName), ds.PatientID, ds.AccessionNumber]
+    return [*canaries, "Canary^Referrer", "Canary^Performer", "CANARY CT HEAD", "CANARY STEP"]
+
+
+def scan(port: int, **options: object) -> DicomResult:
+    """One exposure-depth scan of 127.0.0.1:``port``, judged by the classify stage."""
+    probe = DicomProbe(
+        DicomOptions(
+            depth=Depth.EXPOSURE,
+            hasher=HASHER,
+            budget=30.0,
+            tls_ports=frozenset(),
+            **options,  # type: ignore[arg-type]
+        )
+    )
+    with asyncio.Runner(loop_factory=new_event_loop_factory()) as runner:
+        finding = classify(runner.run(probe.scan(Target("127.0.0.1", port))))
+    assert finding.status is Status.DICOM
+    assert isinstance(finding.result, DicomResult)
+    return finding.result
