@@ -14,7 +14,7 @@ Nothing here touches a socket: encoders return ``bytes``, decoders take ``bytes`
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
@@ -328,99 +328,90 @@ def _ascii(raw: bytes) -> str:
     return printable_bytes(raw.strip(b" \0"))
 
 
-def _parse_accept(body: bytes) -> AssociateAccept:
-    """A-ASSOCIATE-AC in one pass over integer offsets (PS3.8 Table 9-17): no list of items,
-    no views, no copies but the text fields. Every length is checked against what is left of
-    its enclosing item before anything inside it is read."""
-    end = len(body)
-    if end < 68:
-        raise DicomProtocolError("truncated-pdu", "A-ASSOCIATE-AC shorter than its fixed part")
+def _items(body: bytes, start: int, end: int, where: str) -> Iterator[tuple[int, int, int]]:
+    """(type, first byte, end) of each item between ``start`` and ``end``; every length is
+    checked against what is left of the enclosing item before anything inside it is read."""
     unpack = _ITEM_HEADER.unpack_from
-    app_ctx: str | None = None
-    contexts: list[PresentationContextResult] = []
-    max_len: int | None = None
-    impl_uid: str | None = None
-    impl_version: str | None = None
-    extra: list[int] = []
-    roles: list[RoleSelection] = []
-    pos = 68
+    pos = start
     while pos < end:
         if end - pos < 4:
-            raise DicomProtocolError("truncated-item", "truncated item header in A-ASSOCIATE-AC")
+            raise DicomProtocolError("truncated-item", f"truncated item header in {where}")
         item_type, _, length = unpack(body, pos)
         pos += 4
         item_end = pos + length
         if item_end > end:
             raise DicomProtocolError(
-                "truncated-item", f"item 0x{item_type:02X} in A-ASSOCIATE-AC overruns its PDU"
+                "truncated-item", f"item 0x{item_type:02X} in {where} overruns its PDU"
             )
+        yield item_type, pos, item_end
+        pos = item_end
+
+
+@dataclass(slots=True)
+class _UserInformation:
+    """What the User Information item of an A-ASSOCIATE-AC said (PS3.7 D.3.3)."""
+
+    max_length: int | None = None
+    class_uid: str | None = None
+    version_name: str | None = None
+    extra: list[int] = field(default_factory=list)
+    roles: list[RoleSelection] = field(default_factory=list)
+
+
+def _parse_accept(body: bytes) -> AssociateAccept:
+    """A-ASSOCIATE-AC in one pass over integer offsets (PS3.8 Table 9-17): no views, no copies
+    but the text fields."""
+    if len(body) < 68:
+        raise DicomProtocolError("truncated-pdu", "A-ASSOCIATE-AC shorter than its fixed part")
+    app_ctx: str | None = None
+    contexts: list[PresentationContextResult] = []
+    user = _UserInformation()
+    for item_type, pos, item_end in _items(body, 68, len(body), "A-ASSOCIATE-AC"):
         if item_type == _PC_AC:
-            if length < 4:
-                raise DicomProtocolError("truncated-item", "presentation context item too short")
-            ts: str | None = None
-            sub = pos + 4
-            while sub < item_end:
-                if item_end - sub < 4:
-                    raise DicomProtocolError(
-                        "truncated-item", "truncated item header in presentation context"
-                    )
-                sub_type, _, sub_length = unpack(body, sub)
-                sub += 4
-                sub_end = sub + sub_length
-                if sub_end > item_end:
-                    raise DicomProtocolError(
-                        "truncated-item",
-                        f"item 0x{sub_type:02X} in presentation context overruns its PDU",
-                    )
-                if sub_type == _TS:
-                    ts = _ascii(body[sub:sub_end])
-                sub = sub_end
-            contexts.append(PresentationContextResult(body[pos], body[pos + 2], ts))
+            contexts.append(_parse_context(body, pos, item_end))
         elif item_type == _APP_CTX:
             app_ctx = _ascii(body[pos:item_end])
         elif item_type == _USER_INFO:
-            sub = pos
-            while sub < item_end:
-                if item_end - sub < 4:
-                    raise DicomProtocolError(
-                        "truncated-item", "truncated item header in user information"
-                    )
-                sub_type, _, sub_length = unpack(body, sub)
-                sub += 4
-                sub_end = sub + sub_length
-                if sub_end > item_end:
-                    raise DicomProtocolError(
-                        "truncated-item",
-                        f"item 0x{sub_type:02X} in user information overruns its PDU",
-                    )
-                if sub_type == _MAX_LEN:
-                    if sub_length != 4:
-                        raise DicomProtocolError(
-                            "invalid-item", "maximum length item is not 4 bytes"
-                        )
-                    (max_len,) = _UL.unpack_from(body, sub)
-                elif sub_type == _IMPL_UID:
-                    impl_uid = _ascii(body[sub:sub_end])
-                elif sub_type == _IMPL_VERSION:
-                    impl_version = _ascii(body[sub:sub_end])
-                elif sub_type == _ROLE:
-                    roles.append(_parse_role(body, sub, sub_end))
-                else:
-                    extra.append(sub_type)
-                sub = sub_end
-        pos = item_end
+            _parse_user_information(body, pos, item_end, user)
     return AssociateAccept(
         called_ae=_ascii(body[4:20]),
         calling_ae=_ascii(body[20:36]),
         protocol_version=(body[0] << 8) | body[1],
         application_context=app_ctx,
         contexts=tuple(contexts),
-        max_pdu_length=max_len,
-        implementation_class_uid=impl_uid,
-        implementation_version_name=impl_version,
-        extra_user_items=tuple(extra),
-        roles=tuple(roles),
+        max_pdu_length=user.max_length,
+        implementation_class_uid=user.class_uid,
+        implementation_version_name=user.version_name,
+        extra_user_items=tuple(user.extra),
+        roles=tuple(user.roles),
     )
+
+
+def _parse_context(body: bytes, start: int, end: int) -> PresentationContextResult:
+    """One Presentation Context item of an AC: id, result, and its one transfer syntax."""
+    if end - start < 4:
+        raise DicomProtocolError("truncated-item", "presentation context item too short")
+    ts: str | None = None
+    for sub_type, sub, sub_end in _items(body, start + 4, end, "presentation context"):
+        if sub_type == _TS:
+            ts = _ascii(body[sub:sub_end])
+    return PresentationContextResult(body[start], body[start + 2], ts)
+
+
+def _parse_user_information(body: bytes, start: int, end: int, user: _UserInformation) -> None:
+    for sub_type, sub, sub_end in _items(body, start, end, "user information"):
+        if sub_type == _MAX_LEN:
+            if sub_end - sub != 4:
+                raise DicomProtocolError("invalid-item", "maximum length item is not 4 bytes")
+            (user.max_length,) = _UL.unpack_from(body, sub)
+        elif sub_type == _IMPL_UID:
+            user.class_uid = _ascii(body[sub:sub_end])
+        elif sub_type == _IMPL_VERSION:
+            user.version_name = _ascii(body[sub:sub_end])
+        elif sub_type == _ROLE:
+            user.roles.append(_parse_role(body, sub, sub_end))
+        else:
+            user.extra.append(sub_type)
 
 
 def _parse_role(body: bytes, start: int, end: int) -> RoleSelection:
