@@ -8,6 +8,7 @@ several broken ways. Only for what no real server does on demand.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,6 +61,17 @@ def study(n: int, uid_root: str = "2.25") -> bytes:
     return encode_identifier(ds, IMPLICIT)
 
 
+LAST_LEVEL: contextvars.ContextVar[str] = contextvars.ContextVar("level", default="STUDY")
+"""The Query/Retrieve Level of the C-FIND being answered (a behaviour may look at it)."""
+
+
+def _level(identifier_pdu: bytes) -> str:
+    for level in ("IMAGE", "SERIES", "PATIENT"):
+        if level.encode() in identifier_pdu:
+            return level
+    return "STUDY"
+
+
 FindBehaviour = Callable[[asyncio.StreamWriter, int, int], Awaitable[None]]
 """(writer, presentation context id, message id) → answer one C-FIND."""
 
@@ -93,7 +105,8 @@ def qr_server(
             elif field == CommandField.C_FIND_RQ:
                 assert isinstance(message_id, int)
                 # Answer only after the identifier arrived.
-                await read_pdu(reader)
+                _, identifier = await read_pdu(reader)
+                LAST_LEVEL.set(_level(identifier))
                 await on_find(writer, pdv.context_id, message_id)
             elif field == CommandField.C_CANCEL_RQ:
                 continue
@@ -147,6 +160,51 @@ def fixed_studies(count: int, uid_root: str = "2.25") -> FindBehaviour:
     async def answer(writer: asyncio.StreamWriter, ctx: int, message_id: int) -> None:
         for n in range(count):
             send_pending(writer, ctx, find_rsp(message_id, 0xFF00, True), study(n, uid_root))
+        writer.write(pdu.encode_p_data([(ctx, 0x03, find_rsp(message_id, 0x0000, False))]))
+
+    return answer
+
+
+def _series(study: int, series: int) -> bytes:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "SERIES"
+    ds.StudyInstanceUID = f"2.25.{study + 1}"
+    ds.SeriesInstanceUID = f"2.25.{study + 1}.{series + 1}"
+    ds.Modality = "CT"
+    return encode_identifier(ds, IMPLICIT)
+
+
+def _image(study: int, series: int, image: int) -> bytes:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.StudyInstanceUID = f"2.25.{study + 1}"
+    ds.SeriesInstanceUID = f"2.25.{study + 1}.{series + 1}"
+    ds.SOPInstanceUID = f"2.25.{study + 1}.{series + 1}.{image + 1}"
+    return encode_identifier(ds, IMPLICIT)
+
+
+def ignores_keys(studies: int, series: int, images: int) -> FindBehaviour:
+    """Answers every query with everything it holds at the level asked for, whatever study or
+    series the query names (a real archive's bug, and one way published counts inflate);
+    no Number of ... Related Instances, so the prober must go down to the IMAGE level."""
+
+    async def answer(writer: asyncio.StreamWriter, ctx: int, message_id: int) -> None:
+        level = LAST_LEVEL.get()
+        rsp = find_rsp(message_id, 0xFF00, True)
+        for st in range(studies):
+            if level == "STUDY":
+                ds = Dataset()
+                ds.QueryRetrieveLevel = "STUDY"
+                ds.PatientID = f"KEYS{st:03d}"
+                ds.StudyInstanceUID = f"2.25.{st + 1}"
+                send_pending(writer, ctx, rsp, encode_identifier(ds, IMPLICIT))
+                continue
+            for se in range(series):
+                if level == "SERIES":
+                    send_pending(writer, ctx, rsp, _series(st, se))
+                    continue
+                for im in range(images):
+                    send_pending(writer, ctx, rsp, _image(st, se, im))
         writer.write(pdu.encode_p_data([(ctx, 0x03, find_rsp(message_id, 0x0000, False))]))
 
     return answer

@@ -232,6 +232,10 @@ class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
     """Marker id of ``data/dicom_fingerprints.json`` → studies matching it (demo data sets,
     honeypot contents)."""
     queries: list[QueryStats] = msgspec.field(default_factory=list)
+    non_conforming: int = 0
+    """Answers that did not match the unique keys we queried (a series of another study, an
+    instance of another series) or lacked the unique key asked for: not counted, so a server
+    that ignores query keys cannot inflate the series and image counts (PS3.4 C.4.1.1.3)."""
     unknown: dict[str, str] = msgspec.field(default_factory=dict)
     """Measure (``patients``, ``studies``, ...) → why it is ``null``: the query was refused
     (``refused-XXXX``, the final status) or broke off (``peer-aborted``, ...). A count the
@@ -384,6 +388,9 @@ _SEVERITY_RANK = {
 class FlagKind(enum.StrEnum):
     LIKELY_HONEYPOT = "likely-honeypot"
     DEMO_DATA = "demo-data"
+    NON_CONFORMING = "non-conforming"
+    """Query answers ignored the keys asked for (PS3.4 C.4.1.1.3); they were left out of the
+    counts. Evidence about the server, like ``promiscuous``."""
     PROMISCUOUS = "promiscuous"
     """Accepts any SOP class, a made-up one included, and shows no honeypot tell: a real
     server in promiscuous mode (DCMTK ``storescp -pm``). Its exposure counts as real."""

@@ -106,6 +106,14 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
     flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
     if verdict.promiscuous_evidence:
         flags.append(Flag(FlagKind.PROMISCUOUS, verdict.promiscuous_evidence))
+    if result.exposure is not None and result.exposure.non_conforming:
+        flags.append(
+            Flag(
+                FlagKind.NON_CONFORMING,
+                f"{result.exposure.non_conforming} C-FIND answers did not match the study or "
+                "series queried (or lacked its UID): left out of the series and image counts",
+            )
+        )
     flags += data_marker_flags(result.exposure)
     cves: list[str] = []
     cve_basis = None

@@ -21,6 +21,7 @@ from qr_servers import (
     endless_pending,
     fixed_studies,
     huge_identifier,
+    ignores_keys,
     malformed_identifier,
     qr_server,
     refuses,
@@ -140,3 +141,20 @@ def test_an_empty_answer_is_a_real_zero() -> None:
     assert e is not None
     assert (e.patients, e.studies, e.images) == (0, 0, 0)
     assert e.unknown == {}
+
+
+def test_answers_outside_the_queried_study_are_not_counted() -> None:
+    """A server answering every SERIES and IMAGE query with all it holds: 2 studies of 2
+    series of 2 images are 4 series and 8 images, not 8 series and 64 images."""
+    finding, _ = asyncio.run(scan(ignores_keys(studies=2, series=2, images=2)))
+    r = classify(finding).result
+    assert isinstance(r, DicomResult)
+    assert r.exposure is not None
+    assert r.exposure.studies == 2
+    assert r.exposure.series == 4
+    assert r.exposure.images == 8
+    assert r.exposure.images_source == "image-query"
+    assert not r.exposure.images_lower_bound
+    # per study query, 2 series of the other study; per series query, 6 images of the others
+    assert r.exposure.non_conforming == 2 * 2 + 4 * 6
+    assert FlagKind.NON_CONFORMING in [f.kind for f in r.flags]  # (it accepts all: promiscuous too)

@@ -122,6 +122,14 @@ def unknown_reason(level: _Level) -> str | None:
     return f"refused-{refusals[0]}" if refusals else "no-answer"
 
 
+def _uid(raw: bytes | None) -> bytes | None:
+    """A UID value as sent, padding stripped; None when absent or empty."""
+    if raw is None:
+        return None
+    value = raw.strip(b" \0")
+    return value or None
+
+
 def _failed(outcome: query.QueryOutcome) -> bool:
     return outcome.records == 0 and outcome.final_status not in (
         query.SUCCESS,
@@ -154,6 +162,9 @@ class ExposureSurvey:
         self.images_source: str | None = None
         self.series_modalities: dict[bytes, set[str]] = {}
         self._seen_studies: set[bytes] = set()
+        self.non_conforming = 0
+        """Answers that ignored our keys (another study or series) or lacked their unique
+        key: never counted, reported as evidence about the server."""
         self.error: ErrorInfo | None = None
 
     async def run(self) -> Exposure:
@@ -253,45 +264,7 @@ class ExposureSurvey:
             if self._out_of_budget(series_level):
                 series_level.lower_bound = True
                 break
-            series: list[tuple[bytes, int | None]] = []
-            study_modalities = self.series_modalities.setdefault(study_uid, set())
-
-            seen_series: set[bytes] = set()
-
-            def on_series(
-                ds: Dataset,
-                sink: list[tuple[bytes, int | None]] = series,
-                modalities: set[str] = study_modalities,
-                seen: set[bytes] = seen_series,
-            ) -> None:
-                uid = raw_value(ds, "SeriesInstanceUID")
-                if is_present(uid):
-                    assert uid is not None
-                    if uid.strip(b" \0") in seen:
-                        return
-                    seen.add(uid.strip(b" \0"))
-                    sink.append(
-                        (
-                            uid.strip(b" \0"),
-                            count_string(raw_value(ds, "NumberOfSeriesRelatedInstances")),
-                        )
-                    )
-                modalities.update(modality_codes(raw_value(ds, "Modality")))
-
-            await self._find(
-                series_level,
-                STUDY_ROOT_FIND,
-                _identifier(
-                    "SERIES",
-                    {
-                        "StudyInstanceUID": study_uid.decode("ascii", "replace"),
-                        "SeriesInstanceUID": "",
-                        "Modality": "",
-                        "NumberOfSeriesRelatedInstances": "",
-                    },
-                ),
-                on_series,
-            )
+            series = await self._series_of(series_level, study_uid)
             self.series_count += len(series)
             for series_uid, series_count in series:
                 if series_count is not None:
@@ -301,23 +274,68 @@ class ExposureSurvey:
                     image_level.lower_bound = True
                     break
                 used_image_query = True
-                before = image_level.records
-                await self._find(
-                    image_level,
-                    STUDY_ROOT_FIND,
-                    _identifier(
-                        "IMAGE",
-                        {
-                            "StudyInstanceUID": study_uid.decode("ascii", "replace"),
-                            "SeriesInstanceUID": series_uid.decode("ascii", "replace"),
-                            "SOPInstanceUID": "",
-                        },
-                    ),
-                    lambda _ds: None,
-                )
-                total += image_level.records - before
+                total += await self._instances_of(image_level, study_uid, series_uid)
         self.images = total
         self.images_source = "image-query" if used_image_query else "series-related-instances"
+
+    async def _series_of(self, level: _Level, study_uid: bytes) -> list[tuple[bytes, int | None]]:
+        """The distinct series of one study, each with its Number of Series Related Instances.
+        An answer naming another study is the server ignoring our key: not counted, noted."""
+        series: dict[bytes, int | None] = {}
+        modalities = self.series_modalities.setdefault(study_uid, set())
+
+        def on_series(ds: Dataset) -> None:
+            if not self._conforms(ds, "StudyInstanceUID", study_uid):
+                return
+            uid = _uid(raw_value(ds, "SeriesInstanceUID"))
+            if uid is None:
+                self.non_conforming += 1  # the unique key we asked for is missing
+                return
+            if uid not in series:
+                series[uid] = count_string(raw_value(ds, "NumberOfSeriesRelatedInstances"))
+            modalities.update(modality_codes(raw_value(ds, "Modality")))
+
+        keys = {
+            "StudyInstanceUID": study_uid.decode("ascii", "replace"),
+            "SeriesInstanceUID": "",
+            "Modality": "",
+            "NumberOfSeriesRelatedInstances": "",
+        }
+        await self._find(level, STUDY_ROOT_FIND, _identifier("SERIES", keys), on_series)
+        return list(series.items())
+
+    async def _instances_of(self, level: _Level, study_uid: bytes, series_uid: bytes) -> int:
+        """Distinct SOP Instance UIDs of one series (held in memory for this query only)."""
+        seen: set[bytes] = set()
+
+        def on_image(ds: Dataset) -> None:
+            if not (
+                self._conforms(ds, "StudyInstanceUID", study_uid)
+                and self._conforms(ds, "SeriesInstanceUID", series_uid)
+            ):
+                return
+            uid = _uid(raw_value(ds, "SOPInstanceUID"))
+            if uid is None:
+                self.non_conforming += 1
+            else:
+                seen.add(uid)
+
+        keys = {
+            "StudyInstanceUID": study_uid.decode("ascii", "replace"),
+            "SeriesInstanceUID": series_uid.decode("ascii", "replace"),
+            "SOPInstanceUID": "",
+        }
+        await self._find(level, STUDY_ROOT_FIND, _identifier("IMAGE", keys), on_image)
+        return len(seen)
+
+    def _conforms(self, ds: Dataset, keyword: str, wanted: bytes) -> bool:
+        """False (and counted) when an answer carries another value of a key we matched on:
+        PS3.4 C.4.1.1.3 says every answer matches the unique keys of the request."""
+        value = _uid(raw_value(ds, keyword))
+        if value is not None and value != wanted:
+            self.non_conforming += 1
+            return False
+        return True
 
     def _out_of_budget(self, level: _Level) -> bool:
         return (
@@ -373,6 +391,7 @@ class ExposureSurvey:
             data_markers=dict(sorted(self.markers.hits.items())),
             queries=[lv.stats() for lv in self.levels.values() if lv.queries or lv.error],
             unknown=unknown,
+            non_conforming=self.non_conforming,
             error=self.error,
         )
 
