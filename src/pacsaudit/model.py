@@ -480,6 +480,9 @@ class FileShareResult(
     dicom_lower_bound: bool = False
     not_dicom_named_dicom: int = 0
     """Files named ``*.dcm`` (or ``DICOMDIR``) without the DICOM magic."""
+    executable_dicom: int = 0
+    """DICOM files whose preamble is a Windows PE or ELF header (CVE-2019-11687): each is also
+    an ``executable-dicom`` indicator, so it becomes a sign of compromise."""
     headers_sampled: int = 0
     """DICOM headers parsed (prefix up to Pixel Data, ``--max-samples``)."""
     headers_truncated: int = 0
@@ -495,7 +498,7 @@ class FileShareResult(
     world_writable_dirs: int = 0
     """Folders whose listed permissions are writable by anyone (``o+w``)."""
     indicators: list[IndicatorHit] = msgspec.field(default_factory=list)
-    """Signs of compromise (miners, ransom notes) seen during the walk."""
+    """Signs of compromise (miners, ransom notes, executable DICOM files) seen during the walk."""
     lower_bound: bool = False
     bounds_hit: list[str] = msgspec.field(default_factory=list)
     """``max-depth``, ``max-entries``, ``max-reads``, ``max-shares``, ``time-budget``."""

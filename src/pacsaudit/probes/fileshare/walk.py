@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pacsaudit.errors import ReadTimeout, classify
+from pacsaudit.measure.polyglot import executable_preamble
 from pacsaudit.model import (
     DicomdirCounts,
     ErrorInfo,
@@ -40,7 +41,12 @@ from pacsaudit.probes.fileshare.dicomfile import (
     reached_pixel_data,
     sample_header,
 )
-from pacsaudit.probes.fileshare.indicators import CONTENT_PREFIX, Indicator, IndicatorList
+from pacsaudit.probes.fileshare.indicators import (
+    CONTENT_PREFIX,
+    EXECUTABLE_DICOM,
+    Indicator,
+    IndicatorList,
+)
 from pacsaudit.probes.fileshare.options import MAGIC_END, WalkOptions
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
@@ -171,6 +177,7 @@ class WalkTally:
     dicom_files: int = 0
     dicom_bytes: int = 0
     not_dicom_named_dicom: int = 0
+    executable_dicom: int = 0
     headers_sampled: int = 0
     headers_truncated: int = 0
     samples_in_named_paths: int = 0
@@ -262,6 +269,7 @@ class WalkTally:
             dicom_bytes=self.dicom_bytes,
             dicom_lower_bound=self.lower_bound or self.unchecked > 0,
             not_dicom_named_dicom=self.not_dicom_named_dicom,
+            executable_dicom=self.executable_dicom,
             headers_sampled=self.headers_sampled,
             headers_truncated=self.headers_truncated,
             samples_in_named_paths=self.samples_in_named_paths,
@@ -433,6 +441,9 @@ async def _look_at_file(
     tally.dicom_files += 1
     share.dicom_files += 1
     tally.dicom_bytes += size if size is not None else len(prefix)
+    if executable_preamble(prefix) is not None:  # CVE-2019-11687: a program posing as an image
+        tally.executable_dicom += 1
+        tally.record_indicator(EXECUTABLE_DICOM, share.name, depth)
     if read_dicomdir:
         complete = ended or (size is not None and len(prefix) >= size)
         _add_dicomdir(tally, prefix, complete=complete)
