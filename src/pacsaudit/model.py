@@ -631,6 +631,12 @@ class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", ta
     """What QIDO-RS (or Orthanc's REST listing) let us count: studies, patients (distinct
     keyed hashes), images, PHI attribute counts. ``queries[].model`` says which API."""
     credentials: CredentialCheck | None = None
+    listing_format: str | None = None
+    """``/`` is a file share: ``webdav`` (``OPTIONS`` announced DAV) or the directory listing's
+    generator (``nginx-autoindex``, ``apache-autoindex``, ``python-http-server``…)."""
+    listing: FileShareResult | None = None
+    """The share walk of that listing (at exposure depth): the FTP/SMB walk's counts, bounds
+    and signs of compromise; judged with the web service."""
     exchanges: list[HttpExchange] = msgspec.field(default_factory=list)
     banner: str | None = None
     """For a peer that did not speak HTTP: at most 96 printable characters of what it sent."""

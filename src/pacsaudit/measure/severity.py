@@ -68,7 +68,21 @@ def http_exposure_class(result: HttpResult) -> ExposureClass:
     reachable without a login, nothing counted, is ``anonymous-access``; one that asked for
     credentials everywhere we looked is ``auth-required``; an HTTP server with nothing imaging
     recognised is ``closed``. A shipped default credential that worked counts as no login.
+    An open directory listing or WebDAV folder (``listing``) is judged as the file share it is,
+    and the worse of the two classes is the service's.
     """
+    klass = _http_api_class(result)
+    share = result.listing
+    if share is not None:
+        listed = fileshare_exposure_class(
+            anonymous=share.anonymous, dicom_files=share.dicom_files, phi=share.phi_attributes
+        )
+        if SEVERITY_OF[listed].rank > SEVERITY_OF[klass].rank:
+            return listed
+    return klass
+
+
+def _http_api_class(result: HttpResult) -> ExposureClass:
     exposure = result.exposure
     if exposure is not None and any(n > 0 for n in exposure.phi_attributes.values()):
         return ExposureClass.PHI_READABLE
