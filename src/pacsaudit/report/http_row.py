@@ -31,7 +31,7 @@ def _accepts(r: HttpResult) -> str:
     open_api = (r.orthanc is not None and not r.orthanc.auth_required) or any(
         d.answered for d in r.dicomweb
     )
-    if open_api:
+    if open_api or (r.listing is not None and r.listing.anonymous):
         return "[bold red]no login[/]"
     if r.auth is not None:
         scheme = r.auth.scheme or str(r.auth.status_code)
@@ -52,6 +52,8 @@ def _services(r: HttpResult) -> str:
             parts.append(name if not d.protected or d.answered else f"{name}(locked)")
     apps = [a.product for a in r.apps if a.category in ("viewer", "admin-ui")]
     parts.extend(apps[:3])
+    if r.listing_format is not None:
+        parts.append("WebDAV" if r.listing_format == "webdav" else "listing")
     return " ".join(parts) or "-"
 
 
@@ -118,4 +120,6 @@ def http_notes(r: HttpResult) -> str:
         notes.append(f'realm "{r.auth.realm}"')
     if r.exposure is not None and r.exposure.queries:
         notes.append(f"via {r.exposure.queries[0].model}")
+    if r.listing_format is not None:
+        notes.append(f"/ is a file share ({r.listing_format}): next row")
     return "; ".join(notes)

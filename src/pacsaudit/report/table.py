@@ -191,6 +191,10 @@ def findings_table(findings: Iterable[Finding], status_counts: Counter[str]) -> 
             table.add_row(
                 target, str(f.status), *http_cells(f.result), styled, http_notes(f.result)
             )
+            if f.result.listing is not None:  # an open listing or WebDAV: a share's row
+                label = f"{target} {f.result.listing_format or 'listing'}"
+                for row in fileshare_rows(f, f.result.listing, label, _SEVERITY_STYLE):
+                    table.add_row(*row)
             continue
         if r is None or f.status is not Status.DICOM:
             table.add_row(target, str(f.status), *["-"] * 8, _notes(f))
