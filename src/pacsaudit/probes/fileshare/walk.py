@@ -99,6 +99,10 @@ class Listing:
     """The folder held more entries than the limit asked for."""
 
 
+LOOP = "loop"
+"""The :class:`EntryError` code of a folder that is an earlier one again (counted as a link)."""
+
+
 class EntryError(Exception):
     """One folder or file could not be listed or read (denied, vanished, malformed); the walk
     goes on. Any other exception from a backend means the session is gone."""
@@ -309,7 +313,10 @@ async def walk_share(backend: ShareBackend, share: _ShareTally, tally: WalkTally
             try:
                 async with asyncio.timeout(tally.op_timeout()):
                     listing = await backend.list_dir(path, options.max_entries - tally.entries)
-            except EntryError:
+            except EntryError as exc:
+                if exc.code == LOOP:  # a backend that tells a loop only once it listed it
+                    tally.symlinks += 1
+                    continue
                 tally.walk_errors += 1
                 if not path:
                     share.access = ShareAccess.DENIED

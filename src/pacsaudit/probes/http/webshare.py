@@ -22,7 +22,7 @@ and folders on imaging shares name patients): the share result's counts stand fo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
@@ -31,8 +31,11 @@ from pacsaudit.model import FileShareResult, ShareAccess
 from pacsaudit.probes.fileshare.indicators import IndicatorList
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import (
+    LOOP,
     READ_CHUNK,
+    Entry,
     EntryError,
+    EntryKind,
     Listing,
     WalkTally,
     Want,
@@ -56,6 +59,21 @@ class _Client:
     session: WebSession
     page_bytes: int
     requests: int = 0
+    listed: dict[tuple[str, ...], frozenset[tuple[str, str, int | None]]] = field(
+        default_factory=dict
+    )
+
+    def check_loop(self, path: tuple[str, ...], entries: list[Entry]) -> None:
+        """Raise the walk's loop error when ``path`` lists exactly what one of its ancestors
+        listed, files included: a symbolic link back up the tree. A web server shows no inode
+        (nginx's WebDAV follows links even with ``disable_symlinks on``), so the listing is
+        the folder's identity; without a file in it, two folders are too easily alike."""
+        seen = frozenset((e.name, str(e.kind), e.size) for e in entries)
+        if any(e.kind is EntryKind.FILE for e in entries):
+            for depth in range(len(path)):
+                if self.listed.get(path[:depth]) == seen:
+                    raise EntryError(LOOP)
+        self.listed[path] = seen
 
     def url(self, path: tuple[str, ...], *, folder: bool) -> str:
         joined = "/".join(quote(n, safe="") for n in path)
@@ -165,6 +183,7 @@ class IndexBackend:
         if recognise(body, ctype) != self.fmt:
             raise EntryError("not-a-listing")  # an index.html, an error page: not walked
         entries = parse_index(body, self.fmt, self.client.base(path))
+        self.client.check_loop(path, entries)
         return Listing(entries[:limit], truncated=truncated or len(entries) > limit)
 
     async def read_prefix(self, path: tuple[str, ...], want: Want) -> tuple[bytes, bool]:
@@ -190,6 +209,7 @@ class DavBackend:
             entries = parse_multistatus(body, self.client.base(path))
         except NotMultistatus as exc:
             raise EntryError("not-multistatus") from exc
+        self.client.check_loop(path, entries)
         return Listing(entries[:limit], truncated=truncated or len(entries) > limit)
 
     async def read_prefix(self, path: tuple[str, ...], want: Want) -> tuple[bytes, bool]:
