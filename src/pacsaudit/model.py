@@ -216,7 +216,9 @@ class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
     images: int | None = None
     images_lower_bound: bool = False
     images_source: str | None = None
-    """``study-related-instances``, ``series-related-instances`` or ``image-query``."""
+    """``study-related-instances``, ``series-related-instances``, ``image-query`` or
+    ``orthanc-statistics`` (Orthanc's REST listing counts no instances: ``/statistics`` does,
+    for the whole server)."""
     modalities: dict[str, int] = msgspec.field(default_factory=dict)
     """Modality code → number of studies that hold it."""
     study_years: dict[str, int] = msgspec.field(default_factory=dict)

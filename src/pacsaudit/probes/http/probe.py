@@ -398,7 +398,7 @@ class HttpProbe:
             )
 
         # None: no listing at all (an old or restricted Orthanc), nothing to add.
-        s.exposure = await paginate(
+        exposure = await paginate(
             session,
             max_records=opts.max_records,
             model="orthanc-rest",
@@ -407,6 +407,13 @@ class HttpProbe:
             tally=tally,
             add=tally.add_orthanc_study,
         )
+        stats = o.statistics
+        if exposure is not None and exposure.images is None and stats and stats.instances:
+            # The listing names no instance count; /statistics is the server's own total.
+            exposure = msgspec.structs.replace(
+                exposure, images=stats.instances, images_source="orthanc-statistics"
+            )
+        s.exposure = exposure
 
     async def _wado_uri(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         """WADO-URI without fetching an instance: a request without object UIDs must draw a
