@@ -273,6 +273,9 @@ class ExposureClass(enum.StrEnum):
     CLOSED = "closed"
     COMPROMISED = "compromised"
     """Files matching indicators of compromise sit on the service: someone is already in."""
+    MANAGEMENT_EXPOSED = "management-exposed"
+    """A storage device's administration page answers (a NAS's login page): not an open door
+    to patient data, but the one the NAS ransomware families came through."""
 
 
 EXPOSED_CLASSES = frozenset(
@@ -290,6 +293,7 @@ CLASS_ORDER = (
     ExposureClass.RETRIEVABLE,
     ExposureClass.OPEN_ASSOCIATION,
     ExposureClass.ANONYMOUS_ACCESS,
+    ExposureClass.MANAGEMENT_EXPOSED,
     ExposureClass.AE_ENFORCED,
     ExposureClass.AUTH_REQUIRED,
     ExposureClass.TLS_ONLY,
@@ -615,6 +619,26 @@ class CredentialCheck(msgspec.Struct, frozen=True, omit_defaults=True):
     too: it is in ``data/http_credentials.json``)."""
 
 
+class ManagementInterface(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A storage device's administration page (a NAS's), reachable from where we scanned.
+
+    Model and firmware only where a page that needs no login shows them, and only strings of
+    a short, conservative alphabet; never a host name (NAS pages often carry one)."""
+
+    product: str
+    vendor: str
+    path: str
+    """The fixed path the page answered on (``/``, ``/cgi-bin/authLogin.cgi``…)."""
+    evidence: str
+    """``title``, ``body``, ``server-header`` or ``realm``."""
+    source: str
+    """The public fingerprint the signature's strings come from."""
+    model: str | None = None
+    firmware: str | None = None
+    login_required: bool = False
+    """The page itself asked for credentials (401/403)."""
+
+
 class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", tag_field="kind"):
     """What the HTTP(S) probe learned about one ip/port: counts, names and codes only."""
 
@@ -636,6 +660,8 @@ class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", ta
     listing_format: str | None = None
     """``/`` is a file share: ``webdav`` (``OPTIONS`` announced DAV) or the directory listing's
     generator (``nginx-autoindex``, ``apache-autoindex``, ``python-http-server``…)."""
+    management: ManagementInterface | None = None
+    """A NAS administration page answered here (``data/nas_signatures.json``)."""
     listing: FileShareResult | None = None
     """The share walk of that listing (at exposure depth): the FTP/SMB walk's counts, bounds
     and signs of compromise; judged with the web service."""

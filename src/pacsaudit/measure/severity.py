@@ -30,6 +30,7 @@ SEVERITY_OF: dict[ExposureClass, Severity] = {
     ExposureClass.TLS_ONLY: Severity.INFO,
     ExposureClass.CLOSED: Severity.INFO,
     ExposureClass.COMPROMISED: Severity.CRITICAL,
+    ExposureClass.MANAGEMENT_EXPOSED: Severity.MEDIUM,
 }
 
 _ENFORCED = frozenset(
@@ -69,9 +70,12 @@ def http_exposure_class(result: HttpResult) -> ExposureClass:
     credentials everywhere we looked is ``auth-required``; an HTTP server with nothing imaging
     recognised is ``closed``. A shipped default credential that worked counts as no login.
     An open directory listing or WebDAV folder (``listing``) is judged as the file share it is,
-    and the worse of the two classes is the service's.
+    and the worse of the two classes is the service's. A NAS administration page
+    (``management``) makes it at least ``management-exposed``.
     """
     klass = _http_api_class(result)
+    if result.management is not None and SEVERITY_OF[klass].rank < Severity.MEDIUM.rank:
+        klass = ExposureClass.MANAGEMENT_EXPOSED
     share = result.listing
     if share is not None:
         listed = fileshare_exposure_class(

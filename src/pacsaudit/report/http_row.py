@@ -22,6 +22,9 @@ def _product(r: HttpResult) -> str:
         return f"Orthanc {r.orthanc.version}"
     pacs = [a.product for a in r.apps if a.category == "pacs"]
     names = pacs or [a.product for a in r.apps]
+    if not names and r.management is not None:
+        m = r.management
+        return " ".join(p for p in (m.product, m.model, m.firmware) if p)
     return names[0] if names else (r.server or "-")
 
 
@@ -122,4 +125,6 @@ def http_notes(r: HttpResult) -> str:
         notes.append(f"via {r.exposure.queries[0].model}")
     if r.listing_format is not None:
         notes.append(f"/ is a file share ({r.listing_format}): next row")
+    if r.management is not None:
+        notes.append(f"[red]{r.management.vendor} NAS administration page reachable[/]")
     return "; ".join(notes)

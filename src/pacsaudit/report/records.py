@@ -144,6 +144,8 @@ class Service:
 
     @property
     def exposed(self) -> bool:
+        if self.exposure_class == model.ExposureClass.MANAGEMENT_EXPOSED:
+            return False  # a login page answers, nobody is let in: counted and advised apart
         return self.exposure_class in EXPOSED_CLASSES or (
             self.exposure_class is not None and self.severity_rank >= SEVERITY_RANK["medium"]
         )
@@ -435,6 +437,12 @@ def _web_product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
         named = [a for a in apps if isinstance(a, dict) and _str(a, "product")]
         if named:
             return _str(named[0], "product"), None
+    nas = _obj(result, "management")
+    if _str(nas, "product"):
+        model = _str(nas, "model")
+        return f"{_str(nas, 'product')} {model}" if model else _str(nas, "product"), _str(
+            nas, "firmware"
+        )
     server = _str(result, "server")
     return (BANNER_PREFIX + server[:40], None) if server else (None, None)
 

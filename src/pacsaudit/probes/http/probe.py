@@ -55,6 +55,7 @@ from pacsaudit.net.stream import scanner_tls_context
 from pacsaudit.probes.fileshare.indicators import shipped_indicators
 from pacsaudit.probes.http import HTTP, HTTPS, listings
 from pacsaudit.probes.http import signatures as sig
+from pacsaudit.probes.http.nas import survey_nas
 from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.probes.http.pages import (
     dicom_json_page,
@@ -134,6 +135,7 @@ class HttpProbe:
                 await self._survey(session, with_auth, None, auth=auth)
                 survey = merge(anon, with_auth)
         listing = await self._listing(session, root)
+        management = await survey_nas(session, root, blanket=anon.blanket)
         result = HttpResult(
             scheme=session.scheme,
             tls=session.backend.tls_info,
@@ -145,6 +147,7 @@ class HttpProbe:
             dicomweb=survey.dicomweb,
             exposure=survey.exposure,
             credentials=credentials,
+            management=management,
             listing_format=listing[0] if listing else None,
             listing=listing[1] if listing else None,
             exchanges=session.exchanges,
