@@ -190,6 +190,7 @@ def test_identify_depth_recognises_without_walking(
     assert isinstance(result, HttpResult)
     assert result.listing_format == "nginx-autoindex"
     assert result.listing is None
+    assert result.exposure_class is ExposureClass.ANONYMOUS_ACCESS  # a listing, not walked
 
 
 def test_executable_dicom_on_a_listing_is_a_sign_of_compromise(
