@@ -9,6 +9,7 @@ patients, a large file that is not DICOM, and a PE/DICOM polyglot where a test a
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,16 @@ def test_reports_carry_the_listing(tree: tuple[Path, set[str], int], tmp_path: P
     for path in written.paths:
         text = path.read_text("utf-8", errors="replace")
         assert not [s for s in secrets if s in text]
+
+
+def test_debug_logs_hold_no_path(
+    tree: tuple[Path, set[str], int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx logs every URL at INFO: the walk's URLs are folder names, which name patients."""
+    root, secrets, _ = tree
+    caplog.set_level(logging.DEBUG)
+    with running_nginx(tmp_path, root, dav=True) as port:
+        _, share = web(scan(port))
+    assert share.dicom_files == 20
+    assert "IMG0" not in caplog.text
+    assert [s for s in secrets if s in caplog.text] == []

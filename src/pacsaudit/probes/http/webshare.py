@@ -21,6 +21,7 @@ and folders on imaging shares name patients): the share result's counts stand fo
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -216,6 +217,17 @@ class DavBackend:
         return await self.client.read_prefix(path, want)
 
 
+_URL_LOGGERS = ("httpx", "httpcore")
+"""httpx logs every request's URL at INFO (``HTTP Request: GET …``), httpcore its events at
+DEBUG: a walk's URLs are folder and file names, and those can name patients."""
+
+
+def quiet_http_loggers() -> None:
+    """``--log-level DEBUG`` must stay free of the walk's paths (as of the share probes')."""
+    for name in _URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 async def walk_listing(
     session: WebSession,
     root: Fetched,
@@ -232,6 +244,7 @@ async def walk_listing(
     back to the listing page, if ``/`` is one (``index_format``), else it is a share that
     asked for credentials.
     """
+    quiet_http_loggers()
     client = _Client(session, session.limits.page_bytes)
     server = printable(root.headers.get("server"), 96)
     if fmt == WEBDAV:
