@@ -9,6 +9,8 @@ browsing). Names here are made up.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -227,3 +229,29 @@ def test_hostile_or_foreign_xml_is_refused(body: bytes) -> None:
 )
 def test_dav_compliance_classes(header: str | None, dav: bool) -> None:
     assert announces_dav(header) is dav
+
+
+PAGES = Path(__file__).parent / "pages"
+"""Pages of real servers listing a folder ``/sub/`` that holds ``b c.dcm``, captured from
+Debian 12's lighttpd 1.4.69, Apache 2.4.71 (mod_autoindex in its three layouts) and
+Caddy 2.6.2 (``file_server browse``, HTML and JSON)."""
+
+
+@pytest.mark.parametrize(
+    ("name", "ctype", "fmt"),
+    [
+        ("lighttpd-1.4.69.html", "text/html", "lighttpd-dirlisting"),
+        ("apache-2.4.71-fancyindexing.html", "text/html", "apache-autoindex"),
+        ("apache-2.4.71-fancyindexing-htmltable.html", "text/html", "apache-autoindex"),
+        ("apache-2.4.71-plain.html", "text/html", "apache-autoindex"),
+        ("caddy-2.6.2.html", "text/html", "caddy-browse"),
+        ("caddy-2.6.2.json", "application/json", CADDY_JSON),
+    ],
+)
+def test_pages_of_real_servers(name: str, ctype: str, fmt: str) -> None:
+    body = (PAGES / name).read_bytes()
+    assert recognise(body, ctype) == fmt
+    entries = parse_index(body, fmt, httpx.URL("http://127.0.0.1:18094/sub/"))
+    assert [(e.name, e.kind) for e in entries] == [("b c.dcm", EntryKind.FILE)]
+    if fmt == CADDY_JSON:
+        assert entries[0].size == 2

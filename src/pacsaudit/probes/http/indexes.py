@@ -61,22 +61,31 @@ def _nginx(page: str) -> bool:
 
 
 def _apache(page: str) -> bool:
-    # mod_autoindex.c (httpd/modules/generators): "<title>Index of ...", an <h1> of the same,
-    # sort links "?C=N;O=D" on the column heads and an <address>Apache/... Server at</address>.
-    title = _title(page).startswith("Index of ")
-    return title and ("?C=N;O=D" in page or "?C=N&amp;O=D" in page or "<address>Apache" in page)
+    # mod_autoindex.c (httpd/modules/generators): "<title>Index of ...", an <h1> of the same;
+    # with FancyIndexing sort links "?C=N;O=D" on the column heads (in a <pre> or, with
+    # HTMLTable, a <table>), without it a "<ul><li><a href=" list; the footer
+    # "<address>Apache/... Server at" where ServerSignature is on. Pages of Apache 2.4.71 in
+    # the three layouts: tests/probes/http/pages/.
+    if not _title(page).startswith("Index of "):
+        return False
+    sorted_heads = "?C=N;O=D" in page or "?C=N&amp;O=D" in page
+    plain = "<h1>Index of " in page and "<ul><li><a href=" in page
+    return sorted_heads or plain or "<address>Apache" in page
 
 
 def _lighttpd(page: str) -> bool:
     # mod_dirlisting.c (lighttpd1.4/src): '<div class="list">' around
-    # '<table summary="Directory Listing" ...>' with name cells '<td class="n">'.
+    # '<table summary="Directory Listing" ...>' with name cells '<td class="n">' (lighttpd
+    # 1.4.69's page: tests/probes/http/pages/).
     return 'summary="Directory Listing"' in page and 'class="n"' in page
 
 
 def _caddy(page: str) -> bool:
-    # Caddy v2 modules/caddyhttp/fileserver/browse.html: rows with 'data-size' cells and the
-    # footer's link to caddyserver.com ("Served with Caddy").
-    return "caddyserver.com" in page and "data-size=" in page
+    # Caddy v2 modules/caddyhttp/fileserver/browse.html: the footer's link to caddyserver.com
+    # ("Served with Caddy") and the listing table '<table aria-describedby="summary">' with
+    # '<tr class="file">' rows (Caddy 2.6.2's page: tests/probes/http/pages/).
+    table = 'aria-describedby="summary"' in page or '<tr class="file">' in page
+    return "caddyserver.com" in page and (table or "data-size=" in page)
 
 
 _IIS_ROW = re.compile(
