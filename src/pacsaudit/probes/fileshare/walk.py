@@ -448,9 +448,7 @@ async def _look_at_file(
     tally.dicom_files += 1
     share.dicom_files += 1
     tally.dicom_bytes += size if size is not None else len(prefix)
-    if executable_preamble(prefix) is not None:  # CVE-2019-11687: a program posing as an image
-        tally.executable_dicom += 1
-        tally.record_indicator(EXECUTABLE_DICOM, share.name, depth)
+    _check_preamble(tally, share, prefix, depth)
     if read_dicomdir:
         complete = ended or (size is not None and len(prefix) >= size)
         _add_dicomdir(tally, prefix, complete=complete)
@@ -461,6 +459,13 @@ async def _look_at_file(
         tally.phi.update(result.counts)
         if not result.reached_pixels and not ended:
             tally.headers_truncated += 1
+
+
+def _check_preamble(tally: WalkTally, share: _ShareTally, prefix: bytes, depth: int) -> None:
+    """CVE-2019-11687: a DICOM file whose preamble is a program posing as an image."""
+    if executable_preamble(prefix) is not None:
+        tally.executable_dicom += 1
+        tally.record_indicator(EXECUTABLE_DICOM, share.name, depth)
 
 
 def _add_dicomdir(tally: WalkTally, data: bytes, *, complete: bool) -> None:
