@@ -212,3 +212,20 @@ def test_webdav_entity_bomb_is_not_parsed() -> None:
     assert not result.listing.anonymous  # nothing could be listed
     assert result.exposure_class is not ExposureClass.PHI_READABLE
     assert elapsed < 8.0
+
+
+def test_a_root_that_redirects_to_a_listing_is_not_walked() -> None:
+    """Its links are relative to a folder the walk would have to guess."""
+    page = nginx_page("/share/", ["a.dcm"])
+    site = Site(
+        routes={
+            "/": lambda _r: response(301, headers={"Location": "/share/"}),
+            "/share/": html(page),
+        }
+    )
+    findings, _, _ = scan(site)
+    result = findings[0].result
+    assert isinstance(result, HttpResult)
+    assert result.listing_format is None
+    assert result.listing is None
+    assert not any(r.path == "/a.dcm" for r in site.requests)

@@ -59,8 +59,12 @@ async def raw_request(
 async def detect(session: WebSession, root: Fetched) -> tuple[str | None, str | None]:
     """``(share format, index format)``: ``webdav`` where ``OPTIONS /`` announces DAV, else
     the listing page's format; the second is the page's format either way (the fallback of a
-    DAV share that refuses ``PROPFIND``). ``(None, None)``: not a share."""
-    index = recognise(root.body, root.content_type()) if root.ok else None
+    DAV share that refuses ``PROPFIND``). ``(None, None)``: not a share.
+
+    A ``/`` that redirected elsewhere is not walked as a listing: its links are relative to
+    a folder the walk does not know, and guessing it would count the wrong paths."""
+    direct = root.ok and root.exchange.redirects == 0
+    index = recognise(root.body, root.content_type()) if direct else None
     if await _announces_dav(session):
         return WEBDAV, index
     return index, index
