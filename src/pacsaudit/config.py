@@ -211,6 +211,7 @@ class ScanArguments:
             try_default_credentials=self.try_default_credentials,
             max_credentials=self.max_credentials,
             contact=self.contact,
+            walk=self.fileshare(),
         )
 
     def fileshare(self) -> WalkOptions:

@@ -216,7 +216,9 @@ class Exposure(msgspec.Struct, frozen=True, omit_defaults=True):
     images: int | None = None
     images_lower_bound: bool = False
     images_source: str | None = None
-    """``study-related-instances``, ``series-related-instances`` or ``image-query``."""
+    """``study-related-instances``, ``series-related-instances``, ``image-query`` or
+    ``orthanc-statistics`` (Orthanc's REST listing counts no instances: ``/statistics`` does,
+    for the whole server)."""
     modalities: dict[str, int] = msgspec.field(default_factory=dict)
     """Modality code → number of studies that hold it."""
     study_years: dict[str, int] = msgspec.field(default_factory=dict)
@@ -330,6 +332,9 @@ class ExposureClass(enum.StrEnum):
     CLOSED = "closed"
     COMPROMISED = "compromised"
     """Files matching indicators of compromise sit on the service: someone is already in."""
+    MANAGEMENT_EXPOSED = "management-exposed"
+    """A storage device's administration page answers (a NAS's login page): not an open door
+    to patient data, but the one the NAS ransomware families came through."""
 
 
 EXPOSED_CLASSES = frozenset(
@@ -351,6 +356,7 @@ CLASS_ORDER = (
     ExposureClass.RETRIEVABLE,
     ExposureClass.OPEN_ASSOCIATION,
     ExposureClass.ANONYMOUS_ACCESS,
+    ExposureClass.MANAGEMENT_EXPOSED,
     ExposureClass.AE_ENFORCED,
     ExposureClass.AUTH_REQUIRED,
     ExposureClass.TLS_ONLY,
@@ -555,6 +561,9 @@ class FileShareResult(
     dicom_lower_bound: bool = False
     not_dicom_named_dicom: int = 0
     """Files named ``*.dcm`` (or ``DICOMDIR``) without the DICOM magic."""
+    executable_dicom: int = 0
+    """DICOM files whose preamble is a Windows PE or ELF header (CVE-2019-11687): each is also
+    an ``executable-dicom`` indicator, so it becomes a sign of compromise."""
     headers_sampled: int = 0
     """DICOM headers parsed (prefix up to Pixel Data, ``--max-samples``)."""
     headers_truncated: int = 0
@@ -570,7 +579,7 @@ class FileShareResult(
     world_writable_dirs: int = 0
     """Folders whose listed permissions are writable by anyone (``o+w``)."""
     indicators: list[IndicatorHit] = msgspec.field(default_factory=list)
-    """Signs of compromise (miners, ransom notes) seen during the walk."""
+    """Signs of compromise (miners, ransom notes, executable DICOM files) seen during the walk."""
     lower_bound: bool = False
     bounds_hit: list[str] = msgspec.field(default_factory=list)
     """``max-depth``, ``max-entries``, ``max-reads``, ``max-shares``, ``time-budget``."""
@@ -685,6 +694,26 @@ class CredentialCheck(msgspec.Struct, frozen=True, omit_defaults=True):
     too: it is in ``data/http_credentials.json``)."""
 
 
+class ManagementInterface(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A storage device's administration page (a NAS's), reachable from where we scanned.
+
+    Model and firmware only where a page that needs no login shows them, and only strings of
+    a short, conservative alphabet; never a host name (NAS pages often carry one)."""
+
+    product: str
+    vendor: str
+    path: str
+    """The fixed path the page answered on (``/``, ``/cgi-bin/authLogin.cgi``…)."""
+    evidence: str
+    """``title``, ``body``, ``server-header`` or ``realm``."""
+    source: str
+    """The public fingerprint the signature's strings come from."""
+    model: str | None = None
+    firmware: str | None = None
+    login_required: bool = False
+    """The page itself asked for credentials (401/403)."""
+
+
 class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", tag_field="kind"):
     """What the HTTP(S) probe learned about one ip/port: counts, names and codes only."""
 
@@ -703,6 +732,14 @@ class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", ta
     """What QIDO-RS (or Orthanc's REST listing) let us count: studies, patients (distinct
     keyed hashes), images, PHI attribute counts. ``queries[].model`` says which API."""
     credentials: CredentialCheck | None = None
+    listing_format: str | None = None
+    """``/`` is a file share: ``webdav`` (``OPTIONS`` announced DAV) or the directory listing's
+    generator (``nginx-autoindex``, ``apache-autoindex``, ``python-http-server``…)."""
+    management: ManagementInterface | None = None
+    """A NAS administration page answered here (``data/nas_signatures.json``)."""
+    listing: FileShareResult | None = None
+    """The share walk of that listing (at exposure depth): the FTP/SMB walk's counts, bounds
+    and signs of compromise; judged with the web service."""
     exchanges: list[HttpExchange] = msgspec.field(default_factory=list)
     banner: str | None = None
     """For a peer that did not speak HTTP: at most 96 printable characters of what it sent."""

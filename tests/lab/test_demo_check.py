@@ -26,7 +26,7 @@ def test_demo_scan_matches_the_lab(lab: LabInfo, demo_findings: list[Finding]) -
     console = Console(record=True, width=200)
     assert check_against_lab(lab, findings, console), console.export_text()
     compromise = [f for f in findings if f.status is Status.COMPROMISE]
-    shares = {s.port for s in lab.services if s.protocol in {"ftp", "smb", "rsync"}}
+    shares = {s.port for s in lab.services if s.expect.get("compromise") == "yes"}
     assert {f.port for f in compromise} == shares
 
 

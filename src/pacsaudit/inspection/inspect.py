@@ -34,6 +34,7 @@ from pacsaudit.inspection.model import (
     FileProblem,
     InspectSummary,
 )
+from pacsaudit.measure import polyglot
 from pacsaudit.measure.annex_e import (
     PRIVATE_KEYWORD,
     AnnexETable,
@@ -45,6 +46,7 @@ from pacsaudit.measure.annex_e import (
 from pacsaudit.measure.burned_in import BurnedIn, burned_in_risk
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.path_names import path_names_patient
+from pacsaudit.measure.polyglot import executable_preamble
 from pacsaudit.measure.presence import count_present
 
 _REMOVED_BY_PROFILE = frozenset("XZ")
@@ -68,6 +70,8 @@ class FileScan:
     series: str = ""
     named_path: bool = False
     """A folder or file name on the way to this file is its patient's name or ID."""
+    executable: bool = False
+    """The preamble pydicom already read is a PE or ELF header (CVE-2019-11687)."""
 
 
 _state: dict[str, object] = {}
@@ -125,6 +129,7 @@ def scan_file(candidate: Candidate) -> FileScan:
             study=hasher.hash_in("study", str(ds.get("StudyInstanceUID", "") or "")),
             series=hasher.hash_in("series", str(ds.get("SeriesInstanceUID", "") or "")),
             named_path=path_names_patient(_path_words(candidate), ds),
+            executable=executable_preamble(getattr(ds, "preamble", None) or b"") is not None,
         )
     except ReadFailure as failure:
         return FileScan(relative=relative, size=candidate.size, problem=failure)
@@ -160,6 +165,7 @@ class _Totals:
     studies: set[str] = field(default_factory=set)
     series: set[str] = field(default_factory=set)
     named_paths: int = 0
+    executable: int = 0
 
     def add(self, scan: FileScan) -> None:
         self.files += 1
@@ -182,6 +188,7 @@ class _Totals:
         self.studies.add(scan.study)
         self.series.add(scan.series)
         self.named_paths += scan.named_path
+        self.executable += scan.executable
 
 
 @dataclass
@@ -267,5 +274,7 @@ def inspect_paths(
         elapsed_s=round(elapsed, 3),
         files_per_s=round(totals.files / elapsed, 1) if elapsed > 0 else 0.0,
         files_in_named_paths=totals.named_paths,
+        executable_dicom_files=totals.executable,
+        executable_dicom_source=polyglot.SOURCE if totals.executable else None,
     )
     return InspectResult(summary, problems)

@@ -93,6 +93,12 @@ class InspectSummary(msgspec.Struct, frozen=True, tag="inspect-summary", tag_fie
     files_in_named_paths: int = 0
     """DICOM files under a folder or file name that is their own patient's name or ID: anyone
     who can list the share reads those names (``deid --pseudonymise-paths`` avoids copying them)."""
+    executable_dicom_files: int = 0
+    """DICOM files whose preamble is a Windows PE or ELF program header: PE/DICOM polyglots,
+    malware that is also a valid image (CVE-2019-11687; :mod:`pacsaudit.measure.polyglot`).
+    Counted apart from every other figure: such a file means the archive is compromised."""
+    executable_dicom_source: str | None = None
+    """Where the check comes from, set when ``executable_dicom_files`` is not zero."""
     timestamp: str = msgspec.field(default_factory=utc_timestamp)
     schema_version: int = SCHEMA_VERSION
 

@@ -60,6 +60,12 @@ def print_inspect(summary: InspectSummary, problems: list[FileProblem], console:
             "that are their patient's name or ID[/]: listing the folders reveals them "
             "(deid --pseudonymise-paths does not copy them)"
         )
+    if summary.executable_dicom_files:
+        console.print(
+            f"[bold red]{summary.executable_dicom_files} DICOM files carry a Windows PE or ELF "
+            "program in their preamble[/] (a sign of compromise: "
+            f"{summary.executable_dicom_source})"
+        )
     if problems:
         kinds = ", ".join(f"{n} {k}" for k, n in summary.problems.items())
         console.print(f"[yellow]{len(problems)} paths skipped[/]: {kinds}")

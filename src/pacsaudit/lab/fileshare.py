@@ -29,6 +29,7 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
+from pacsaudit.lab import web as web_lab
 from pacsaudit.lab.services import LAB_HOST, LabInfo, LabService, start_service
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
 from pacsaudit.lab.table import (
@@ -38,7 +39,7 @@ from pacsaudit.lab.table import (
     SHARE,
     lab_service,
 )
-from pacsaudit.model import FileShareResult, Finding
+from pacsaudit.model import FileShareResult, Finding, HttpResult
 from pacsaudit.probes.fileshare.options import WalkOptions
 from pacsaudit.probes.fileshare.walk import looks_like_dicom_name
 
@@ -197,6 +198,8 @@ def start(info: LabInfo, ports: dict[str, int]) -> None:
         "exposure_class": "retrievable",
         "compromise": "yes",
     }
+    web_lab.start(info, ports, tree.root, truth)  # nginx: autoindex and WebDAV, same tree
+
     rsync = lab_service("rsync", ports, expect)
     info.services.append(rsync)
     rconf = _rsyncd_conf(base / "rsyncd", tree.root)
@@ -302,12 +305,22 @@ gid = root
 
 
 def check_finding(service: LabService, found: Finding) -> list[str]:
-    """``lab demo``'s check of a file-share finding against the lab's ground truth."""
+    """``lab demo``'s check of a file-share finding (FTP, SMB, rsync, a web listing) against
+    the lab's ground truth."""
+    if service.name in web_lab.SERVICE_NAMES:
+        listing = found.result.listing if isinstance(found.result, HttpResult) else None
+        if listing is None:
+            return [f"{service.name}: no web listing walked"]
+        return _check_counts(service, listing)
     if service.protocol not in SERVICE_NAMES:
         return []
     result = found.result
     if not isinstance(result, FileShareResult):
         return [f"{service.name}: no file-share result"]
+    return _check_counts(service, result)
+
+
+def _check_counts(service: LabService, result: FileShareResult) -> list[str]:
     problems = []
     for what in ("files", "dicom_files"):
         want = service.expect.get(what)

@@ -102,6 +102,10 @@ SERVICES: dict[str, Row] = {
         8873,
         f"module '{RSYNC_MODULE}' anonymous, '{RSYNC_LOCKED_MODULE}' with password",
     ),
+    "web-listing": Row("nginx autoindex", "http", 8080, "open directory listing of the share tree"),
+    "webdav": Row(
+        "nginx WebDAV", "http", 8081, "read-only WebDAV (PROPFIND) of the share tree, no login"
+    ),
 }
 """In port-plan order: with ``--port-base B`` the n-th row listens on B + n."""
 

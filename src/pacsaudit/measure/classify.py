@@ -68,7 +68,10 @@ def classify_all(findings: Iterable[Finding]) -> list[Finding]:
 def judge_http(result: HttpResult) -> HttpResult:
     """A web service's class and severity from what its pages and APIs answered."""
     klass = http_exposure_class(result)
-    return msgspec.structs.replace(result, exposure_class=klass, severity=SEVERITY_OF[klass])
+    listing = judge_fileshare(result.listing) if result.listing is not None else None
+    return msgspec.structs.replace(
+        result, exposure_class=klass, severity=SEVERITY_OF[klass], listing=listing
+    )
 
 
 def judge_fileshare(result: FileShareResult) -> FileShareResult:
@@ -165,9 +168,20 @@ def data_marker_flags(exposure: Exposure | None) -> list[Flag]:
     return flags
 
 
+def _share_of(finding: Finding) -> FileShareResult | None:
+    """The share walk a finding holds: a file-share probe's, or a web listing's."""
+    result = finding.result
+    if isinstance(result, FileShareResult):
+        return result
+    if isinstance(result, HttpResult):
+        return result.listing
+    return None
+
+
 def with_compromise_findings(findings: list[Finding]) -> list[Finding]:
-    """Signs of compromise seen during a share's walk become a finding of their own, right
-    after the share's, so that a miner never hides among exposure counts."""
+    """Signs of compromise seen during a share's walk (FTP, SMB, rsync, a web listing) become
+    a finding of their own, right after the share's, so that a miner never hides among
+    exposure counts."""
     extra = [
         msgspec.structs.replace(
             f,
@@ -177,11 +191,11 @@ def with_compromise_findings(findings: list[Finding]) -> list[Finding]:
                 share_protocol=f.protocol,
                 exposure_class=ExposureClass.COMPROMISED,
                 severity=SEVERITY_OF[ExposureClass.COMPROMISED],
-                indicators=list(f.result.indicators),
+                indicators=list(share.indicators),
             ),
             error=None,
         )
         for f in findings
-        if isinstance(f.result, FileShareResult) and f.result.indicators
+        if (share := _share_of(f)) is not None and share.indicators
     ]
     return findings + extra if extra else findings

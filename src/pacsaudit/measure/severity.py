@@ -37,6 +37,7 @@ SEVERITY_OF: dict[ExposureClass, Severity] = {
     ExposureClass.TLS_ONLY: Severity.INFO,
     ExposureClass.CLOSED: Severity.INFO,
     ExposureClass.COMPROMISED: Severity.CRITICAL,
+    ExposureClass.MANAGEMENT_EXPOSED: Severity.MEDIUM,
 }
 
 _ENFORCED = frozenset(
@@ -85,7 +86,28 @@ def http_exposure_class(result: HttpResult) -> ExposureClass:
     reachable without a login, nothing counted, is ``anonymous-access``; one that asked for
     credentials everywhere we looked is ``auth-required``; an HTTP server with nothing imaging
     recognised is ``closed``. A shipped default credential that worked counts as no login.
+    An open directory listing or WebDAV folder (``listing``) is judged as the file share it is,
+    and the worse of the two classes is the service's; a listing page recognised but not walked
+    (``--depth`` below exposure) is ``anonymous-access``. A NAS administration page
+    (``management``) makes it at least ``management-exposed``.
     """
+    klass = _http_api_class(result)
+    if result.management is not None and SEVERITY_OF[klass].rank < Severity.MEDIUM.rank:
+        klass = ExposureClass.MANAGEMENT_EXPOSED
+    share = result.listing
+    unwalked = share is None and result.listing_format not in (None, "webdav")
+    if unwalked and SEVERITY_OF[klass].rank < Severity.MEDIUM.rank:
+        return ExposureClass.ANONYMOUS_ACCESS  # a listing page, not walked (identify depth)
+    if share is not None:
+        listed = fileshare_exposure_class(
+            anonymous=share.anonymous, dicom_files=share.dicom_files, phi=share.phi_attributes
+        )
+        if SEVERITY_OF[listed].rank > SEVERITY_OF[klass].rank:
+            return listed
+    return klass
+
+
+def _http_api_class(result: HttpResult) -> ExposureClass:
     exposure = result.exposure
     if exposure is not None and any(n > 0 for n in exposure.phi_attributes.values()):
         return ExposureClass.PHI_READABLE

@@ -33,6 +33,7 @@ CLASS_COLOURS: dict[str, str] = {
     ExposureClass.RETRIEVABLE: SEVERITY_COLOURS[Severity.HIGH],
     ExposureClass.OPEN_ASSOCIATION: SEVERITY_COLOURS[Severity.MEDIUM],
     ExposureClass.ANONYMOUS_ACCESS: SEVERITY_COLOURS[Severity.MEDIUM],
+    ExposureClass.MANAGEMENT_EXPOSED: SEVERITY_COLOURS[Severity.MEDIUM],
     ExposureClass.AE_ENFORCED: SEVERITY_COLOURS[Severity.LOW],
     ExposureClass.AUTH_REQUIRED: SEVERITY_COLOURS[Severity.LOW],
     ExposureClass.TLS_ONLY: SEVERITY_COLOURS[Severity.INFO],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from pacsaudit.model import Exposure, HttpResult, OrthancStatistics
-from pacsaudit.report.cells import cell, count_text, exposure_text, tls_text
+from pacsaudit.report.cells import cell, count_text, exposure_text, joined, tls_text
 
 
 def _product(r: HttpResult) -> str:
@@ -19,6 +19,9 @@ def _product(r: HttpResult) -> str:
         return f"Orthanc {r.orthanc.version}"
     pacs = [a.product for a in r.apps if a.category == "pacs"]
     names = pacs or [a.product for a in r.apps]
+    if not names and r.management is not None:
+        m = r.management
+        return " ".join(p for p in (m.product, m.model, m.firmware) if p)
     return names[0] if names else (r.server or "-")
 
 
@@ -28,7 +31,7 @@ def _accepts(r: HttpResult) -> Text:
     open_api = (r.orthanc is not None and not r.orthanc.auth_required) or any(
         d.answered for d in r.dicomweb
     )
-    if open_api:
+    if open_api or (r.listing is not None and r.listing.anonymous):
         return cell(("no login", "bold red"))
     if r.auth is not None:
         scheme = r.auth.scheme or str(r.auth.status_code)
@@ -49,6 +52,8 @@ def _services(r: HttpResult) -> str:
             parts.append(name if not d.protected or d.answered else f"{name}(locked)")
     apps = [a.product for a in r.apps if a.category in ("viewer", "admin-ui")]
     parts.extend(apps[:3])
+    if r.listing_format is not None:
+        parts.append("WebDAV" if r.listing_format == "webdav" else "listing")
     return " ".join(parts) or "-"
 
 
@@ -101,4 +106,9 @@ def http_notes(r: HttpResult) -> Text:
         notes.append(f'realm "{r.auth.realm}"')
     if r.exposure is not None and r.exposure.queries:
         notes.append(f"via {r.exposure.queries[0].model}")
-    return cell("; ".join(notes))
+    if r.listing_format is not None:
+        notes.append(f"/ is a file share ({r.listing_format}): next row")
+    parts = [cell("; ".join(notes))] if notes else []
+    if r.management is not None:
+        parts.append(cell((f"{r.management.vendor} NAS administration page reachable", "red")))
+    return joined("; ", parts)

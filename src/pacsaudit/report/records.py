@@ -151,6 +151,8 @@ class Service:
 
     @property
     def exposed(self) -> bool:
+        if self.exposure_class == model.ExposureClass.MANAGEMENT_EXPOSED:
+            return False  # a login page answers, nobody is let in: counted and advised apart
         return self.exposure_class in EXPOSED_CLASSES or (
             self.exposure_class is not None and self.severity_rank >= SEVERITY_RANK["medium"]
         )
@@ -330,7 +332,8 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
     hashes = exposure.get("patient_id_hashes")
     product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
-    if (_int(result, "samples_in_named_paths") or 0) > 0:
+    share = _obj(result, "listing") or result  # a web listing's walk counts like a share's
+    if (_int(share, "samples_in_named_paths") or 0) > 0:
         flags = (*flags, NAMES_IN_PATHS)  # the share's listing alone names patients
     ip = visible(env["ip"])
     return Service(
@@ -352,7 +355,7 @@ def _service(source: str, env: Mapping[str, Any]) -> Service:
         flags=flags,
         tls=_tls(result),
         **_measures(result, exposure),
-        anonymous=_bool(result, "anonymous"),
+        anonymous=_bool(share, "anonymous"),
         distinct_patients=_int(exposure, "distinct_patients") or 0,
         patient_hashes=tuple(h for h in hashes if isinstance(h, str))
         if isinstance(hashes, list)
@@ -373,8 +376,11 @@ def _measures(result: Mapping[str, Any], exposure: Mapping[str, Any]) -> dict[st
 
     DICOM and HTTP results carry an ``exposure`` object; a file share's result counts DICOM
     files and their bytes at its top level (images), with patients and studies only where a
-    DICOMDIR was read.
+    DICOMDIR was read. An HTTP result's open directory listing or WebDAV folder (``listing``)
+    is such a share.
     """
+    if not exposure and _obj(result, "listing"):
+        result = _obj(result, "listing")
     if exposure or _str(result, "kind") != "fileshare":
         return {
             "patients": _count(exposure, "patients"),
@@ -445,6 +451,12 @@ def _web_product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
         named = [a for a in apps if isinstance(a, dict) and _str(a, "product")]
         if named:
             return _str(named[0], "product"), None
+    nas = _obj(result, "management")
+    if _str(nas, "product"):
+        model = _str(nas, "model")
+        return f"{_str(nas, 'product')} {model}" if model else _str(nas, "product"), _str(
+            nas, "firmware"
+        )
     server = _str(result, "server")
     return (BANNER_PREFIX + server[:40], None) if server else (None, None)
 

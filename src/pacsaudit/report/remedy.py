@@ -109,6 +109,17 @@ INCIDENT = Advice(
     "restore the images from a backup taken before the intrusion.",
 )
 
+MANAGEMENT = Advice(
+    "management-interface",
+    "Take the storage device's administration page off reachable networks",
+    "The administration page of a NAS answers from where we scanned. Internet-exposed NAS "
+    "login pages are how the ransomware families that encrypted imaging archives on NAS boxes "
+    "got in (eCh0raix, Qlocker, DeadBolt). Reach the page only from a management network or a "
+    "VPN, switch off UPnP port forwarding and the vendor's relay services (QuickConnect, "
+    "myQNAPcloud and the like) unless needed, install the vendor's current firmware, enable "
+    "two-factor login for administrators and disable the default admin account.",
+)
+
 CATALOGUE: tuple[Advice, ...] = (
     INCIDENT,
     BREACH,
@@ -117,6 +128,7 @@ CATALOGUE: tuple[Advice, ...] = (
     AE_TITLE,
     ANONYMOUS,
     NAMED_PATHS,
+    MANAGEMENT,
     TLS,
     SEGMENTATION,
     PATCH,
@@ -148,6 +160,14 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
     if s.is_compromise:
         seen = ", ".join(s.indicators) or "indicators"
         return [(INCIDENT, f"{seen} found on the share behind port {s.port}")]
+    if s.exposure_class == ExposureClass.MANAGEMENT_EXPOSED:
+        where = (
+            "a local network address" if s.country == LOCAL else f"a public address ({s.country})"
+        )
+        return [
+            (MANAGEMENT, f"{s.product_label} administration page reachable"),
+            (SEGMENTATION, f"reachable on {where}"),
+        ]
     out: list[tuple[Advice, str]] = []
     if s.exposure_class == ExposureClass.PHI_READABLE:
         out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))

@@ -195,7 +195,11 @@ def _rows(f: Finding) -> list[list[Text]]:
         return list(compromise_rows(f, f.result, target, severity_cell))
     if isinstance(f.result, HttpResult) and f.status is Status.HTTP:
         web = f.result
-        return [[target, status, *http_cells(web), severity_cell(web.severity), http_notes(web)]]
+        rows = [[target, status, *http_cells(web), severity_cell(web.severity), http_notes(web)]]
+        if web.listing is not None:  # an open listing or WebDAV: a share's row
+            label = cell(f"{f.host or f.ip}:{f.port} {web.listing_format or 'listing'}")
+            rows.extend(fileshare_rows(f, web.listing, label, severity_cell))
+        return rows
     r = f.result if isinstance(f.result, DicomResult) else None
     if r is None or f.status is not Status.DICOM:
         return [[target, status, *[cell("-")] * 8, cell(_notes(f))]]

@@ -262,7 +262,9 @@ def test_orthanc_without_dicomweb_is_counted_from_its_rest_listing(run: Runner[F
     assert not [d for d in r.dicomweb if d.service == "qido-rs"]
     e = r.exposure
     assert e is not None
-    assert (e.studies, e.patients, e.images) == (12, 4, None)
+    assert (e.studies, e.patients, e.images) == (12, 4, 40)  # images from /statistics
+    assert e.images_source == "orthanc-statistics"
+    assert not e.images_lower_bound
     assert e.phi_attributes == {"AccessionNumber": 12, "PatientID": 12, "StudyDate": 12}
     assert (e.queries[0].model, e.queries[0].queries) == ("orthanc-rest", 4)
     assert r.exposure_class is ExposureClass.PHI_READABLE

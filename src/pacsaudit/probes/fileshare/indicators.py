@@ -3,6 +3,9 @@
 Names are matched case-insensitively against shell patterns. An indicator with ``content``
 strings matches only when the name matches *and* one of the strings occurs in the file's first
 bytes (a bounded prefix read): ``config.json`` alone is far too common to mean a miner.
+
+One sign is not in the list because no name betrays it: a DICOM file whose preamble is a
+program (:data:`EXECUTABLE_DICOM`, CVE-2019-11687), checked on the bytes every read fetches.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from pacsaudit.measure import polyglot
 
 CONTENT_PREFIX = 4096
 """Bytes read from a file whose indicator needs its content."""
@@ -34,6 +39,16 @@ class Indicator:
     def matches_content(self, prefix: bytes) -> bool:
         lowered = prefix.lower()
         return any(c.lower() in lowered for c in self.content)
+
+
+EXECUTABLE_DICOM = Indicator(
+    id=polyglot.EXECUTABLE_DICOM,
+    category=polyglot.EXECUTABLE_DICOM,
+    description=polyglot.DESCRIPTION,
+    source=polyglot.SOURCE,
+    names=(),
+)
+"""Recorded by the walk from a DICOM file's preamble, whatever the file is called."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pacsaudit.errors import ReadTimeout, classify
+from pacsaudit.measure.polyglot import executable_preamble
 from pacsaudit.model import (
     DicomdirCounts,
     ErrorInfo,
@@ -41,7 +42,12 @@ from pacsaudit.probes.fileshare.dicomfile import (
     reached_pixel_data,
     sample_header,
 )
-from pacsaudit.probes.fileshare.indicators import CONTENT_PREFIX, Indicator, IndicatorList
+from pacsaudit.probes.fileshare.indicators import (
+    CONTENT_PREFIX,
+    EXECUTABLE_DICOM,
+    Indicator,
+    IndicatorList,
+)
 from pacsaudit.probes.fileshare.options import MAGIC_END, WalkOptions
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
@@ -92,6 +98,10 @@ class Listing:
     entries: list[Entry]
     truncated: bool = False
     """The folder held more entries than the limit asked for."""
+
+
+LOOP = "loop"
+"""The :class:`EntryError` code of a folder that is an earlier one again (counted as a link)."""
 
 
 class EntryError(Exception):
@@ -171,6 +181,7 @@ class WalkTally:
     dicom_files: int = 0
     dicom_bytes: int = 0
     not_dicom_named_dicom: int = 0
+    executable_dicom: int = 0
     headers_sampled: int = 0
     headers_truncated: int = 0
     samples_in_named_paths: int = 0
@@ -262,6 +273,7 @@ class WalkTally:
             dicom_bytes=self.dicom_bytes,
             dicom_lower_bound=self.lower_bound or self.unchecked > 0,
             not_dicom_named_dicom=self.not_dicom_named_dicom,
+            executable_dicom=self.executable_dicom,
             headers_sampled=self.headers_sampled,
             headers_truncated=self.headers_truncated,
             samples_in_named_paths=self.samples_in_named_paths,
@@ -301,7 +313,10 @@ async def walk_share(backend: ShareBackend, share: _ShareTally, tally: WalkTally
             try:
                 async with asyncio.timeout(tally.op_timeout()):
                     listing = await backend.list_dir(path, options.max_entries - tally.entries)
-            except EntryError:
+            except EntryError as exc:
+                if exc.code == LOOP:  # a backend that tells a loop only once it listed it
+                    tally.symlinks += 1
+                    continue
                 tally.walk_errors += 1
                 if not path:
                     share.access = ShareAccess.DENIED
@@ -433,6 +448,7 @@ async def _look_at_file(
     tally.dicom_files += 1
     share.dicom_files += 1
     tally.dicom_bytes += size if size is not None else len(prefix)
+    _check_preamble(tally, share, prefix, depth)
     if read_dicomdir:
         complete = ended or (size is not None and len(prefix) >= size)
         _add_dicomdir(tally, prefix, complete=complete)
@@ -443,6 +459,13 @@ async def _look_at_file(
         tally.phi.update(result.counts)
         if not result.reached_pixels and not ended:
             tally.headers_truncated += 1
+
+
+def _check_preamble(tally: WalkTally, share: _ShareTally, prefix: bytes, depth: int) -> None:
+    """CVE-2019-11687: a DICOM file whose preamble is a program posing as an image."""
+    if executable_preamble(prefix) is not None:
+        tally.executable_dicom += 1
+        tally.record_indicator(EXECUTABLE_DICOM, share.name, depth)
 
 
 def _add_dicomdir(tally: WalkTally, data: bytes, *, complete: bool) -> None:

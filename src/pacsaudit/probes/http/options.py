@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.net.stream import DialOptions
+from pacsaudit.probes.fileshare.options import WalkOptions
 
 HTTP_PORTS = (80, 443, 8042, 8080, 8443)
 HTTPS_PORTS = (443, 8443)
@@ -53,8 +54,12 @@ class HttpOptions:
     """Seconds between two credential attempts on one target (account lockouts, log floods)."""
     contact: str | None = None
     """The scanning party's contact (``--contact``), added to the User-Agent."""
+    walk: WalkOptions = field(default_factory=WalkOptions)
+    """Bounds of the share walk of an open directory listing or WebDAV folder: the file-share
+    probes' own (``--max-depth``, ``--max-entries``, ``--max-reads``, ``--max-samples``)."""
 
     def validate(self) -> None:
+        self.walk.validate()
         if self.read_timeout <= 0:
             raise ValueError("read timeout must be positive")
         if self.budget <= 0:

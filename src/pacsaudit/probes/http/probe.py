@@ -30,7 +30,6 @@ import re
 import secrets
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
@@ -44,8 +43,8 @@ from pacsaudit.model import (
     DicomWebEndpoint,
     ErrorInfo,
     Exposure,
+    FileShareResult,
     Finding,
-    HttpAuth,
     HttpResult,
     OrthancInfo,
     OrthancStatistics,
@@ -53,8 +52,10 @@ from pacsaudit.model import (
     WebApp,
 )
 from pacsaudit.net.stream import scanner_tls_context
-from pacsaudit.probes.http import HTTP, HTTPS
+from pacsaudit.probes.fileshare.indicators import shipped_indicators
+from pacsaudit.probes.http import HTTP, HTTPS, listings
 from pacsaudit.probes.http import signatures as sig
+from pacsaudit.probes.http.nas import survey_nas
 from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.probes.http.pages import (
     dicom_json_page,
@@ -64,6 +65,7 @@ from pacsaudit.probes.http.pages import (
     page_error,
     paginate,
 )
+from pacsaudit.probes.http.survey import Survey, auth_of, merge
 from pacsaudit.probes.http.transport import Fetched, WebSession, make_session, printable
 from pacsaudit.targets.spec import Target
 
@@ -72,36 +74,6 @@ _MARGIN = 0.5
 _JSON_ACCEPT = "application/json"
 _DICOM_JSON_ACCEPT = "application/dicom+json, application/json;q=0.9"
 _AET = re.compile(r"^[A-Za-z0-9_\-. ]{1,16}$")
-_REALM = re.compile(r'realm\s*=\s*"([^"]{0,256})"', re.IGNORECASE)
-
-
-@dataclass
-class _Survey:
-    """What one pass over the target (anonymous, or with an accepted default credential) saw."""
-
-    apps: dict[str, WebApp] = field(default_factory=dict)
-    auth: HttpAuth | None = None
-    challenge_path: str | None = None
-    orthanc: OrthancInfo | None = None
-    dicomweb: list[DicomWebEndpoint] = field(default_factory=list)
-    exposure: Exposure | None = None
-    qido_root: str | None = None
-    blanket: bool = False
-    """``/`` itself asked for credentials: every path is locked, whatever it is."""
-
-    @property
-    def products(self) -> set[str]:
-        return {a.product for a in self.apps.values()}
-
-    def add_app(self, app: WebApp) -> None:
-        self.apps.setdefault(app.product, app)
-
-    def refused(self, path: str, fetched: Fetched) -> HttpAuth:
-        auth = _auth_of(fetched)
-        if self.auth is None:
-            self.auth = auth
-            self.challenge_path = path
-        return auth
 
 
 class HttpProbe:
@@ -153,15 +125,17 @@ class HttpProbe:
                 banner=printable_sample(sample, 96) if sample else None,
             )
             return self._finding(target, started, Status.ERROR, result, root.error.error)
-        anon = _Survey()
+        anon = Survey()
         await self._survey(session, anon, root, auth=None)
         survey, credentials = anon, None
         if self.options.try_default_credentials and self.options.max_credentials > 0:
             credentials, auth = await self._try_credentials(session, anon)
             if auth is not None:
-                with_auth = _Survey()
+                with_auth = Survey()
                 await self._survey(session, with_auth, None, auth=auth)
-                survey = _merge(anon, with_auth)
+                survey = merge(anon, with_auth)
+        listing = await self._listing(session, root)
+        management = await survey_nas(session, root, blanket=anon.blanket)
         result = HttpResult(
             scheme=session.scheme,
             tls=session.backend.tls_info,
@@ -173,14 +147,33 @@ class HttpProbe:
             dicomweb=survey.dicomweb,
             exposure=survey.exposure,
             credentials=credentials,
+            management=management,
+            listing_format=listing[0] if listing else None,
+            listing=listing[1] if listing else None,
             exchanges=session.exchanges,
         )
         return self._finding(target, started, Status.HTTP, result, None)
 
+    async def _listing(
+        self, session: WebSession, root: Fetched
+    ) -> tuple[str, FileShareResult | None] | None:
+        """``/`` as a file share (WebDAV, a directory listing), walked at exposure depth. Asked
+        even where ``GET /`` was refused: a WebDAV server may forbid a folder's GET and still
+        answer ``PROPFIND`` to anyone."""
+        if root.status is None:
+            return None
+        fmt, index = await listings.detect(session, root)
+        if fmt is None or not self.options.enumerate:
+            return (fmt, None) if fmt else None
+        from pacsaudit.probes.http.webshare import walk_listing  # imports pydicom
+
+        walk, indicators = self.options.walk, shipped_indicators()
+        return await walk_listing(session, root, fmt, walk, indicators, index_format=index)
+
     # -- one pass ----------------------------------------------------------------------------
 
     async def _survey(
-        self, session: WebSession, s: _Survey, root: Fetched | None, *, auth: httpx.Auth | None
+        self, session: WebSession, s: Survey, root: Fetched | None, *, auth: httpx.Auth | None
     ) -> None:
         """Everything but credentials; ``root`` is reused on the anonymous pass."""
         if root is None:
@@ -200,10 +193,10 @@ class HttpProbe:
         if s.exposure is None and self.options.enumerate:
             await self._orthanc_listing(session, s, auth)
 
-    def _recognise(self, s: _Survey, path: str, fetched: Fetched) -> None:
+    def _recognise(self, s: Survey, path: str, fetched: Fetched) -> None:
         if fetched.status is None:
             return
-        realm = _auth_of(fetched).realm if fetched.refused else None
+        realm = auth_of(fetched).realm if fetched.refused else None
         for signature in sig.signatures():
             evidence = sig.match_page(
                 signature,
@@ -222,7 +215,7 @@ class HttpProbe:
                     )
                 )
 
-    async def _orthanc(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+    async def _orthanc(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         if session.exhausted():
             return
         system = await session.get(
@@ -272,7 +265,7 @@ class HttpProbe:
                 )
         s.orthanc = info
 
-    async def _app_pages(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+    async def _app_pages(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         fetched_paths: set[str] = {"/"}
         for signature in sig.signatures():
             if signature.when is not None and signature.when not in s.products:
@@ -288,7 +281,7 @@ class HttpProbe:
                 if signature.product in s.apps:
                     break
 
-    async def _dicomweb(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+    async def _dicomweb(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         paths = sig.dicomweb_paths()
         aets: list[str] | None = None
         includes = ",".join(tag_list())
@@ -389,7 +382,7 @@ class HttpProbe:
         return exposure
 
     async def _orthanc_listing(
-        self, session: WebSession, s: _Survey, auth: httpx.Auth | None
+        self, session: WebSession, s: Survey, auth: httpx.Auth | None
     ) -> None:
         """Orthanc's REST listing where no QIDO-RS answered: the same counts, by keyword."""
         o = s.orthanc
@@ -408,7 +401,7 @@ class HttpProbe:
             )
 
         # None: no listing at all (an old or restricted Orthanc), nothing to add.
-        s.exposure = await paginate(
+        exposure = await paginate(
             session,
             max_records=opts.max_records,
             model="orthanc-rest",
@@ -417,8 +410,15 @@ class HttpProbe:
             tally=tally,
             add=tally.add_orthanc_study,
         )
+        stats = o.statistics
+        if exposure is not None and exposure.images is None and stats and stats.instances:
+            # The listing names no instance count; /statistics is the server's own total.
+            exposure = msgspec.structs.replace(
+                exposure, images=stats.instances, images_source="orthanc-statistics"
+            )
+        s.exposure = exposure
 
-    async def _wado_uri(self, session: WebSession, s: _Survey, auth: httpx.Auth | None) -> None:
+    async def _wado_uri(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         """WADO-URI without fetching an instance: a request without object UIDs must draw a
         different answer (400, 406, 200 with an error page...) than a path that does not
         exist. Orthanc answers 404 to both, so there its DICOMweb plugin is the evidence."""
@@ -480,7 +480,7 @@ class HttpProbe:
     # -- default credentials -------------------------------------------------------------------
 
     async def _try_credentials(
-        self, session: WebSession, s: _Survey
+        self, session: WebSession, s: Survey
     ) -> tuple[CredentialCheck | None, httpx.Auth | None]:
         """Shipped pairs on the first challenged imaging path; only Basic and Digest."""
         if s.auth is None or s.challenge_path is None or (not s.products and not s.dicomweb):
@@ -541,16 +541,6 @@ async def _close(session: WebSession) -> None:
         await session.client.aclose()
 
 
-def _auth_of(fetched: Fetched) -> HttpAuth:
-    header = fetched.headers.get("www-authenticate")
-    scheme = realm = None
-    if header:
-        scheme = printable(header.strip().split(" ", 1)[0], 24)
-        m = _REALM.search(header[:1024])
-        realm = printable(m.group(1), 64) if m else None
-    return HttpAuth(status_code=fetched.status or 0, scheme=scheme, realm=realm)
-
-
 def _text(value: object, limit: int) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -565,28 +555,3 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.isdigit() and len(value) < 19:
         return int(value)
     return None
-
-
-def _merge(anon: _Survey, authed: _Survey) -> _Survey:
-    """The authenticated pass's data, the anonymous pass's locks."""
-    merged = _Survey(auth=anon.auth, challenge_path=anon.challenge_path)
-    for app in authed.apps.values():
-        locked = anon.apps.get(app.product)
-        protected = anon.blanket or (locked is not None and locked.protected)
-        merged.add_app(msgspec.structs.replace(app, protected=protected))
-    for app in anon.apps.values():
-        merged.add_app(app)
-    if authed.orthanc is not None:
-        merged.orthanc = msgspec.structs.replace(
-            authed.orthanc, auth_required=anon.orthanc is not None and anon.orthanc.auth_required
-        )
-    else:
-        merged.orthanc = anon.orthanc
-    locked_roots = {(d.service, d.path) for d in anon.dicomweb if d.protected}
-    merged.dicomweb = [
-        msgspec.structs.replace(d, protected=anon.blanket or (d.service, d.path) in locked_roots)
-        for d in authed.dicomweb
-    ] or anon.dicomweb
-    merged.exposure = authed.exposure or anon.exposure
-    merged.qido_root = authed.qido_root or anon.qido_root
-    return merged

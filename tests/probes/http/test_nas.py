@@ -1,0 +1,156 @@
+"""NAS administration pages: recognised by the strings of public fingerprints, model and
+firmware kept only where such a page shows them, host names never.
+
+No NAS firmware runs here, so the pages are fakes built from the formats the signatures cite
+(``data/nas_signatures.json``: nmap's http-qnap-nas-info, Greenbone's ASUSTOR and Buffalo
+detections, WhatWeb's Synology plugin, nuclei's WD and TerraMaster panels).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hostile_servers import PeerServer
+from pacsaudit.measure.classify import classify
+from pacsaudit.model import ExposureClass, Finding, HttpResult, Severity, encode_finding
+from pacsaudit.probes.http.nas import nas_signatures
+from pacsaudit.probes.http.options import HttpOptions, Limits
+from pacsaudit.probes.http.probe import HttpProbe
+from pacsaudit.report.records import load_results
+from pacsaudit.report.remedy import MANAGEMENT, advice_for
+from pacsaudit.targets.spec import Target
+from probes.http.peers import Request, Site, response
+
+HOST = "CNRYNASHOST"
+"""A host name the pages carry, as real ones do: it must never reach a finding."""
+
+
+def html(page: str, status: int = 200, **headers: str) -> Callable[[Request], bytes]:
+    body = page.encode()
+    return lambda _r: response(status, body, headers={"Content-Type": "text/html", **headers})
+
+
+QNAP_XML = f"""<?xml version="1.0" encoding="UTF-8" ?>
+<QDocRoot version="1.0"><authPassed><![CDATA[0]]></authPassed>
+<model><modelName><![CDATA[TS-X53D]]></modelName>
+<internalModelName><![CDATA[TS-453D]]></internalModelName>
+<displayModelName><![CDATA[TS-453D]]></displayModelName></model>
+<firmware><version><![CDATA[4.5.4]]></version><number><![CDATA[1800]]></number>
+<build><![CDATA[20210923]]></build></firmware>
+<hostname><![CDATA[{HOST}]]></hostname></QDocRoot>"""
+ASUSTOR = f"""<html><head><title>{HOST}</title></head><body><div class="login-nas-model"></div>
+<script>var nasModel ='AS3102T', fwType = 'x', hostName = '{HOST}';
+var _dcTag = '3.1.2.RHG1';</script></body></html>"""
+
+SITES: dict[str, tuple[dict[str, Callable[[Request], bytes]], str, str | None, str | None]] = {
+    "qnap": (
+        {"/cgi-bin/authLogin.cgi": html(QNAP_XML)},
+        "QNAP QTS",
+        "TS-453D",
+        "4.5.4 build 20210923",
+    ),
+    "asustor": ({"/portal/": html(ASUSTOR)}, "ASUSTOR ADM", "AS3102T", "3.1.2.RHG1"),
+    "buffalo": (
+        {"/": html(f"<html><head><title>LinkStation - LS-QL  ({HOST})</title></head></html>")},
+        "Buffalo LinkStation/TeraStation",
+        "LS-QL",
+        None,
+    ),
+    "synology": (
+        {
+            "/": html(
+                f"<html><head><title>{HOST}&nbsp;-&nbsp;Synology&nbsp;DiskStation</title>"
+                '</head><body><script type="text/javascript">SYNO.SDS.Session = {};</script>'
+            )
+        },
+        "Synology DSM",
+        None,
+        None,
+    ),
+    "wd": (
+        {"/": html(f"<html><head><title>{HOST}</title></head><body>WDMyCloud login</body>")},
+        "WD My Cloud",
+        None,
+        None,
+    ),
+    "terramaster": (
+        {"/": html("<html><head><title>x</title></head></html>", Server="TOS")},
+        "TerraMaster TOS",
+        None,
+        None,
+    ),
+    "readynas": (
+        {"/admin/": html("", 401, **{"WWW-Authenticate": 'Basic realm="ReadyNAS Admin"'})},
+        "Netgear ReadyNAS",
+        None,
+        None,
+    ),
+}
+
+
+def scan(site: Site) -> Finding:
+    opts = HttpOptions(budget=6.0, read_timeout=1.0, limits=Limits(request_timeout=1.0))
+
+    async def run() -> Finding:
+        async with PeerServer(site) as server:
+            return await HttpProbe(opts).scan(Target("127.0.0.1", server.port))
+
+    return classify(asyncio.run(run()))
+
+
+@pytest.mark.parametrize("name", sorted(SITES))
+def test_nas_admin_page(name: str) -> None:
+    routes, product, model, firmware = SITES[name]
+    site = Site(routes=dict(routes))
+    finding = scan(site)
+    result = finding.result
+    assert isinstance(result, HttpResult)
+    m = result.management
+    assert m is not None, result
+    assert (m.product, m.model, m.firmware) == (product, model, firmware)
+    assert m.source
+    assert result.exposure_class is ExposureClass.MANAGEMENT_EXPOSED
+    assert result.severity is Severity.MEDIUM
+    assert HOST.lower() not in encode_finding(finding).decode().lower()
+    assert all(r.method == "GET" for r in site.requests if r.method != "OPTIONS")
+
+
+def test_values_outside_the_alphabet_are_not_kept() -> None:
+    xml = QNAP_XML.replace("TS-453D", "<script>alert(1)</script>").replace("4.5.4", "9" * 40)
+    finding = scan(Site(routes={"/cgi-bin/authLogin.cgi": html(xml)}))
+    assert isinstance(finding.result, HttpResult)
+    m = finding.result.management
+    assert m is not None
+    assert (m.model, m.firmware) == (None, None)
+
+
+def test_an_ordinary_site_is_no_nas() -> None:
+    page = "<html><head><title>Welcome to our clinic</title></head><body>hi</body></html>"
+    finding = scan(Site(routes={"/": html(page)}))
+    assert isinstance(finding.result, HttpResult)
+    assert finding.result.management is None
+    assert finding.result.exposure_class is ExposureClass.CLOSED
+
+
+def test_every_signature_names_its_source() -> None:
+    assert len({s.vendor for s in nas_signatures()}) == 7
+    assert all(s.source and s.paths for s in nas_signatures())
+
+
+def test_reports_advise_and_do_not_count_it_as_open(tmp_path: Path) -> None:
+    routes, *_ = SITES["qnap"]
+    finding = scan(Site(routes=dict(routes)))
+    out = tmp_path / "f.jsonl"
+    out.write_bytes(encode_finding(finding) + b"\n")
+    services = load_results([out]).services
+    assert len(services) == 1
+    s = services[0]
+    assert s.exposure_class == "management-exposed"
+    assert not s.exposed
+    assert s.product == "QNAP QTS TS-453D"
+    assert s.version == "4.5.4 build 20210923"
+    assert next(a for a, _ in advice_for(s)) is MANAGEMENT
