@@ -313,11 +313,11 @@ def test_the_reports_vocabulary_is_the_models() -> None:
     """Ranks, class order and colours come from the model's enums: a class or severity added
     there is ordered, ranked and coloured in every report, or this fails."""
     from pacsaudit.model import CLASS_ORDER, ExposureClass, Severity
-    from pacsaudit.report import records
+    from pacsaudit.report import service
     from pacsaudit.report.charts import CLASS_COLOURS, SEVERITY_COLOURS
 
-    assert {s.value: s.rank for s in Severity} == records.SEVERITY_RANK
-    assert sorted(records.SEVERITY_RANK, key=records.SEVERITY_RANK.__getitem__) == [
+    assert {s.value: s.rank for s in Severity} == service.SEVERITY_RANK
+    assert sorted(service.SEVERITY_RANK, key=service.SEVERITY_RANK.__getitem__) == [
         "info",
         "low",
         "medium",
@@ -328,4 +328,4 @@ def test_the_reports_vocabulary_is_the_models() -> None:
     assert unordered == {ExposureClass.CLOSED, ExposureClass.COMPROMISED}
     assert set(CLASS_ORDER) <= set(CLASS_COLOURS)
     assert set(Severity) == set(SEVERITY_COLOURS)
-    assert set(records.CLASS_ORDER) >= records.EXPOSED_CLASSES
+    assert set(service.CLASS_ORDER) >= service.EXPOSED_CLASSES

@@ -22,14 +22,8 @@ from collections.abc import Sequence
 import msgspec
 
 from pacsaudit.peertext import visible_lines
-from pacsaudit.report.records import (
-    SEVERITY_RANK,
-    Count,
-    Loaded,
-    Service,
-    exposure_sum,
-    ip_order,
-)
+from pacsaudit.report.records import Loaded, exposure_sum
+from pacsaudit.report.service import SEVERITY_RANK, Count, Service, ip_order
 from pacsaudit.report.summary import SET_APART_FLAGS
 
 CHANGES = ("newly-exposed", "fixed", "still-exposed", "no-longer-seen")

@@ -20,8 +20,9 @@ from pacsaudit import __version__
 from pacsaudit.model import Severity
 from pacsaudit.report.charts import CLASS_COLOURS, SEVERITY_COLOURS, bar_chart
 from pacsaudit.report.diff import CHANGES, Diff, fmt_measure
-from pacsaudit.report.records import Count, Loaded, Service, ip_order
+from pacsaudit.report.records import Loaded
 from pacsaudit.report.remedy import CATALOGUE, Advice, advice_for
+from pacsaudit.report.service import Count, Service, ip_order
 from pacsaudit.report.summary import Cell, Summary
 
 MAX_TABLE_ROWS = 5000

@@ -22,15 +22,9 @@ from pathlib import Path
 
 from pacsaudit import __version__
 from pacsaudit.peertext import defang, visible
-from pacsaudit.report.records import (
-    SEVERITY_RANK,
-    Loaded,
-    ReportInputError,
-    Service,
-    ip_order,
-    plural,
-)
+from pacsaudit.report.records import Loaded, ReportInputError, plural
 from pacsaudit.report.remedy import advice_for
+from pacsaudit.report.service import SEVERITY_RANK, Service, ip_order
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

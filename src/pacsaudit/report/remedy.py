@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pacsaudit.model import AePolicy, ExposureClass, MoveCheck
 from pacsaudit.report.geo import LOCAL
-from pacsaudit.report.records import NAMES_IN_PATHS, Service
+from pacsaudit.report.service import NAMES_IN_PATHS, Service
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-from pacsaudit.report.records import Count, Service, ip_order
 from pacsaudit.report.remedy import advice_for
+from pacsaudit.report.service import Count, Service, ip_order
 
 COLUMNS = (
     "ip",

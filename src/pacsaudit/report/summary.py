@@ -29,14 +29,8 @@ import msgspec
 
 from pacsaudit import __version__
 from pacsaudit.model import json_schema
-from pacsaudit.report.records import (
-    CLASS_ORDER,
-    FLEET,
-    SEVERITY_RANK,
-    Loaded,
-    Service,
-    exposure_sum,
-)
+from pacsaudit.report.records import Loaded, exposure_sum
+from pacsaudit.report.service import CLASS_ORDER, FLEET, SEVERITY_RANK, Service
 
 SUMMARY_VERSION = 1
 SET_APART_FLAGS = ("likely-honeypot", "demo-data", FLEET)
