@@ -25,13 +25,6 @@ START_TIMEOUT = 20.0
 """smbd opens its port in about a second."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 @contextlib.contextmanager
 def running_smbd(root: Path, conf: Path, port: int) -> Iterator[None]:
     """smbd on ``conf`` (which listens on 127.0.0.1:``port``) until the block ends."""

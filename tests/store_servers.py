@@ -20,12 +20,12 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from loopback import free_port
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.services import LabInfo, LabService, alive, start_service
 from pacsaudit.measure.classify import classify
@@ -47,13 +47,6 @@ class Running:
     """Where the server keeps what it receives: ``incoming/`` (storescp), ``storage/``
     (Orthanc), the worklist database (wlmscpfs)."""
     http_port: int | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

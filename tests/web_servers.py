@@ -18,17 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from loopback import free_port
 from pacsaudit.lab.web import nginx_argv, nginx_conf
 
 START_TIMEOUT = 10.0
 """nginx opens its port in a few milliseconds, http.server in about 0.1 s."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ probed twice, or a per-network cap broken, from the server side.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -43,14 +42,6 @@ class PeerSet:
     def accepted(self) -> int:
         with self.lock:
             return sum(p.accepted for p in self.peers)
-
-
-def free_port(ip: str = "127.0.0.1") -> int:
-    """A port with nothing listening on ``ip`` (bind, read the number, close)."""
-    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
-        s.bind((ip, 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @contextmanager

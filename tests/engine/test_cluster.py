@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from engine.peers import PeerSet, free_port, serving
+from engine.peers import PeerSet, serving
 from hostile_servers import probe_options
+from loopback import free_port
 from pacsaudit.engine import cluster as cluster_module
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.errors import UsageError

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
-from engine.peers import BANNER, free_port
+from engine.peers import BANNER
 from engine.peers import serving as serving_peers
 from hostile_servers import (
     BUDGET,
@@ -28,6 +28,7 @@ from hostile_servers import (
     probe_options,
     serving,
 )
+from loopback import free_port
 from pacsaudit.contract import make_finding
 from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.engine.sweep import Sweep, first_protocol

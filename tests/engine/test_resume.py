@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from engine.peers import PeerSet, free_port, serving
+from engine.peers import PeerSet, serving
+from loopback import free_port
 from pacsaudit.engine.checkpoint import OutputFile
 from pacsaudit.engine.state import ScanState, StateError
 

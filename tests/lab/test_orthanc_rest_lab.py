@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from loopback import free_port
 from pacsaudit.lab.manager import _load_orthanc, _orthanc_config, _wait_http
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import ExposureClass, HttpResult
 from pacsaudit.probes.http.probe import HttpProbe
 from pacsaudit.targets.spec import Target
-from web_servers import free_port, running
+from web_servers import running
 
 pytestmark = pytest.mark.lab
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import msgspec
 import pytest
 
+from loopback import free_port
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.fileshare import smb_conf
 from pacsaudit.lab.synth import CorpusSpec, generate_corpus
@@ -16,7 +17,7 @@ from pacsaudit.measure.classify import classify
 from pacsaudit.model import ExposureClass, FileShareResult, Status
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.targets.spec import Target
-from samba_servers import free_port, running_smbd
+from samba_servers import running_smbd
 
 SPEC = CorpusSpec(patients=2, studies=2, max_series_per_study=1, max_instances_per_series=2, seed=7)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from loopback import free_port
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.certs import write_self_signed
 from pacsaudit.lab.services import find_program
@@ -22,13 +23,6 @@ from pacsaudit.measure.classify import classify
 from pacsaudit.model import DicomResult, ErrorKind, ExposureClass, Severity, Status
 from pacsaudit.probes.dicom.probe import DicomOptions, DicomProbe
 from pacsaudit.targets.spec import Target
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture

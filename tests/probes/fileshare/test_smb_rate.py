@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from loopback import free_port
 from pacsaudit.engine.options import EngineOptions, new_event_loop_factory
 from pacsaudit.engine.sweep import Sweep
 from pacsaudit.lab.fileshare import smb_conf
@@ -27,7 +28,7 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.probes.fileshare import smb
 from pacsaudit.probes.fileshare.smb import SmbProbe
 from pacsaudit.targets.spec import Target
-from samba_servers import free_port, running_smbd
+from samba_servers import running_smbd
 
 RATE = 5.0
 TARGETS = 8
