@@ -92,7 +92,9 @@ def connect(address: str) -> Iterator[Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # distributed 2026.8 still serves HTTP (health, metrics) with None, on :8787: two local
+            # clusters at once collided there; loopback and a free port instead
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
         )
         client = distributed.Client(cluster)
