@@ -11,7 +11,9 @@ formats the data files cite, and the docstrings say which:
   models, trainers, strategies, scoring, train_stats, datastore);
 - dcm4chee-arc ``GET /dcm4chee-arc/aets`` (an array of AEs with ``dicomAETitle``);
 - Clara DICOM Adapter ``GET /api/config/claraaetitle`` and MONAI Deploy Informatics Gateway
-  ``GET /config/ae`` (arrays with ``aeTitle``; the documentation's own example entries).
+  ``GET /config/ae`` (arrays with ``aeTitle``; the documentation's own example entries);
+- Dicoogle's ``index-template.html`` (``<title>Dicoogle</title>``) and ``AETitleServlet``
+  (``GET /management/settings/dicom``: ``{"aetitle": ...}``, ``DICOOGLE-STORAGE`` by default).
 
 The Orthanc plugins (Web Viewer, WSI) run for real in ``tests/lab/test_orthanc_plugins_lab.py``.
 """
@@ -196,6 +198,22 @@ def test_clara_dicom_adapter_and_monai_deploy_gateway() -> None:
         assert r.exposure_class is ExposureClass.ANONYMOUS_ACCESS
         # The lists of *other* hosts (sources, destinations, with their addresses) never.
         assert not [q for q in site.requests if "source" in q.path or "destination" in q.path]
+
+
+def test_dicoogle_names_its_ae_title_only_once_recognised() -> None:
+    page = "<html><head><title>Dicoogle</title></head><body><div id='react-container'>"
+    setting = json_route({"aetitle": "DICOOGLE-STORAGE"})
+    site = Site(routes={"/": html(page), "/management/settings/dicom": setting})
+    r = result_of(scan(site))
+    assert [(a.product, a.path, a.titles) for a in r.ae_titles] == [
+        ("Dicoogle", "/management/settings/dicom", ["DICOOGLE-STORAGE"])
+    ]
+    assert apps(r)["Dicoogle"] == ("pacs", "/", "title", False)
+    # The same answer on a server that is not Dicoogle is never asked for.
+    other = Site(routes={"/management/settings/dicom": setting})
+    r = result_of(scan(other))
+    assert r.ae_titles == []
+    assert "/management/settings/dicom" not in {q.path for q in other.requests}
 
 
 def test_ae_title_bound() -> None:

@@ -1,11 +1,12 @@
 """AE titles that an archive's or an AI gateway's REST API lists to anyone.
 
-dcm4chee-arc (``GET /dcm4chee-arc/aets``), NVIDIA's Clara DICOM Adapter and the MONAI Deploy
-Informatics Gateway answer an anonymous ``GET`` with the DICOM AE titles they accept
-associations under. A title is not patient data, but it is the one secret a DICOM server that
-checks the called AE title keeps from a stranger: with it, the server's DICOM port answers. So
-the titles are kept — only those of 1-16 characters of a conservative alphabet, at most
-``max_titles`` — and counted otherwise, with the path and product they came from.
+dcm4chee-arc (``GET /dcm4chee-arc/aets``), NVIDIA's Clara DICOM Adapter, the MONAI Deploy
+Informatics Gateway and Dicoogle (``/management/settings/dicom``) answer an anonymous ``GET``
+with the DICOM AE titles they accept associations under. A title is not patient data, but it
+is the one secret a DICOM server that checks the called AE title keeps from a stranger: with
+it, the server's DICOM port answers. So the titles are kept — only those of 1-16 characters of
+a conservative alphabet, at most ``max_titles`` — and counted otherwise, with the path and
+product they came from.
 
 The endpoints are data (``data/ae_title_lists.json``), each with the source of its format. Only
 the listings of the server's *own* titles are asked: these products' source and destination
@@ -25,7 +26,7 @@ import httpx
 import msgspec
 
 from pacsaudit.model import AeTitleList, WebApp
-from pacsaudit.probes.http.pages import json_list
+from pacsaudit.probes.http.pages import json_list, json_object
 from pacsaudit.probes.http.survey import Survey
 from pacsaudit.probes.http.transport import Fetched, WebSession, printable
 
@@ -41,8 +42,13 @@ class AeListSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     category: str
     path: str
     key: str
-    """The JSON key of the AE title in each element of the answer's array."""
+    """The JSON key of the AE title in each element of the answer's array (or in the answer
+    itself, for ``shape: object``)."""
     source: str
+    shape: str = "array"
+    """``array`` (of objects, one per AE) or ``object`` (one AE: the server's own title)."""
+    when: str | None = None
+    """Ask only a server already identified as this product."""
 
 
 class _AeLists(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -61,6 +67,8 @@ async def survey_ae_titles(session: WebSession, s: Survey, auth: httpx.Auth | No
     """Ask each listing once; a listing that answered names its product as an application."""
     data = ae_lists()
     for spec in data.lists:
+        if spec.when is not None and spec.when not in s.products:
+            continue
         if session.exhausted():
             return
         fetched = await session.get(spec.path, purpose="ae-titles", accept=_JSON_ACCEPT, auth=auth)
@@ -77,7 +85,7 @@ def read_titles(spec: AeListSpec, fetched: Fetched, limit: int) -> AeTitleList |
     """The titles of an answer that is such a listing: a JSON array of objects, at least one
     of them carrying ``spec.key``. None for anything else (a catch-all page, an error object,
     an array of something else) — and for an empty array, which says nothing of its server."""
-    items = json_list(fetched)
+    items = _items(spec, fetched)
     if not items or not all(isinstance(i, dict) for i in items[:8]):
         return None
     if not any(isinstance(i, dict) and spec.key in i for i in items):
@@ -102,6 +110,13 @@ def read_titles(spec: AeListSpec, fetched: Fetched, limit: int) -> AeTitleList |
         unprintable=unprintable,
         truncated=truncated,
     )
+
+
+def _items(spec: AeListSpec, fetched: Fetched) -> list[Any] | None:
+    if spec.shape == "object":
+        doc = json_object(fetched)
+        return None if doc is None else [doc]
+    return json_list(fetched)
 
 
 def _title(value: Any) -> str | None:
