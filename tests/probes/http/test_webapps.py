@@ -285,3 +285,29 @@ def test_reports_show_the_apps_and_titles(tmp_path: Path) -> None:
     assert csv_row["exposure_class"] == "anonymous-access"
     page = render_report(loaded, summarise(loaded))
     assert "dcm4chee-arc" in page
+
+
+def test_hostile_ae_listings_end_in_a_finding_without_titles() -> None:
+    """Nesting deep enough to break a recursive decoder, an array past the page cap, and
+    titles made of terminal escapes and right-to-left overrides."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    huge = json.dumps([{"aeTitle": f"AE{n:05d}"} for n in range(40_000)]).encode()
+    escapes = [{"aeTitle": "\x1b[31mRED\x1b[0m"}, {"aeTitle": "\u202eCIMOD"}, {"aeTitle": 7}]
+    as_json = {"Content-Type": "application/json"}
+    site = Site(
+        routes={
+            "/dcm4chee-arc/aets": lambda _r: response(200, deep, headers=as_json),
+            "/api/config/claraaetitle": lambda _r: response(200, huge, headers=as_json),
+            "/config/ae": json_route(escapes),
+        }
+    )
+    f = scan(site)
+    r = result_of(f)
+    assert [(a.path, a.titles, a.listed, a.unprintable) for a in r.ae_titles] == [
+        ("/config/ae", [], 3, 3)
+    ]
+    ae = next(e for e in r.exchanges if e.path == "/api/config/claraaetitle")
+    assert ae.truncated
+    text = encode_finding(f).decode()
+    assert "\x1b" not in text
+    assert "RED" not in text
