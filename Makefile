@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Real peers for the lab and the tests (see ../shared/LAB-NOTES.md).
-APT_PACKAGES := orthanc orthanc-dicomweb dcmtk nmap samba smbclient rsync iproute2 nftables chromium \
+APT_PACKAGES := orthanc orthanc-dicomweb orthanc-webviewer orthanc-wsi dcmtk nmap samba smbclient rsync iproute2 nftables chromium \
   nginx-light libnginx-mod-http-dav-ext
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -632,13 +632,33 @@ class WebApp(msgspec.Struct, frozen=True, omit_defaults=True):
 
     product: str
     category: str
-    """``viewer``, ``admin-ui``, ``pacs`` or ``api``."""
+    """``viewer``, ``admin-ui``, ``pacs``, ``ai`` (an AI annotation or inference service) or
+    ``api``."""
     path: str
     """Where it was seen (our request path)."""
     evidence: str
     """What matched: ``title``, ``body``, ``server-header``, ``realm`` or ``api``."""
     protected: bool = False
     """The page asked for credentials (recognised from its challenge)."""
+
+
+class AeTitleList(msgspec.Struct, frozen=True, omit_defaults=True):
+    """DICOM AE titles an HTTP API lists to anyone (``data/ae_title_lists.json``): not patient
+    data, but what a stranger needs to open a DICOM association with the server."""
+
+    product: str
+    """Whose API answered (``dcm4chee-arc``, ``NVIDIA Clara DICOM Adapter``...)."""
+    path: str
+    """The fixed path we asked (``/dcm4chee-arc/aets``)."""
+    titles: list[str] = msgspec.field(default_factory=list)
+    """The titles themselves, in the answer's order: only those of 1-16 characters of a
+    conservative alphabet (letters, digits, space, ``_ - .``), at most 32."""
+    listed: int = 0
+    """Entries the answer held, kept or not."""
+    unprintable: int = 0
+    """Entries whose title was missing or fell outside that alphabet (counted, not kept)."""
+    truncated: bool = False
+    """More titles than the bound: ``titles`` is a prefix."""
 
 
 class OrthancStatistics(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -728,6 +748,9 @@ class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", ta
     apps: list[WebApp] = msgspec.field(default_factory=list)
     orthanc: OrthancInfo | None = None
     dicomweb: list[DicomWebEndpoint] = msgspec.field(default_factory=list)
+    ae_titles: list[AeTitleList] = msgspec.field(default_factory=list)
+    """AE titles an archive's or an AI gateway's REST API listed (dcm4chee-arc ``/aets``,
+    Clara DICOM Adapter, MONAI Deploy Informatics Gateway)."""
     exposure: Exposure | None = None
     """What QIDO-RS (or Orthanc's REST listing) let us count: studies, patients (distinct
     keyed hashes), images, PHI attribute counts. ``queries[].model`` says which API."""

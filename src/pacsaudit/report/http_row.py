@@ -50,7 +50,7 @@ def _services(r: HttpResult) -> str:
         name = "QIDO" if d.service == "qido-rs" else "WADO-URI"
         if name not in parts:
             parts.append(name if not d.protected or d.answered else f"{name}(locked)")
-    apps = [a.product for a in r.apps if a.category in ("viewer", "admin-ui")]
+    apps = [a.product for a in r.apps if a.category in ("viewer", "admin-ui", "ai")]
     parts.extend(apps[:3])
     if r.listing_format is not None:
         parts.append("WebDAV" if r.listing_format == "webdav" else "listing")
@@ -108,7 +108,20 @@ def http_notes(r: HttpResult) -> Text:
         notes.append(f"via {r.exposure.queries[0].model}")
     if r.listing_format is not None:
         notes.append(f"/ is a file share ({r.listing_format}): next row")
+    notes.extend(_ae_titles(r))
     parts = [cell("; ".join(notes))] if notes else []
     if r.management is not None:
         parts.append(cell((f"{r.management.vendor} NAS administration page reachable", "red")))
     return joined("; ", parts)
+
+
+def _ae_titles(r: HttpResult) -> list[str]:
+    """The AE titles an API listed (already printable and bounded by the probe), a few."""
+    notes = []
+    for listing in r.ae_titles:
+        shown = listing.titles[:4]
+        more = len(listing.titles) - len(shown) + listing.unprintable
+        extra = f" +{more}" if more or listing.truncated else ""
+        names = " ".join(shown) if shown else "none printable"
+        notes.append(f"AE titles at {listing.path}: {names}{extra}")
+    return notes

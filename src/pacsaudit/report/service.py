@@ -377,8 +377,9 @@ def _web_product(result: Mapping[str, Any]) -> tuple[str | None, str | None]:
     apps = result.get("apps")
     if isinstance(apps, list):
         named = [a for a in apps if isinstance(a, dict) and _str(a, "product")]
+        pacs = [a for a in named if _str(a, "category") == "pacs"]  # as the table names it
         if named:
-            return _str(named[0], "product"), None
+            return _str((pacs or named)[0], "product"), None
     nas = json_object(result, "management")
     if _str(nas, "product"):
         model = _str(nas, "model")

@@ -6,8 +6,10 @@ Per target, all requests bounded (``transport.WebSession``):
 2. Orthanc's REST API: ``/system`` (name, version, DICOM AE title and port — or 401),
    ``/statistics`` (patients, studies, series, instances, disk size: counts kept by the server,
    no patient data), ``/plugins``.
-3. Application pages of ``data/http_signatures.json`` (Orthanc Explorer 1 and 2, OHIF, Stone,
-   dcm4chee's UI, Oviyam, ...).
+3. Application pages of ``data/http_signatures.json`` (Orthanc Explorer 1 and 2, Orthanc's Web
+   Viewer, WSI and Stone plugins, OHIF, dcm4chee's UI, Oviyam, PacsOne, MONAI Label, ...), and
+   the AE-title listings of ``data/ae_title_lists.json`` (dcm4chee-arc ``/aets``, Clara DICOM
+   Adapter, MONAI Deploy Informatics Gateway: :mod:`~pacsaudit.probes.http.aetitles`).
 4. DICOMweb: QIDO-RS under the roots of ``data/dicomweb_paths.json``; at exposure depth the
    first root that answers is enumerated (``limit``/``offset`` pages, ``--max-records``), each
    study reduced by :mod:`pacsaudit.measure.dicom_json` to PHI attribute counts, keyed Patient ID
@@ -26,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 import secrets
 import ssl
 import time
@@ -55,6 +56,7 @@ from pacsaudit.net.stream import scanner_tls_context
 from pacsaudit.probes.fileshare.indicators import shipped_indicators
 from pacsaudit.probes.http import HTTP, HTTPS, listings
 from pacsaudit.probes.http import signatures as sig
+from pacsaudit.probes.http.aetitles import dcm4chee_titles, survey_ae_titles
 from pacsaudit.probes.http.nas import survey_nas
 from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.probes.http.pages import (
@@ -73,7 +75,6 @@ _MARGIN = 0.5
 """Seconds of the budget kept back so that the probe ends on its own, before the engine's cut."""
 _JSON_ACCEPT = "application/json"
 _DICOM_JSON_ACCEPT = "application/dicom+json, application/json;q=0.9"
-_AET = re.compile(r"^[A-Za-z0-9_\-. ]{1,16}$")
 
 
 class HttpProbe:
@@ -145,6 +146,7 @@ class HttpProbe:
             apps=list(survey.apps.values()),
             orthanc=survey.orthanc,
             dicomweb=survey.dicomweb,
+            ae_titles=survey.ae_titles,
             exposure=survey.exposure,
             credentials=credentials,
             management=management,
@@ -188,6 +190,7 @@ class HttpProbe:
         if blanket:
             return  # every path would answer the same 401: no false "protected" roots or pages
         await self._app_pages(session, s, auth)
+        await survey_ae_titles(session, s, auth)
         await self._dicomweb(session, s, auth)
         await self._wado_uri(session, s, auth)
         if s.exposure is None and self.options.enumerate:
@@ -283,14 +286,12 @@ class HttpProbe:
 
     async def _dicomweb(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
         paths = sig.dicomweb_paths()
-        aets: list[str] | None = None
         includes = ",".join(tag_list())
         first_page = self.options.page_size if self.options.enumerate else 1
         for entry in paths.qido_roots:
             roots: list[str] = [entry.root]
             if "{aet}" in entry.root:
-                if aets is None:
-                    aets = await self._dcm4chee_aets(session, auth)
+                aets = dcm4chee_titles(s, paths.max_aets, paths.dcm4chee_default_aet)
                 roots = [entry.root.replace("{aet}", a) for a in aets]
             for root in roots:
                 if session.exhausted():
@@ -330,21 +331,6 @@ class HttpProbe:
                 elif self.options.enumerate:
                     s.exposure = await self._enumerate_qido(session, root, page, records, auth)
                 return
-
-    async def _dcm4chee_aets(self, session: WebSession, auth: httpx.Auth | None) -> list[str]:
-        paths = sig.dicomweb_paths()
-        listing = await session.get(
-            paths.dcm4chee_aets, purpose="dcm4chee-aets", accept=_JSON_ACCEPT, auth=auth
-        )
-        found: list[str] = []
-        for item in json_list(listing) or []:
-            if isinstance(item, dict):
-                aet = item.get("dicomAETitle")
-                if isinstance(aet, str) and _AET.match(aet) and aet not in found:
-                    found.append(aet)
-            if len(found) >= paths.max_aets:
-                break
-        return found or [paths.dcm4chee_default_aet]
 
     async def _enumerate_qido(
         self,
@@ -424,14 +410,14 @@ class HttpProbe:
         exist. Orthanc answers 404 to both, so there its DICOMweb plugin is the evidence."""
         orthanc_plugin = s.orthanc is not None and "dicom-web" in s.orthanc.plugins
         control: Fetched | None = None
-        aets: list[str] | None = None
-        for entry in sig.dicomweb_paths().wado_uri:
+        paths_data = sig.dicomweb_paths()
+        for entry in paths_data.wado_uri:
             paths = [entry.path]
             if "{aet}" in entry.path:
                 if "dcm4chee-arc UI" not in s.products:
                     continue
-                aets = aets or await self._dcm4chee_aets(session, auth)
-                paths = [entry.path.replace("{aet}", a) for a in aets[:1]]
+                aets = dcm4chee_titles(s, 1, paths_data.dcm4chee_default_aet)
+                paths = [entry.path.replace("{aet}", a) for a in aets]
             for path in paths:
                 if orthanc_plugin and path == "/wado":
                     s.dicomweb.append(

@@ -27,6 +27,9 @@ class Signature(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     not_title: list[str] = msgspec.field(default_factory=list)
     """Titles that contain a ``title`` string but name another product (Explorer 2)."""
     body: list[str] = msgspec.field(default_factory=list)
+    body_all: list[str] = msgspec.field(default_factory=list)
+    """Every one of these must occur: a JSON API answer, known by its keys together (one key
+    alone, ``"datastore"``, would match too much)."""
     server: list[str] = msgspec.field(default_factory=list)
     realm: list[str] = msgspec.field(default_factory=list)
 
@@ -49,7 +52,6 @@ class WadoPath(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class DicomWebPaths(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     about: str
     qido_roots: list[QidoRoot]
-    dcm4chee_aets: str
     dcm4chee_default_aet: str
     max_aets: int
     wado_uri: list[WadoPath]
@@ -101,6 +103,10 @@ def _any_in(needles: list[str], haystack: bytes | str | None) -> bool:
     return any(n.lower().encode() in haystack for n in needles)
 
 
+def _all_in(needles: list[str], lowered: bytes) -> bool:
+    return bool(needles) and all(n.lower().encode() in lowered for n in needles)
+
+
 def match_page(
     sig: Signature,
     *,
@@ -118,7 +124,8 @@ def match_page(
         title = page_title(body)
         if _any_in(sig.title, title) and not _any_in(sig.not_title, title):
             return "title"
-        if _any_in(sig.body, body[: 256 * 1024].lower()):
+        lowered = body[: 256 * 1024].lower()
+        if _any_in(sig.body, lowered) or _all_in(sig.body_all, lowered):
             return "body"
     return None
 

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pacsaudit.model import DicomWebEndpoint, Exposure, HttpAuth, OrthancInfo, WebApp
+from pacsaudit.model import (
+    AeTitleList,
+    DicomWebEndpoint,
+    Exposure,
+    HttpAuth,
+    OrthancInfo,
+    WebApp,
+)
 from pacsaudit.probes.http.transport import Fetched, printable
 
 _REALM = re.compile(r'realm\s*=\s*"([^"]{0,256})"', re.IGNORECASE)
@@ -25,6 +32,7 @@ class Survey:
     challenge_path: str | None = None
     orthanc: OrthancInfo | None = None
     dicomweb: list[DicomWebEndpoint] = field(default_factory=list)
+    ae_titles: list[AeTitleList] = field(default_factory=list)
     exposure: Exposure | None = None
     qido_root: str | None = None
     blanket: bool = False
@@ -65,6 +73,7 @@ def merge(anon: Survey, authed: Survey) -> Survey:
         msgspec.structs.replace(d, protected=anon.blanket or (d.service, d.path) in locked_roots)
         for d in authed.dicomweb
     ] or anon.dicomweb
+    merged.ae_titles = authed.ae_titles or anon.ae_titles
     merged.exposure = authed.exposure or anon.exposure
     merged.qido_root = authed.qido_root or anon.qido_root
     return merged
