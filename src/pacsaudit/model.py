@@ -179,6 +179,9 @@ class AePolicy(enum.StrEnum):
     accepted (see ``attempts`` for the pair)."""
     CALLED_AE_KNOWN_DEFAULT = "called-ae-known-default"
     """A random title was refused but a well-known default (``ANY-SCP``) was accepted."""
+    CALLED_AE_REVEALED = "called-ae-revealed"
+    """Random and default titles were refused; the title another service of this host reveals
+    (``called_ae_source``: Orthanc's REST ``/system``) was accepted on a second pass."""
     CALLED_AE_ENFORCED = "called-ae-enforced"
     """Every called AE title we tried was refused as not recognised."""
     CALLING_AE_ENFORCED = "calling-ae-enforced"
@@ -407,6 +410,9 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     ae_policy: AePolicy = AePolicy.UNKNOWN
     accepted_called_ae: str | None = None
     accepted_calling_ae: str | None = None
+    called_ae_source: str | None = None
+    """Set on a second-pass finding: where the called AE title it tried came from, e.g.
+    ``orthanc-rest /system on port 8042`` (:mod:`pacsaudit.followup`)."""
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
     toolkit: str | None = None

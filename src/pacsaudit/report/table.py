@@ -38,6 +38,7 @@ _CONTEXT_SHORT = {
 _POLICY_WORDS = {
     AePolicy.ANY_CALLED_AE: ("any AE title", "bold red"),
     AePolicy.CALLED_AE_KNOWN_DEFAULT: ("default ANY-SCP", "red"),
+    AePolicy.CALLED_AE_REVEALED: ("AE title from web API", "red"),
     AePolicy.CALLED_AE_ENFORCED: ("called AE checked", "green"),
     AePolicy.CALLING_AE_ENFORCED: ("calling AE checked", "green"),
     AePolicy.REJECTS_ALL: ("rejects all", "yellow"),
