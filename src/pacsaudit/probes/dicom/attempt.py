@@ -46,6 +46,7 @@ class Attempt:
     error: ErrorInfo | None = None
     tls: TlsInfo | None = None
     elapsed_ms: float = 0.0
+    answer_ms: float | None = None
     exposure: Exposure | None = None
     retrieval: Retrieval | None = None
     worklist: WorklistExposure | None = None

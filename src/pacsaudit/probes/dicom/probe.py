@@ -350,7 +350,11 @@ class DicomProbe:
                 attempt.tls = describe_session(conn.tls_session())
             request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
             conn.write(proto.request(request))
-            event = await session.next_event()
+            sent = time.perf_counter()
+            event = await session.next_event(
+                wait=max(self.options.read_timeout, self.options.associate_wait)
+            )
+            attempt.answer_ms = round((time.perf_counter() - sent) * 1000, 3)
             got_pdu = True
             if isinstance(event, AssociationAccepted):
                 attempt.outcome = AssociationOutcome.ACCEPTED
@@ -496,6 +500,7 @@ class DicomProbe:
             released=a.released,
             error=a.error,
             elapsed_ms=a.elapsed_ms,
+            answer_ms=a.answer_ms,
         )
 
     def _finding(
