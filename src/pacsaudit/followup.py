@@ -33,6 +33,8 @@ import msgspec
 
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import AePolicy, DicomResult, Finding, HttpResult, Status
+from pacsaudit.net.limits import TokenBucket
+from pacsaudit.net.stream import CONNECTION_LIMITER
 from pacsaudit.probes.dicom import DICOM, DICOM_TLS, pdu
 from pacsaudit.targets.spec import Target
 
@@ -171,10 +173,16 @@ def _tried(finding: Finding, title: str) -> bool:
     return any(a.called_ae == title for a in result.attempts)
 
 
-async def second_pass(followups: Iterable[Followup], options: object) -> list[Finding]:
+async def second_pass(
+    followups: Iterable[Followup], options: object, rate: float | None = None
+) -> list[Finding]:
     """Probe each follow-up (hosts at once, a host's ports one after the other), judged by the
-    classify stage like every finding; ``options`` is the plan the probes are built from."""
+    classify stage like every finding; ``options`` is the plan the probes are built from, and
+    ``rate`` (``--rate``) bounds the new connections as in the main pass."""
     from pacsaudit.probes.dicom.probe import DicomProbe  # built only where a pass runs
+
+    if rate:
+        CONNECTION_LIMITER.set(TokenBucket(rate))
 
     probes: dict[str, DicomProbe] = {}
     for spec in (DICOM, DICOM_TLS):

@@ -195,7 +195,7 @@ def _second_pass(plan: ScanPlan, recorder: Recorder, outcome: ScanOutcome) -> No
     began = time.monotonic()
     runner = asyncio.Runner(loop_factory=new_event_loop_factory())
     try:
-        found = runner.run(second_pass(followups, plan))
+        found = runner.run(second_pass(followups, plan, plan.engine.rate))
     except KeyboardInterrupt:
         outcome.interrupted = True  # the state stays incomplete: --resume runs it again
         return

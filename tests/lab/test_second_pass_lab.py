@@ -13,8 +13,15 @@ import httpx
 import msgspec
 import pytest
 
+from pacsaudit import run
+from pacsaudit.engine.options import EngineOptions
 from pacsaudit.lab.synth import CorpusSpec, Manifest, generate_corpus
+from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import AePolicy, AssociationOutcome, DicomResult, Finding, HttpResult
+from pacsaudit.plan import ScaleOptions, ScanPlan, make_plan
+from pacsaudit.probes.dicom.options import Depth, DicomOptions
+from pacsaudit.probes.http.options import HttpOptions
+from pacsaudit.run import execute
 from store_servers import Running, debian_orthanc
 
 SECRET_AE = "LABARCH7"
@@ -112,3 +119,52 @@ def test_title_behind_a_default_rest_login_needs_try_default_credentials(
     assert [r.ae_policy for r in dicom_records(without)] == [AePolicy.CALLED_AE_ENFORCED]
     source = f"orthanc-rest /system on port {server.http_port} with a default login"
     check_second_pass(found, corpus, source)
+
+
+def plan_for(server: Running, out: Path, *, resume: bool) -> ScanPlan:
+    hasher = KeyedHasher(bytes(range(32)))
+    return make_plan(
+        targets=["127.0.0.1"],
+        input_files=[],
+        exclude_files=[],
+        ports=(server.port, server.http_port),
+        engine=EngineOptions(concurrency=8, host_timeout=30.0),
+        dicom=DicomOptions(tls_ports=frozenset(), depth=Depth.EXPOSURE, hasher=hasher),
+        output=out,
+        http=HttpOptions(hasher=hasher),
+        scale=ScaleOptions(seed=7, state=out.with_suffix(".state"), resume=resume),
+    )
+
+
+@pytest.mark.lab
+def test_a_scan_killed_before_its_second_pass_resumes_with_it(
+    tmp_path: Path, corpus: Manifest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during the second pass: every main-pass finding is on disk, the state stays
+    incomplete; --resume scans nothing again, reads the output back and runs the second pass."""
+    out = tmp_path / "out.jsonl"
+
+    async def interrupted(*_args: object) -> list[Finding]:
+        raise KeyboardInterrupt
+
+    with guarded(tmp_path / "orthanc") as server:
+        load(server, corpus)
+        with monkeypatch.context() as patch:
+            patch.setattr(run, "second_pass", interrupted)
+            first = execute(plan_for(server, out, resume=False))
+        assert first.interrupted
+        before = out.read_bytes()
+        assert [r.ae_policy for r in dicom_records(read(out))] == [AePolicy.CALLED_AE_ENFORCED]
+        resumed = execute(plan_for(server, out, resume=True))
+        assert not resumed.interrupted
+        assert resumed.second_pass is not None
+        assert resumed.second_pass.tried == 1
+        assert resumed.stats.done == 0  # the main pass was complete: nothing scanned again
+        again = execute(plan_for(server, out, resume=True))  # complete: nothing changes
+    assert again.second_pass is None
+    assert out.read_bytes().startswith(before)
+    check_second_pass(read(out), corpus, f"orthanc-rest /system on port {server.http_port}")
+
+
+def read(out: Path) -> list[Finding]:
+    return [msgspec.json.decode(line, type=Finding) for line in out.read_bytes().splitlines()]
