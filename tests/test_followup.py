@@ -123,3 +123,15 @@ def test_a_resumed_scan_reads_its_output_and_skips_what_a_second_pass_did(tmp_pa
 
 def test_a_hostile_title_is_kept_out() -> None:
     assert hint_of(orthanc("127.0.0.5", "\x1b[31mX")) is None
+
+
+def test_a_second_pass_finding_replaces_its_first_pass_row_in_the_table() -> None:
+    from pacsaudit.engine.options import ScanStats
+    from pacsaudit.run import ScanOutcome
+
+    outcome = ScanOutcome(ScanStats())
+    outcome.add(refused("127.0.0.5"))
+    outcome.add(orthanc("127.0.0.5", "ARCHIVE7"))
+    outcome.add(refused("127.0.0.5", source="orthanc-rest /system on port 8042"))
+    rows = [(f.protocol, getattr(f.result, "called_ae_source", None)) for f in outcome.interesting]
+    assert rows == [("http", None), ("dicom", "orthanc-rest /system on port 8042")]

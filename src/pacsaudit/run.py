@@ -100,6 +100,10 @@ class ScanOutcome:
         self.followup.add(finding)
         if finding.result is not None:
             self.note(finding)
+        if getattr(finding.result, "called_ae_source", None) is not None:
+            # a second-pass finding replaces its service's first-pass row in the table
+            key = (finding.ip, finding.port, finding.protocol)
+            self.interesting = [f for f in self.interesting if (f.ip, f.port, f.protocol) != key]
         if finding.status in INTERESTING and len(self.interesting) < MAX_TABLE_ROWS:
             self.interesting.append(finding)
 
