@@ -508,8 +508,15 @@ BUDGET = 1.0
 
 
 def probe_options(**changes: Any) -> DicomOptions:
+    """Short timeouts; the answer to an A-ASSOCIATE-RQ is waited for as long as any other
+    (``associate_wait``), since these peers test the read timeout itself."""
     dial = DialOptions(connect_timeout=CONNECT_TIMEOUT, tls_handshake_timeout=HANDSHAKE_TIMEOUT)
-    settings: dict[str, Any] = {"read_timeout": READ_TIMEOUT, "dial": dial, **changes}
+    settings: dict[str, Any] = {
+        "read_timeout": READ_TIMEOUT,
+        "dial": dial,
+        "associate_wait": READ_TIMEOUT,
+        **changes,
+    }
     return DicomOptions(**settings)
 
 

@@ -97,11 +97,15 @@ def debian_orthanc_config(text: str, **values: object) -> str:
 
 @contextlib.contextmanager
 def debian_orthanc(
-    root: Path, *, worklists: Path | None = None, **changes: object
+    root: Path,
+    *,
+    worklists: Path | None = None,
+    added: dict[str, object] | None = None,
+    **changes: object,
 ) -> Iterator[Running]:
     """Orthanc as Debian ships it. With ``worklists``, the sample Worklists plugin serves that
     folder; ``changes`` replace more of the shipped settings (``DicomAlwaysAllowFindWorklist``
-    is false as shipped)."""
+    is false as shipped); ``added`` are settings the shipped file lacks (``RegisteredUsers``)."""
     root.mkdir(parents=True, exist_ok=True)
     storage = root / "storage"  # instances only: the index lives apart, so that an empty
     storage.mkdir(exist_ok=True)  # folder proves nothing was stored
@@ -115,9 +119,12 @@ def debian_orthanc(
         Plugins=[str(WORKLIST_PLUGIN)] if worklists else [],
         **changes,
     )
+    more = dict(added or {})
     if worklists is not None:
-        text = text.rstrip().removesuffix("}") + (
-            f',\n  "Worklists": {{"Enable": true, "Database": {json.dumps(str(worklists))}}}\n}}\n'
+        more["Worklists"] = {"Enable": True, "Database": str(worklists)}
+    for key, value in more.items():
+        text = (
+            text.rstrip().removesuffix("}") + f",\n  {json.dumps(key)}: {json.dumps(value)}\n}}\n"
         )
     config = root / "orthanc.json"
     config.write_text(text, encoding="utf-8")

@@ -167,6 +167,9 @@ class AssociationAttempt(msgspec.Struct, frozen=True, omit_defaults=True):
     """True when the peer answered our A-RELEASE-RQ with A-RELEASE-RP."""
     error: ErrorInfo | None = None
     elapsed_ms: float | None = None
+    answer_ms: float | None = None
+    """Milliseconds from our A-ASSOCIATE-RQ to the peer's first answer: a reject that comes
+    seconds late is a deliberate delay (dicompot waits ~5 s before rejecting an unknown AE)."""
 
 
 class AePolicy(enum.StrEnum):
@@ -179,12 +182,47 @@ class AePolicy(enum.StrEnum):
     accepted (see ``attempts`` for the pair)."""
     CALLED_AE_KNOWN_DEFAULT = "called-ae-known-default"
     """A random title was refused but a well-known default (``ANY-SCP``) was accepted."""
+    CALLED_AE_REVEALED = "called-ae-revealed"
+    """Random and default titles were refused; the title another service of this host reveals
+    (``called_ae_source``: Orthanc's REST ``/system``) was accepted on a second pass."""
     CALLED_AE_ENFORCED = "called-ae-enforced"
     """Every called AE title we tried was refused as not recognised."""
     CALLING_AE_ENFORCED = "calling-ae-enforced"
     """The called AE title was accepted, our calling AE title was refused."""
     REJECTS_ALL = "rejects-all"
     """Every attempt was rejected for another reason (congestion, no reason given)."""
+    UNKNOWN = "unknown"
+
+
+class AccessTier(enum.StrEnum):
+    """How hard it was to be let in, from the AE-title policy (decided in the classify stage)."""
+
+    NONE = "none"
+    """Any called AE title was accepted: no access control at the association."""
+    WEAK = "weak"
+    """Let in only with a default, guessable or revealed title (``ANY-SCP``, ``--guess-ae``'s
+    list, the title a web API of the host hands out)."""
+    STRONG = "strong"
+    """Every title we tried was refused as not recognised (called or calling AE checked)."""
+    UNKNOWN = "unknown"
+    """Refused for another reason, or too little was seen to tell."""
+
+
+class DeviceClass(enum.StrEnum):
+    """What kind of DICOM node the accepted surface shows; ``unknown`` where it does not tell."""
+
+    ARCHIVE = "archive"
+    """Query/Retrieve FIND with MOVE or GET: a PACS or archive."""
+    WORKLIST_BROKER = "worklist-broker"
+    """Modality Worklist, and neither Query/Retrieve nor storage."""
+    PRINT_SERVER = "print-server"
+    """Basic Grayscale Print Management, and neither Query/Retrieve nor storage."""
+    ROUTER = "router"
+    """Storage plus Storage Commitment, no Query/Retrieve: a forwarding gateway."""
+    VIEWER = "viewer"
+    """A viewer or workstation named by its implementation identifiers."""
+    MODALITY = "modality"
+    """An acquisition device named by its implementation identifiers."""
     UNKNOWN = "unknown"
 
 
@@ -397,6 +435,9 @@ class FlagKind(enum.StrEnum):
     NON_CONFORMING = "non-conforming"
     """Query answers ignored the keys asked for (PS3.4 C.4.1.1.3); they were left out of the
     counts. Evidence about the server, like ``promiscuous``."""
+    HONEYPOT_SIGNAL = "honeypot-signal"
+    """One weak honeypot signal (a late reject, a vendor persona on a toolkit's PDU size) with
+    nothing to back it: evidence, not a verdict; the numbers still count."""
     PROMISCUOUS = "promiscuous"
     """Accepts any SOP class, a made-up one included, and shows no honeypot tell: a real
     server in promiscuous mode (DCMTK ``storescp -pm``). Its exposure counts as real."""
@@ -420,6 +461,9 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     ae_policy: AePolicy = AePolicy.UNKNOWN
     accepted_called_ae: str | None = None
     accepted_calling_ae: str | None = None
+    called_ae_source: str | None = None
+    """Set on a second-pass finding: where the called AE title it tried came from, e.g.
+    ``orthanc-rest /system on port 8042`` (:mod:`pacsaudit.followup`)."""
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
     toolkit: str | None = None
@@ -432,6 +476,9 @@ class DicomResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="dicom", 
     """CVEs whose affected range holds the reported version — *possibly* affected: builds and
     distributions backport fixes without changing the version they report."""
     cve_basis: str | None = None
+    device_class: DeviceClass | None = None
+    device_class_evidence: str | None = None
+    access_tier: AccessTier | None = None
     accepts_unknown_sop_class: bool | None = None
     """Accepted a context for a SOP class that exists nowhere: accepts anything — a
     promiscuous real server (DCMTK ``storescp -pm``) or a honeypot; ``flags`` says

@@ -4,6 +4,8 @@
 shard job after another, or on a Dask cluster (``--cluster``,
 :mod:`pacsaudit.engine.cluster`). With a state, every batch of findings is journalled before it
 is appended to the output, so a crash loses nothing and ``--resume`` writes nothing twice.
+After the main pass, the second pass (:mod:`pacsaudit.followup`) tries AE titles that a host's
+web API revealed where its DICOM service refused ours; the state is complete only after it.
 Drawing is not done here: the caller passes a :class:`Progress` sink (the CLI's bar).
 """
 
@@ -17,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import msgspec
+
 from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
 from pacsaudit.engine.jobs import shard_jobs, split_tasks
 from pacsaudit.engine.options import (
@@ -27,6 +31,7 @@ from pacsaudit.engine.options import (
 )
 from pacsaudit.engine.rtt import WINDOW_CAP, in_flight_window
 from pacsaudit.engine.state import ScanState
+from pacsaudit.followup import Collector, second_pass
 from pacsaudit.model import INTERESTING, Finding, Severity
 from pacsaudit.plan import ScanPlan, check_state
 from pacsaudit.probes.catalog import scan_probes
@@ -34,6 +39,10 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.targets.compact import LIST_ALGORITHM
 
 MAX_TABLE_ROWS = 500
+SECOND_PASS = "second-pass"
+"""The name a second pass's batch is journalled under: no shard of the walk has it, so its
+commit moves no shard's position (every shard is complete by then)."""
+_encoder = msgspec.json.Encoder()
 
 
 class Progress(Protocol):
@@ -59,12 +68,24 @@ def build_dispatcher(plan: ScanPlan) -> Dispatcher:
     return Dispatcher(scan_probes(plan, ports, plan.forced_probe), forced=plan.forced_probe)
 
 
+@dataclass(frozen=True, slots=True)
+class SecondPass:
+    """What the second pass did: associations tried, hosts the bound left out, seconds."""
+
+    tried: int
+    left_out: int
+    seconds: float
+
+
 @dataclass
 class ScanOutcome:
     stats: ScanStats
     interesting: list[Finding] = field(default_factory=list)
     interrupted: bool = False
     worst_severity: Severity | None = None
+    followup: Collector = field(default_factory=Collector)
+    """The main pass's refusals and revealed AE titles, for the second pass."""
+    second_pass: SecondPass | None = None
 
     def note(self, finding: Finding) -> None:
         severity = getattr(finding.result, "severity", None)
@@ -74,9 +95,15 @@ class ScanOutcome:
             self.worst_severity = severity
 
     def add(self, finding: Finding) -> None:
-        """Every finding of this run passes here (the table and ``--fail-on`` read it)."""
+        """Every finding of this run passes here (the table, ``--fail-on`` and the second
+        pass read it)."""
+        self.followup.add(finding)
         if finding.result is not None:
             self.note(finding)
+        if getattr(finding.result, "called_ae_source", None) is not None:
+            # a second-pass finding replaces its service's first-pass row in the table
+            key = (finding.ip, finding.port, finding.protocol)
+            self.interesting = [f for f in self.interesting if (f.ip, f.port, f.protocol) != key]
         if finding.status in INTERESTING and len(self.interesting) < MAX_TABLE_ROWS:
             self.interesting.append(finding)
 
@@ -142,6 +169,7 @@ def _execute(
                 return  # nothing left to scan, nothing to write
             assert plan.output is not None
             output = OutputFile.resume(plan.output, state)
+            outcome.followup.seed(plan.output)
         else:
             output = OutputFile(plan.output)
             if scale.state is not None:
@@ -151,6 +179,8 @@ def _execute(
             _execute_on_cluster(plan, engine, recorder, outcome, progress, client)
         else:
             _execute_here(plan, engine, recorder, outcome, progress)
+        if not outcome.interrupted:
+            _second_pass(plan, recorder, outcome)
         if state is not None and not outcome.interrupted:
             state.mark_complete()
     finally:
@@ -158,6 +188,34 @@ def _execute(
             output.close()
         if state is not None:
             state.close()
+
+
+def _second_pass(plan: ScanPlan, recorder: Recorder, outcome: ScanOutcome) -> None:
+    """Probe what the main pass's findings pair up (a refusal and a revealed title on one
+    host), and record the findings as one batch, like any other."""
+    followups, left_out = outcome.followup.plan()
+    if not followups:
+        return
+    began = time.monotonic()
+    runner = asyncio.Runner(loop_factory=new_event_loop_factory())
+    try:
+        found = runner.run(second_pass(followups, plan, plan.engine.rate))
+    except KeyboardInterrupt:
+        outcome.interrupted = True  # the state stays incomplete: --resume runs it again
+        return
+    finally:
+        runner.close()
+    recorder.commit(
+        SECOND_PASS,
+        _encoder.encode_lines(found),
+        position=0,
+        pending=[],
+        done=0,
+        complete=True,
+    )
+    for finding in found:
+        outcome.add(finding)
+    outcome.second_pass = SecondPass(len(followups), left_out, time.monotonic() - began)
 
 
 def _state_meta(plan: ScanPlan) -> dict[str, str]:

@@ -82,3 +82,12 @@ def summarise(outcome: ScanOutcome, console: Console) -> None:
         outcome.stats.elapsed,
         targets=outcome.stats.done,
     )
+    second = outcome.second_pass
+    if second is not None:
+        left = f", {second.left_out} more hosts left out by the bound" if second.left_out else ""
+        console.print(
+            f"second pass: {second.tried} association(s) under AE titles revealed by a web "
+            f"API of the same host, {second.seconds:.1f} s{left}",
+            markup=False,
+            highlight=False,
+        )

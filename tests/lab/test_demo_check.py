@@ -50,3 +50,27 @@ def test_check_fails_when_a_share_finding_is_missing(
     console = Console(record=True, width=200)
     assert not check_against_lab(lab, without_compromise, console)
     assert "compromise finding False, expected True" in console.export_text()
+
+
+@pytest.mark.lab
+def test_demo_shows_a_worklist_and_a_writable_storage_only_server(
+    lab: LabInfo, demo_findings: list[Finding]
+) -> None:
+    from pacsaudit.lab.worklist import WORKLIST_STEPS
+    from pacsaudit.model import AccessTier, DeviceClass, DicomResult, ExposureClass
+
+    by_port = {f.port: f.result for f in demo_findings if isinstance(f.result, DicomResult)}
+    worklist = by_port[lab.service("worklist").port]
+    assert worklist is not None
+    assert worklist.worklist is not None
+    assert worklist.worklist.scheduled_steps == WORKLIST_STEPS
+    assert worklist.device_class is DeviceClass.WORKLIST_BROKER
+    assert worklist.access_tier is AccessTier.WEAK
+    storage = by_port[lab.service("storescp").port]
+    assert storage is not None
+    assert storage.exposure_class is ExposureClass.WRITABLE
+    assert storage.storage is not None
+    assert storage.storage.accepted
+    assert storage.access_tier is AccessTier.NONE
+    incoming = lab.state_dir / "storescp" / "incoming"
+    assert not [p for p in incoming.rglob("*") if p.is_file()]  # nothing was stored

@@ -1,7 +1,8 @@
 """``make demo``: the lab up, a scan of it, the findings table, the lab down.
 
 The demo also checks the scan against the lab's own ground truth (each service's expected
-status and AE-title policy), so a demo that "works" but misclassifies a server fails loudly.
+status, AE-title policy, access tier, device class, worklist steps, storage), so a demo that
+"works" but misclassifies a server fails loudly.
 """
 
 from __future__ import annotations
@@ -59,6 +60,24 @@ def scan_lab(info: LabInfo, output: Path, console: Console) -> list[Finding]:
     return [decode_finding(line) for line in output.read_bytes().splitlines() if line]
 
 
+def _check_dicom(name: str, expect: dict[str, str], result: DicomResult | None) -> list[str]:
+    """Device class, access tier, worklist steps and storage, where the lab expects them."""
+    problems = []
+    got: dict[str, str | None] = {
+        "device_class": result.device_class if result else None,
+        "access_tier": result.access_tier if result else None,
+        "worklist_steps": str(result.worklist.scheduled_steps)
+        if result and result.worklist
+        else None,
+        "writable": "yes" if result and result.storage and result.storage.accepted else "no",
+    }
+    for key, value in got.items():
+        want = expect.get(key)
+        if want is not None and value != want:
+            problems.append(f"{name}: {key.replace('_', ' ')} {value}, expected {want}")
+    return problems
+
+
 def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) -> bool:
     """Compare each lab service's expected classification with what the scan found."""
     mine = [f for f in findings if f.ip == info.host]
@@ -91,6 +110,7 @@ def check_against_lab(info: LabInfo, findings: list[Finding], console: Console) 
         got_class = getattr(found.result, "exposure_class", None)
         if want_class and got_class != want_class:
             problems.append(f"{service.name}: class {got_class}, expected {want_class}")
+        problems.extend(_check_dicom(service.name, service.expect, result))
         for what in ("patients", "studies", "images"):
             want = service.expect.get(what)
             if want is None:

@@ -51,6 +51,7 @@ from pacsaudit.lab.table import (
     default_ports,
     lab_service,
 )
+from pacsaudit.lab.worklist import start_storescp, start_worklist
 
 STOP_TIMEOUT = 10.0
 
@@ -311,7 +312,7 @@ def lab_up(
         manifest = generate_corpus(state_dir / "corpus", spec)
         info.corpus = manifest.to_json()
         (state_dir / "manifest.json").write_text(json.dumps(info.corpus, indent=2), "utf-8")
-        say("starting Orthanc (open and locked), dcmqrscp, qrscp, storescp (TLS)")
+        say("starting Orthanc (open, locked), dcmqrscp, qrscp, storescp (TLS, plain), wlmscpfs")
         _orthanc(info, ports, manifest)
         _dcmqrscp(info, ports, manifest)
         _qrscp(info, ports, manifest)
@@ -319,6 +320,8 @@ def lab_up(
         _closed(info, ports)
         _orthanc_locked(info, ports, manifest)
         fileshare_lab.start(info, ports)  # FTP, SMB and rsync on one synthetic tree
+        start_worklist(info, ports)
+        start_storescp(info, ports)
         say(f"loading {manifest.instances} synthetic instances into Orthanc")
         _load_orthanc(ports["orthanc-http"], manifest)
         info.save()

@@ -18,6 +18,8 @@ DCMQR_CALLING_AE = "LABCLIENT"
 QRSCP_AE = "QRSCP"
 LOCKED_KNOWN_CALLER = "STORESCU"
 TLS_AE = "TLSSCP"
+WORKLIST_AE = "ANY-SCP"
+STORESCP_AE = "STORESCP"
 SHARE = "images"
 PRIVATE_SHARE = "radiology-private"
 RSYNC_MODULE = "archive"
@@ -105,6 +107,20 @@ SERVICES: dict[str, Row] = {
     "web-listing": Row("nginx autoindex", "http", 8080, "open directory listing of the share tree"),
     "webdav": Row(
         "nginx WebDAV", "http", 8081, "read-only WebDAV (PROPFIND) of the share tree, no login"
+    ),
+    "worklist": Row(
+        "DCMTK wlmscpfs",
+        "dicom",
+        11113,
+        f"Modality Worklist of synthetic steps under the default title {WORKLIST_AE}",
+        WORKLIST_AE,
+    ),
+    "storescp": Row(
+        "DCMTK storescp",
+        "dicom",
+        11114,
+        "storage only: any AE title, every standard Storage SOP class",
+        STORESCP_AE,
     ),
 }
 """In port-plan order: with ``--port-base B`` the n-th row listens on B + n."""

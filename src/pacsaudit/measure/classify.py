@@ -15,8 +15,10 @@ from collections.abc import Iterable
 
 import msgspec
 
+from pacsaudit.intel.honeypot import honeypot_signals
 from pacsaudit.intel.identify import cves_for, identify_toolkit, judge, served_scopes
 from pacsaudit.intel.knowledge import knowledge
+from pacsaudit.measure.device import access_tier, device_class
 from pacsaudit.measure.severity import (
     SEVERITY_OF,
     dicom_exposure_class,
@@ -106,9 +108,14 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         accepted_services=frozenset(result.accepted_contexts),
         accepts_unknown_sop_class=result.accepts_unknown_sop_class,
     )
-    flags = [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in verdict.honeypot_evidence]
-    if verdict.promiscuous_evidence:
-        flags.append(Flag(FlagKind.PROMISCUOUS, verdict.promiscuous_evidence))
+    signals = honeypot_signals(result)
+    promiscuous = verdict.promiscuous_evidence
+    if promiscuous and signals:  # a made-up class accepted is a signal beside another
+        signals.append(_NOWHERE_CLASS)
+        promiscuous = None
+    flags = honeypot_flags(verdict.honeypot_evidence, signals)
+    if promiscuous:
+        flags.append(Flag(FlagKind.PROMISCUOUS, promiscuous))
     if result.exposure is not None and result.exposure.non_conforming:
         flags.append(
             Flag(
@@ -139,16 +146,31 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         storage=result.storage,
         worklist=result.worklist,
     )
+    device, device_evidence = device_class(result, verdict.product)
     return msgspec.structs.replace(
         result,
         product=verdict.product,
         product_evidence=verdict.product_evidence,
+        device_class=device,
+        device_class_evidence=device_evidence,
+        access_tier=access_tier(result.ae_policy),
         cves=cves,
         cve_basis=cve_basis,
         flags=flags,
         exposure_class=klass,
         severity=SEVERITY_OF[klass],
     )
+
+
+_NOWHERE_CLASS = "accepted a presentation context for a SOP class that exists nowhere"
+
+
+def honeypot_flags(tells: list[str], signals: list[str]) -> list[Flag]:
+    """A strong tell, or two weak signals together, make ``likely-honeypot`` (every piece of
+    evidence named); a lone weak signal stays a ``honeypot-signal``."""
+    if tells or len(signals) >= 2:
+        return [Flag(FlagKind.LIKELY_HONEYPOT, e) for e in (*tells, *signals)]
+    return [Flag(FlagKind.HONEYPOT_SIGNAL, e) for e in signals]
 
 
 def data_marker_flags(exposure: Exposure | None) -> list[Flag]:

@@ -91,6 +91,8 @@ def _charts(summary: Summary) -> list[Markup]:
         ),
         bar_chart("products", "Products and versions", _cells(summary.by_product_version)),
         bar_chart("countries", "Services by country", _cells(summary.by_country)),
+        bar_chart("access-tiers", "DICOM access control", _cells(summary.by_access_tier)),
+        bar_chart("device-classes", "DICOM device classes", _cells(summary.by_device_class)),
         bar_chart(
             "phi-attributes",
             "PHI attributes: services returning each",
@@ -142,7 +144,7 @@ def _headline(summary: Summary) -> list[str]:
     loose = sum(
         c.services
         for k, c in summary.by_ae_policy.items()
-        if k in ("any-called-ae", "called-ae-known-default", "guessable")
+        if k in ("any-called-ae", "called-ae-known-default", "guessable", "called-ae-revealed")
     )
     if loose:
         sentences.append(f"{loose:,} services accept any or a guessable AE title.")

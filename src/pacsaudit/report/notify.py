@@ -181,7 +181,12 @@ def _service_section(s: Service) -> list[str]:
         attrs = ", ".join(f"{peer_md(k)} ({n:,} records)" for k, n in sorted(s.phi_exposed.items()))
         lines.append(f"- **Patient data attributes returned:** {attrs}")
     if s.ae_policy:
-        lines.append(f"- **AE-title policy:** {peer_md(s.ae_policy)}")
+        tier = f" (access control: {peer_md(s.access_tier)})" if s.access_tier else ""
+        lines.append(f"- **AE-title policy:** {peer_md(s.ae_policy)}{tier}")
+    if s.called_ae_source:
+        lines.append(f"- **AE title revealed by:** {peer_md(s.called_ae_source)}")
+    if s.device_class:
+        lines.append(f"- **Device class:** {peer_md(s.device_class)}")
     retrieval = []
     if s.move_check in ("destination-unknown", "accepted"):
         retrieval.append("C-MOVE processed for an unknown destination")

@@ -148,6 +148,7 @@ _LOOSE_AE: dict[str, str] = {
     AePolicy.ANY_CALLED_AE: "accepts any called AE title",
     AePolicy.CALLED_AE_KNOWN_DEFAULT: "accepts the default AE title ANY-SCP",
     AePolicy.GUESSABLE: "accepts a common, guessable AE title",
+    AePolicy.CALLED_AE_REVEALED: "accepts the AE title its own web API hands out",
 }
 _FILE_AND_WEB = frozenset({"ftp", "smb", "rsync", "http", "https", "dicomweb", "webdav", "nfs"})
 _ANONYMOUS_FLAGS = ("anonymous", "guest", "no-auth", "unauthenticated")

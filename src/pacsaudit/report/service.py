@@ -73,6 +73,9 @@ class Service:
     severity: str | None = None
     ae_policy: str | None = None
     accepted_ae: str | None = None
+    called_ae_source: str | None = None
+    device_class: str | None = None
+    access_tier: str | None = None
     product: str | None = None
     version: str | None = None
     cves: tuple[str, ...] = ()
@@ -277,6 +280,9 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
         severity=_str(result, "severity"),
         ae_policy=_str(result, "ae_policy"),
         accepted_ae=_str(result, "accepted_called_ae"),
+        called_ae_source=_str(result, "called_ae_source"),
+        device_class=_str(result, "device_class"),
+        access_tier=_str(result, "access_tier"),
         product=product,
         version=version,
         cves=_names(result.get("cves"), ("id", "cve")),

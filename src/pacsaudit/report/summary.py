@@ -135,6 +135,9 @@ class Summary(msgspec.Struct, kw_only=True):
     by_tls: dict[str, Cell]
     """``plaintext``, ``tls`` and, among TLS services, certificate problems."""
     by_ae_policy: dict[str, Cell]
+    by_access_tier: dict[str, Cell]
+    """DICOM services by how hard it was to be let in: ``none``, ``weak``, ``strong``."""
+    by_device_class: dict[str, Cell]
     by_cve: dict[str, Cell]
     phi_attributes: dict[str, PhiAttribute]
     compromise: Compromise
@@ -290,6 +293,8 @@ def summarise(loaded: Loaded, *, public: bool = False) -> Summary:
         by_country=_breakdown(counted, lambda s: [s.country]),
         by_tls=_breakdown(counted, _tls_keys),
         by_ae_policy=_breakdown(counted, lambda s: [s.ae_policy] if s.ae_policy else []),
+        by_access_tier=_breakdown(counted, lambda s: [s.access_tier] if s.access_tier else []),
+        by_device_class=_breakdown(counted, lambda s: [s.device_class] if s.device_class else []),
         by_cve=_breakdown(counted, lambda s: s.cves),
         phi_attributes=phi,
         compromise=_compromise([s for s in loaded.services if s.is_compromise]),
@@ -333,6 +338,8 @@ BREAKDOWNS = (
     "by_country",
     "by_tls",
     "by_ae_policy",
+    "by_access_tier",
+    "by_device_class",
     "by_cve",
 )
 

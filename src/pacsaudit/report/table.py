@@ -38,6 +38,7 @@ _CONTEXT_SHORT = {
 _POLICY_WORDS = {
     AePolicy.ANY_CALLED_AE: ("any AE title", "bold red"),
     AePolicy.CALLED_AE_KNOWN_DEFAULT: ("default ANY-SCP", "red"),
+    AePolicy.CALLED_AE_REVEALED: ("AE title from web API", "red"),
     AePolicy.CALLED_AE_ENFORCED: ("called AE checked", "green"),
     AePolicy.CALLING_AE_ENFORCED: ("calling AE checked", "green"),
     AePolicy.REJECTS_ALL: ("rejects all", "yellow"),
@@ -46,6 +47,13 @@ _POLICY_WORDS = {
 
 
 def _toolkit(r: DicomResult) -> str:
+    named = _named(r)
+    if r.device_class is not None and r.device_class != "unknown":
+        return f"{named}, {r.device_class}" if named != "-" else str(r.device_class)
+    return named
+
+
+def _named(r: DicomResult) -> str:
     if r.toolkit:
         toolkit = f"{r.toolkit} {r.toolkit_version or ''}".strip()
         if r.product and r.product != r.toolkit:
@@ -72,9 +80,12 @@ def _notes(f: Finding) -> str:
     return ""
 
 
-def _policy(policy: AePolicy | None) -> Text:
+def _policy(policy: AePolicy | None, tier: str | None = None) -> Text:
     word = _POLICY_WORDS.get(policy) if policy is not None else None
-    return cell(word) if word is not None else cell(str(policy))
+    suffix = f" ({tier})" if tier and tier != "unknown" else ""
+    if word is None:
+        return cell(f"{policy}{suffix}")
+    return cell((word[0] + suffix, word[1]))
 
 
 def _order(f: Finding) -> tuple[int, int, str, int]:
@@ -211,7 +222,7 @@ def _rows(f: Finding) -> list[list[Text]]:
             target,
             status,
             cell(_toolkit(r)),
-            _policy(r.ae_policy),
+            _policy(r.ae_policy, r.access_tier),
             cell(services or "-"),
             cell(_exposed(r)),
             cell(_phi(r)),

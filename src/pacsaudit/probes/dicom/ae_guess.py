@@ -25,11 +25,21 @@ class AeGuessOptions:
     interval: float = 0.2
 
 
-def shipped_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def shipped_entries() -> dict[str, list[dict[str, str]]]:
+    """The shipped lists as entries: each ``{"title", "source"}``, the source saying where
+    the title is published (a toolkit's sample, a vendor's default)."""
     raw = json.loads(
         resources.files("pacsaudit.data").joinpath("ae_titles.json").read_text("utf-8")
     )
-    return tuple(raw["called"]), tuple(raw["calling"])
+    return {"called": raw["called"], "calling": raw["calling"]}
+
+
+def shipped_lists() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    entries = shipped_entries()
+    return (
+        tuple(e["title"] for e in entries["called"]),
+        tuple(e["title"] for e in entries["calling"]),
+    )
 
 
 def read_ae_list(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:

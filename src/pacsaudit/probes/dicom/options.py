@@ -55,6 +55,10 @@ class DicomOptions:
     budget: float = 30.0
     """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
     guess: AeGuessOptions = field(default_factory=AeGuessOptions)
+    associate_wait: float = 8.0
+    """Seconds the answer to an A-ASSOCIATE-RQ may take, at least ``read_timeout`` and within
+    ``budget``: a reject that comes late is evidence (dicompot delays ~5 s), not a timeout. A
+    peer that never answers holds the probe this long instead of the read timeout."""
     check_storage: bool = True
     """Once let in, ask which Storage SOP classes (and workflow services) the peer accepts, in
     associations of their own that are released unused (see ``acceptance``)."""

@@ -21,7 +21,6 @@ import functools
 import random
 import ssl
 import time
-from dataclasses import dataclass
 from typing import ClassVar
 
 import msgspec
@@ -30,15 +29,12 @@ from pacsaudit.contract import make_finding
 from pacsaudit.errors import classify, printable_sample
 from pacsaudit.intel.identify import identify_toolkit
 from pacsaudit.model import (
-    AePolicy,
     AssociationAttempt,
     AssociationOutcome,
     ContextOutcome,
     DicomResult,
     ErrorInfo,
-    Exposure,
     Finding,
-    Retrieval,
     Status,
     StorageCheck,
     TlsInfo,
@@ -47,6 +43,14 @@ from pacsaudit.model import (
 from pacsaudit.net.stream import open_connection, scanner_tls_context
 from pacsaudit.probes.dicom import DICOM, DICOM_TLS, pdu, reasons, uids
 from pacsaudit.probes.dicom.acceptance import Refused, check_storage
+from pacsaudit.probes.dicom.attempt import (
+    Attempt,
+    Broken,
+    Prior,
+    accepted,
+    ae_policy,
+    calling_refused,
+)
 from pacsaudit.probes.dicom.connection import (
     AssociationAborted,
     AssociationAccepted,
@@ -109,33 +113,6 @@ _TS_KEYWORDS = {ts: uids.KEYWORDS[ts] for ts in (_IMPLICIT, _EXPLICIT)}
 _ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
 
 
-class _Broken(Exception):
-    """An exchange ended early; carries the attempt recorded so far."""
-
-    def __init__(self, error: BaseException, tls: TlsInfo | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.tls = tls
-
-
-@dataclass(slots=True)
-class _Attempt:
-    called_ae: str
-    calling_ae: str
-    outcome: AssociationOutcome = AssociationOutcome.FAILED
-    accept: pdu.AssociateAccept | None = None
-    reject: pdu.AssociateReject | None = None
-    abort: pdu.Abort | None = None
-    echo_status: int | None = None
-    released: bool | None = None
-    error: ErrorInfo | None = None
-    tls: TlsInfo | None = None
-    elapsed_ms: float = 0.0
-    exposure: Exposure | None = None
-    retrieval: Retrieval | None = None
-    worklist: WorklistExposure | None = None
-
-
 class DicomProbe:
     name: ClassVar[str] = DICOM.key
     description: ClassVar[str] = DICOM.description
@@ -174,7 +151,7 @@ class DicomProbe:
                 Status.OPEN_NOT_DICOM,
                 DicomResult(banner=printable_sample(exc.sample, 96)),
             )
-        except _Broken as broken:
+        except Broken as broken:
             classified = classify(broken.error)
             return self._finding(
                 target, started, classified.status, _tls_only(broken), classified.error
@@ -185,31 +162,65 @@ class DicomProbe:
                 attempts.append(
                     await self._attempt(target, self.options.default_called_ae, tls, deadline)
                 )
-            except (_Broken, NotDicomError) as broken:
-                err = broken.error if isinstance(broken, _Broken) else broken
+            except (Broken, NotDicomError) as broken:
+                err = broken.error if isinstance(broken, Broken) else broken
                 attempts.append(
-                    _Attempt(
+                    Attempt(
                         self.options.default_called_ae,
                         self.options.calling_ae,
                         error=classify(err).error,
                     )
                 )
-            if self.options.guess.enabled and not _accepted(attempts):
+            if self.options.guess.enabled and not accepted(attempts):
                 await self._guess(target, tls, deadline, attempts)
+        return await self._conclude(target, started, tls, deadline, attempts)
+
+    async def scan_revealed(
+        self, target: Target, called_ae: str, source: str, earlier: DicomResult
+    ) -> Finding:
+        """The second pass (:mod:`pacsaudit.followup`): one association under the called AE
+        title another service of this host revealed (``source`` says which), where the
+        ``earlier`` finding's titles were all refused. The finding carries the earlier
+        attempts too: it replaces the earlier record of this ip/port in the reports."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.options.budget - _RELEASE_MARGIN
+        tls = self._tls_for(target.port)
+        try:
+            attempt = await self._attempt(target, called_ae, tls, deadline)
+        except (Broken, NotDicomError) as broken:
+            err = broken.error if isinstance(broken, Broken) else broken
+            attempt = Attempt(called_ae, self.options.calling_ae, error=classify(err).error)
+        prior = Prior(earlier, source)
+        return await self._conclude(target, started, tls, deadline, [attempt], prior)
+
+    async def _conclude(
+        self,
+        target: Target,
+        started: float,
+        tls: ssl.SSLContext | None,
+        deadline: float,
+        attempts: list[Attempt],
+        prior: Prior | None = None,
+    ) -> Finding:
+        """Under the titles let in: the worklist on its own where the main association broke
+        before it, the storage check; then the finding."""
         storage = None
         pair = next((a for a in attempts if a.accept is not None), None)
         if pair is not None and pair.worklist is not None and pair.worklist == _NOT_QUERIED:
             pair.worklist = await self._worklist_alone(target, tls, deadline, pair)
         if pair is not None and self.options.check_storage:
             storage = await self._check_storage(target, tls, deadline, pair)
-        return self._finding(target, started, Status.DICOM, self._result(attempts, storage))
+        result = self._result(attempts, storage)
+        if prior is not None:
+            result = prior.merge(result)
+        return self._finding(target, started, Status.DICOM, result)
 
     async def _guess(
         self,
         target: Target,
         tls: ssl.SSLContext | None,
         deadline: float,
-        attempts: list[_Attempt],
+        attempts: list[Attempt],
     ) -> None:
         """Try common called AE titles, then — behind a calling-AE whitelist — calling ones.
 
@@ -218,17 +229,17 @@ class DicomProbe:
         """
         guess = self.options.guess
         tried = {a.called_ae for a in attempts}
-        found_called = next((a.called_ae for a in attempts if _calling_refused(a)), None)
+        found_called = next((a.called_ae for a in attempts if calling_refused(a)), None)
 
-        async def one(called: str, calling: str) -> _Attempt | None:
+        async def one(called: str, calling: str) -> Attempt | None:
             if time.monotonic() > deadline - self.options.read_timeout:
                 return None
             await asyncio.sleep(guess.interval)
             try:
                 a = await self._attempt(target, called, tls, deadline, calling)
-            except (_Broken, NotDicomError) as exc:
-                err = exc.error if isinstance(exc, _Broken) else exc
-                a = _Attempt(called, calling, error=classify(err).error)
+            except (Broken, NotDicomError) as exc:
+                err = exc.error if isinstance(exc, Broken) else exc
+                a = Attempt(called, calling, error=classify(err).error)
             attempts.append(a)
             return a
 
@@ -239,7 +250,7 @@ class DicomProbe:
                     return
                 if a.error is not None and a.reject is None:
                     return  # the server stopped answering: no point in going on
-                if _calling_refused(a):
+                if calling_refused(a):
                     found_called = called
                     break
         if found_called is None:
@@ -254,7 +265,7 @@ class DicomProbe:
                 return
 
     async def _check_storage(
-        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: _Attempt
+        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: Attempt
     ) -> StorageCheck:
         """Storage acceptance under the AE titles that were let in (see :mod:`.acceptance`)."""
 
@@ -276,7 +287,7 @@ class DicomProbe:
         return await check_storage(associate, deadline=deadline, reserve=self.options.read_timeout)
 
     async def _worklist_alone(
-        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: _Attempt
+        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: Attempt
     ) -> WorklistExposure:
         """The worklist count on an association of its own, where the main one broke before
         it (a server may refuse Q/R to strangers and still hand out its worklist)."""
@@ -318,17 +329,17 @@ class DicomProbe:
         tls: ssl.SSLContext | None,
         deadline: float,
         calling_ae: str | None = None,
-    ) -> _Attempt:
-        """One connection, one association. Raises _Broken when nothing DICOM was received."""
+    ) -> Attempt:
+        """One connection, one association. Raises Broken when nothing DICOM was received."""
         begin = time.perf_counter()
         calling = calling_ae or self.options.calling_ae
-        attempt = _Attempt(called_ae, calling)
+        attempt = Attempt(called_ae, calling)
         try:
             conn = await self._dial(
                 target.ip, target.port, self.options.dial, tls=tls, server_hostname=target.host
             )
         except Exception as exc:
-            raise _Broken(exc) from None
+            raise Broken(exc) from None
         proto = RequestorConnection(max_pdu_receive=self.options.max_pdu_receive)
         session = Session(conn, proto, read_timeout=self.options.read_timeout, deadline=deadline)
         got_pdu = False
@@ -339,7 +350,11 @@ class DicomProbe:
                 attempt.tls = describe_session(conn.tls_session())
             request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
             conn.write(proto.request(request))
-            event = await session.next_event()
+            sent = time.perf_counter()
+            event = await session.next_event(
+                wait=max(self.options.read_timeout, self.options.associate_wait)
+            )
+            attempt.answer_ms = round((time.perf_counter() - sent) * 1000, 3)
             got_pdu = True
             if isinstance(event, AssociationAccepted):
                 attempt.outcome = AssociationOutcome.ACCEPTED
@@ -362,7 +377,7 @@ class DicomProbe:
                 raise
             conn.abort()
             if not got_pdu:
-                raise _Broken(exc, attempt.tls) from None
+                raise Broken(exc, attempt.tls) from None
             if isinstance(exc, PeerAborted):
                 attempt.abort = exc.abort
             attempt.error = classify(exc).error
@@ -371,7 +386,7 @@ class DicomProbe:
         attempt.elapsed_ms = round((time.perf_counter() - begin) * 1000, 3)
         return attempt
 
-    async def _use_association(self, session: Session, attempt: _Attempt) -> None:
+    async def _use_association(self, session: Session, attempt: Attempt) -> None:
         """C-ECHO, then (at exposure depth) the survey, then release; partial results stay in
         ``attempt`` whatever breaks."""
         if VERIFICATION_CONTEXT_ID in session.proto.accepted_contexts:
@@ -417,7 +432,7 @@ class DicomProbe:
 
     # -- results ---------------------------------------------------------------------------
 
-    def _result(self, attempts: list[_Attempt], storage: StorageCheck | None) -> DicomResult:
+    def _result(self, attempts: list[Attempt], storage: StorageCheck | None) -> DicomResult:
         accepted = next((a for a in attempts if a.accept is not None), None)
         records = [self._record(a) for a in attempts]
         tls = next((a.tls for a in attempts if a.tls is not None), None)
@@ -462,7 +477,7 @@ class DicomProbe:
             storage=storage,
         )
 
-    def _record(self, a: _Attempt) -> AssociationAttempt:
+    def _record(self, a: Attempt) -> AssociationAttempt:
         contexts: list[ContextOutcome] = []
         if a.accept is not None:
             for c in a.accept.contexts:
@@ -485,6 +500,7 @@ class DicomProbe:
             released=a.released,
             error=a.error,
             elapsed_ms=a.elapsed_ms,
+            answer_ms=a.answer_ms,
         )
 
     def _finding(
@@ -537,7 +553,7 @@ def _context_outcome(context_id: int, result: int, transfer_syntax: str | None) 
     )
 
 
-def _tls_only(broken: _Broken) -> DicomResult | None:
+def _tls_only(broken: Broken) -> DicomResult | None:
     """A TLS server that demands a client certificate: nothing more to learn, nothing exposed
     to a client without one (TLS 1.3 sends the "certificate required" alert after the
     handshake, so the session facts are known; where they are not, the demand still is)."""
@@ -546,32 +562,3 @@ def _tls_only(broken: _Broken) -> DicomResult | None:
         return None
     tls = broken.tls or TlsInfo(version=None, cipher=None)
     return DicomResult(tls=msgspec.structs.replace(tls, client_certificate_requested=True))
-
-
-def _accepted(attempts: list[_Attempt]) -> bool:
-    return any(a.outcome is AssociationOutcome.ACCEPTED for a in attempts)
-
-
-def _calling_refused(a: _Attempt) -> bool:
-    return a.reject is not None and (a.reject.source, a.reject.reason) == (
-        reasons.CALLING_AE_NOT_RECOGNIZED
-    )
-
-
-def ae_policy(attempts: list[_Attempt]) -> AePolicy:
-    """The AE-title policy shown by our attempts: random title, default title, guesses."""
-    first = attempts[0]
-    if first.outcome is AssociationOutcome.ACCEPTED:
-        return AePolicy.ANY_CALLED_AE
-    if any(a.outcome is AssociationOutcome.ACCEPTED for a in attempts[2:]):
-        return AePolicy.GUESSABLE
-    if len(attempts) > 1 and attempts[1].outcome is AssociationOutcome.ACCEPTED:
-        return AePolicy.CALLED_AE_KNOWN_DEFAULT
-    codes = [(a.reject.source, a.reject.reason) for a in attempts if a.reject is not None]
-    if reasons.CALLING_AE_NOT_RECOGNIZED in codes:
-        return AePolicy.CALLING_AE_ENFORCED
-    if codes and all(c == reasons.CALLED_AE_NOT_RECOGNIZED for c in codes):
-        return AePolicy.CALLED_AE_ENFORCED
-    if codes and len(codes) == len(attempts):
-        return AePolicy.REJECTS_ALL
-    return AePolicy.UNKNOWN

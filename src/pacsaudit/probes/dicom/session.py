@@ -55,9 +55,11 @@ class Session:
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    async def next_event(self) -> Event:
-        """The next event, read within the read timeout; past the session deadline every
-        call fails, so a peer streaming answers without end cannot hold the probe."""
+    async def next_event(self, wait: float | None = None) -> Event:
+        """The next event, each read within ``wait`` (default: the read timeout); past the
+        session deadline every call fails, so a peer streaming answers without end cannot
+        hold the probe."""
+        per_read = self.read_timeout if wait is None else wait
         while True:
             left = self.time_left()
             if left <= 0:
@@ -67,7 +69,7 @@ class Session:
                 if isinstance(event, ConnectionClosed) and not event.clean:
                     raise PeerClosed("peer closed the connection")
                 return event
-            self.proto.receive_data(await self.conn.read(min(self.read_timeout, left)))
+            self.proto.receive_data(await self.conn.read(min(per_read, left)))
 
     def send(self, context_id: int, command: bytes, dataset: bytes | None = None) -> None:
         self.conn.write(self.proto.send_dimse(context_id, command, dataset))

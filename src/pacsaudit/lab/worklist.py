@@ -1,0 +1,89 @@
+"""The lab's worklist and storage-only servers: DCMTK ``wlmscpfs`` and ``storescp``.
+
+``wlmscpfs`` serves the ``.wl`` files of one folder per called AE title (LAB-NOTES). The lab's
+folder is ``ANY-SCP``: the well-known default title opens it, as on a broker set up from a
+sample, so the demo's scan — without ``--guess-ae`` — counts a worklist (weak access control,
+``called-ae-known-default``). The scheduled steps are synthetic: made-up names and IDs under
+the lab's own prefix, never a real person.
+
+``storescp`` accepts any called AE title and every standard Storage SOP class: a storage-only
+server the scan finds writable without storing anything (its ``incoming/`` folder stays empty).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pacsaudit.lab.services import LabInfo, LabService, start_service
+from pacsaudit.lab.table import STORESCP_AE, WORKLIST_AE, lab_service
+
+WORKLIST_STEPS = 6
+WORKLIST_PATIENTS = 3
+
+
+def write_worklist(folder: Path, steps: int, patients: int) -> set[str]:
+    """Synthetic ``.wl`` files, one scheduled procedure step each; returns every made-up
+    identifying value written (the lab's canaries: no output may ever hold one)."""
+    from pydicom.dataset import Dataset  # the lab only
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lockfile").touch()
+    canaries: set[str] = set()
+    for n in range(steps):
+        p = n % patients
+        ds = Dataset()
+        ds.PatientName = f"Labwl^Patient{p:03d}"
+        ds.PatientID = f"LABWL{p:05d}"
+        ds.PatientBirthDate = "19700101"
+        ds.PatientSex = "O"
+        ds.AccessionNumber = f"LABWLACC{n:04d}"
+        ds.RequestedProcedureID = f"LABWLRP{n:04d}"
+        ds.RequestedProcedureDescription = "LAB CT HEAD"
+        ds.StudyInstanceUID = f"2.25.{7_000_000 + n}"
+        step = Dataset()
+        step.Modality = "CT"
+        step.ScheduledStationAETitle = "LABCT"
+        step.ScheduledProcedureStepStartDate = "20261204"
+        step.ScheduledProcedureStepStartTime = "0800"
+        step.ScheduledProcedureStepDescription = "LAB STEP"
+        step.ScheduledProcedureStepID = f"LABWLSPS{n:04d}"
+        ds.ScheduledProcedureStepSequence = [step]
+        ds.save_as(folder / f"step{n:04d}.wl", implicit_vr=True, little_endian=True)
+        canaries |= {str(ds.PatientName), ds.PatientID, ds.AccessionNumber}
+    return canaries
+
+
+def start_worklist(info: LabInfo, ports: dict[str, int]) -> LabService:
+    root = info.state_dir / "wlmscpfs"
+    canaries = write_worklist(root / "db" / WORKLIST_AE, WORKLIST_STEPS, WORKLIST_PATIENTS)
+    known = info.corpus.get("canaries")
+    info.corpus["canaries"] = sorted({*(known if isinstance(known, list) else []), *canaries})
+    expect = {
+        "status": "dicom",
+        "ae_policy": "called-ae-known-default",
+        "access_tier": "weak",
+        "device_class": "worklist-broker",
+        "worklist_steps": str(WORKLIST_STEPS),
+    }
+    service = lab_service("worklist", ports, expect)
+    info.services.append(service)
+    argv = ["wlmscpfs", "-dfp", str(root / "db"), str(ports["worklist"])]
+    start_service(info, service, argv, root)
+    return service
+
+
+def start_storescp(info: LabInfo, ports: dict[str, int]) -> LabService:
+    root = info.state_dir / "storescp"
+    (root / "incoming").mkdir(parents=True, exist_ok=True)
+    expect = {
+        "status": "dicom",
+        "ae_policy": "any-called-ae",
+        "access_tier": "none",
+        "exposure_class": "writable",
+        "writable": "yes",
+    }
+    service = lab_service("storescp", ports, expect)
+    info.services.append(service)
+    argv = ["storescp", "-aet", STORESCP_AE, "-od", str(root / "incoming"), str(ports["storescp"])]
+    start_service(info, service, argv, root)
+    return service
