@@ -9,9 +9,10 @@ import msgspec
 import pytest
 
 from pacsaudit.contract import make_finding
-from pacsaudit.followup import MAX_HOSTS, Collector, hint_of
+from pacsaudit.followup import MAX_HOSTS, Collector, hints_of
 from pacsaudit.model import (
     AePolicy,
+    AeTitleList,
     AssociationAttempt,
     AssociationOutcome,
     CredentialCheck,
@@ -122,7 +123,7 @@ def test_a_resumed_scan_reads_its_output_and_skips_what_a_second_pass_did(tmp_pa
 
 
 def test_a_hostile_title_is_kept_out() -> None:
-    assert hint_of(orthanc("127.0.0.5", "\x1b[31mX")) is None
+    assert hints_of(orthanc("127.0.0.5", "\x1b[31mX")) == []
 
 
 def test_a_second_pass_finding_replaces_its_first_pass_row_in_the_table() -> None:
@@ -135,3 +136,14 @@ def test_a_second_pass_finding_replaces_its_first_pass_row_in_the_table() -> Non
     outcome.add(refused("127.0.0.5", source="orthanc-rest /system on port 8042"))
     rows = [(f.protocol, getattr(f.result, "called_ae_source", None)) for f in outcome.interesting]
     assert rows == [("http", None), ("dicom", "orthanc-rest /system on port 8042")]
+
+
+def test_titles_an_archive_lists_are_tried_on_any_refused_port_of_its_host() -> None:
+    """dcm4chee-arc's /aets says no DICOM port: its first titles are tried where refused."""
+    listing = AeTitleList(product="dcm4chee-arc", path="/dcm4chee-arc/aets", titles=["DCM4CHEE"])
+    web = make_finding(
+        "http", Target("127.0.0.7", 8080), None, Status.HTTP, HttpResult(ae_titles=[listing])
+    )
+    source = "dcm4chee-arc /dcm4chee-arc/aets on port 8080"
+    assert planned(web, refused("127.0.0.7", 11112)) == [("127.0.0.7", 11112, "DCM4CHEE", source)]
+    assert planned(web, refused("127.0.0.8", 11112)) == []  # another host's refusal

@@ -1,7 +1,9 @@
 """The second pass: what one probe learned on a host helps another probe on that host.
 
 Orthanc's REST API answers ``/system`` with the DICOM AE title and port it serves (recorded by
-the HTTP probe in :class:`~pacsaudit.model.OrthancInfo`). Where the DICOM probe of the same
+the HTTP probe in :class:`~pacsaudit.model.OrthancInfo`); dcm4chee-arc's ``/aets`` and the AI
+gateways' AE lists name titles too (``HttpResult.ae_titles``, no port: any refused DICOM port
+of the host). Where the DICOM probe of the same
 run was refused on that port as "called AE title not recognised" (``called-ae-enforced``),
 the revealed title is tried there once (:meth:`DicomProbe.scan_revealed`): a lock whose key
 the host hands out without asking is no lock.
@@ -44,7 +46,7 @@ MAX_PORTS_PER_HOST = 2
 MAX_KEPT = 4096
 """Refusals and hints the collector keeps at most (each a few hundred bytes)."""
 _DICOM = frozenset({DICOM.key, DICOM_TLS.key})
-_MARKERS = (b'"dicom_aet"', b'"called-ae-enforced"', b'"called_ae_source"')
+_MARKERS = (b'"dicom_aet"', b'"ae_titles"', b'"called-ae-enforced"', b'"called_ae_source"')
 """A committed output line can matter to the second pass only if it holds one of these."""
 _decoder = msgspec.json.Decoder(Finding)
 
@@ -72,23 +74,39 @@ class Followup:
         return Target(self.finding.ip, self.finding.port, self.finding.host)
 
 
-def hint_of(finding: Finding) -> Hint | None:
-    """The AE title an HTTP finding's Orthanc ``/system`` revealed, if it is a valid one."""
+def hints_of(finding: Finding) -> list[Hint]:
+    """The AE titles an HTTP finding revealed, valid ones only: Orthanc's ``/system`` (with its
+    DICOM port), then the titles an archive's or gateway's REST API lists (``ae_titles``:
+    dcm4chee-arc ``/aets``...; no port said, so any refused DICOM port of the host)."""
     result = finding.result
-    if not isinstance(result, HttpResult) or result.orthanc is None:
-        return None
-    title = result.orthanc.dicom_aet
-    if title is None:
-        return None
-    try:
-        pdu.encode_ae_title(title)  # hostile text: printable already, but a valid AE title?
-    except ValueError:
-        return None
+    if not isinstance(result, HttpResult):
+        return []
+    hints: list[Hint] = []
     login = (
         " with a default login" if result.credentials and result.credentials.accepted_user else ""
     )
-    source = f"orthanc-rest /system on port {finding.port}{login}"
-    return Hint(finding.ip, result.orthanc.dicom_port, title.strip(), source)
+    if result.orthanc is not None and _valid(result.orthanc.dicom_aet):
+        assert result.orthanc.dicom_aet is not None
+        source = f"orthanc-rest /system on port {finding.port}{login}"
+        title = result.orthanc.dicom_aet.strip()
+        hints.append(Hint(finding.ip, result.orthanc.dicom_port, title, source))
+    for listing in result.ae_titles:
+        for title in listing.titles[:MAX_PORTS_PER_HOST]:
+            if _valid(title):
+                source = f"{listing.product} {listing.path} on port {finding.port}{login}"
+                hints.append(Hint(finding.ip, None, title.strip(), source))
+    return hints
+
+
+def _valid(title: str | None) -> bool:
+    """Hostile text, printable already: but is it an AE title we can send?"""
+    if title is None or not title.strip():
+        return False
+    try:
+        pdu.encode_ae_title(title)
+    except ValueError:
+        return False
+    return True
 
 
 def _refused(finding: Finding) -> bool:
@@ -114,8 +132,7 @@ class Collector:
 
     def add(self, finding: Finding) -> None:
         key = (finding.ip, finding.port, finding.protocol)
-        hint = hint_of(finding)
-        if hint is not None:
+        for hint in hints_of(finding):
             hints = self._hints.get(hint.ip)
             if hints is None and len(self._hints) >= MAX_KEPT:
                 self.dropped += 1
