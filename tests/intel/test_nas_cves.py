@@ -84,7 +84,11 @@ def ids(product: str, firmware: str | None) -> list[str]:
         ("4.4.1.1201 build 20200130", []),
         # branches no advisory names, and versions with nothing to compare
         ("4.4.3.1400 build 20200801", []),
-        ("5.0.1.2145", []),
+        # CVE-2022-27596 (QSA-23-01): 5.0.1 fixed in 5.0.1.2234 build 20221201, by number
+        ("5.0.1.2145", ["CVE-2022-27596"]),
+        ("5.0.1.2234", []),
+        ("5.0.1.2145 build 20220903", ["CVE-2022-27596"]),
+        ("5.0.0.1986 build 20220324", []),
         ("4.5.2", []),
     ],
 )
