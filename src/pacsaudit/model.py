@@ -779,6 +779,16 @@ class ManagementInterface(msgspec.Struct, frozen=True, omit_defaults=True):
     firmware: str | None = None
     login_required: bool = False
     """The page itself asked for credentials (401/403)."""
+    cves: list[str] = msgspec.field(default_factory=list)
+    """Firmware CVEs whose vendor-stated range holds ``firmware`` (``data/nas_cves.json``),
+    set by the classify stage: possibly affected, by the version as the page shows it."""
+    cve_basis: str | None = None
+    """What ``cves`` rests on, and the ransomware families that used them."""
+    ransomware: list[str] = msgspec.field(default_factory=list)
+    """Ransomware families a vendor advisory ties to one of ``cves``."""
+    app_checks: list[str] = msgspec.field(default_factory=list)
+    """Flaws of applications the product can run (Photo Station, HBS 3), as ``CVE (app,
+    family)``: no page shows an app's version, so these are only advice to check it."""
 
 
 class HttpResult(msgspec.Struct, frozen=True, omit_defaults=True, tag="http", tag_field="kind"):

@@ -1,8 +1,10 @@
-"""Dotted version comparison for CVE ranges ("3.6.10" > "3.6.9"; "1.12.0" > "1.5.8")."""
+"""Dotted version comparison for CVE ranges ("3.6.10" > "3.6.9"; "1.12.0" > "1.5.8"), and
+QNAP's firmware versions, fixed per branch and told apart by build number and date."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _PART = re.compile(r"(\d+)|([A-Za-z]+)")
 
@@ -32,3 +34,57 @@ def version_in_range(
     if last_affected:
         return key <= version_key(last_affected)
     return False
+
+
+_FIRMWARE = re.compile(r"^\s*(?:(\d+(?:\.\d+)*))?\s*(?:build\s*(\d{8}))?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Firmware:
+    """A NAS firmware version as QNAP writes it: ``5.0.1.2145 build 20220903``.
+
+    ``branch`` is the first three numbers (``5.0.1``), which QNAP fixes separately; ``number``
+    the fourth (the build number, ``2145``); ``build_date`` the ``build`` date. Any part may be
+    missing: an administration page may show ``4.5.4 build 20210923`` (no number), an
+    advisory ``build 20190918`` (no number) or ``4.2.6 build 20210327``."""
+
+    numbers: tuple[int, ...]
+    build_date: int | None
+
+    @property
+    def branch(self) -> tuple[int, ...]:
+        return self.numbers[:3]
+
+    @property
+    def number(self) -> int | None:
+        return self.numbers[3] if len(self.numbers) > 3 else None
+
+
+def parse_firmware(text: str) -> Firmware | None:
+    """``5.0.1.2145``, ``4.5.4 build 20210923``, ``build 20190918``; None for anything else."""
+    m = _FIRMWARE.match(text)
+    if m is None or not (m.group(1) or m.group(2)):
+        return None
+    numbers = tuple(int(n) for n in m.group(1).split(".")) if m.group(1) else ()
+    return Firmware(numbers, int(m.group(2)) if m.group(2) else None)
+
+
+def branch_of(text: str) -> tuple[int, ...]:
+    """``"4.5.2"`` → ``(4, 5, 2)``."""
+    return tuple(int(n) for n in text.split("."))
+
+
+def firmware_before_fix(version: Firmware, branch: tuple[int, ...], fixed: Firmware) -> bool | None:
+    """Whether ``version`` on ``branch`` precedes the branch's first fixed release.
+
+    None where it cannot be told: another branch (QNAP fixes each branch apart, so 4.5.1.1495
+    fixes nothing on 4.5.2), or no part the two have in common to compare. The build date is
+    compared first where both carry one (QNAP's dates rise within a branch), then the build
+    number."""
+    if version.branch != branch:
+        return None
+    if version.build_date is not None and fixed.build_date is not None:
+        return version.build_date < fixed.build_date
+    if version.number is not None and fixed.number is not None:
+        return version.number < fixed.number
+    return None

@@ -18,6 +18,7 @@ import msgspec
 from pacsaudit.intel.honeypot import honeypot_signals
 from pacsaudit.intel.identify import cves_for, identify_toolkit, judge, served_scopes
 from pacsaudit.intel.knowledge import knowledge
+from pacsaudit.intel.nas import match_nas
 from pacsaudit.measure.device import access_tier, device_class
 from pacsaudit.measure.severity import (
     SEVERITY_OF,
@@ -38,6 +39,7 @@ from pacsaudit.model import (
     Flag,
     FlagKind,
     HttpResult,
+    ManagementInterface,
     Severity,
     Status,
 )
@@ -71,8 +73,44 @@ def judge_http(result: HttpResult) -> HttpResult:
     """A web service's class and severity from what its pages and APIs answered."""
     klass = http_exposure_class(result)
     listing = judge_fileshare(result.listing) if result.listing is not None else None
+    management = judge_management(result.management) if result.management is not None else None
     return msgspec.structs.replace(
-        result, exposure_class=klass, severity=SEVERITY_OF[klass], listing=listing
+        result,
+        exposure_class=klass,
+        severity=SEVERITY_OF[klass],
+        listing=listing,
+        management=management,
+    )
+
+
+NAS_CVE_BASIS = (
+    "possibly affected: firmware version as the page shows it ({product} {firmware}), within "
+    "the ranges the vendor's advisories state for that branch; a hotfix that leaves the "
+    "version unchanged is invisible"
+)
+
+
+def judge_management(nas: ManagementInterface) -> ManagementInterface:
+    """A NAS's firmware CVEs by the version its page shows (``data/nas_cves.json``), the
+    ransomware families that used them, and its application flaws to check."""
+    found = match_nas(nas.product, nas.firmware)
+    cves = [c.id for c in found.cves]
+    families = list(dict.fromkeys(f for c in found.cves for f in c.ransomware))
+    basis = None
+    if cves:
+        basis = NAS_CVE_BASIS.format(product=nas.product, firmware=nas.firmware)
+        used = [f"{c.id} by {', '.join(c.ransomware)}" for c in found.cves if c.ransomware]
+        if used:
+            basis += "; used by ransomware: " + "; ".join(used)
+        kev = [c.id for c in found.cves if c.kev_ransomware_use and not c.ransomware]
+        if kev:
+            basis += "; CISA KEV records ransomware campaigns using " + ", ".join(kev)
+    checks = [
+        f"{c.id} ({c.component}" + (f", {', '.join(c.ransomware)})" if c.ransomware else ")")
+        for c in found.app_checks
+    ]
+    return msgspec.structs.replace(
+        nas, cves=cves, cve_basis=basis, ransomware=families, app_checks=checks
     )
 
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pacsaudit import __version__
+from pacsaudit.model import ExposureClass
 from pacsaudit.peertext import defang, visible
 from pacsaudit.report.records import Loaded, ReportInputError, plural
 from pacsaudit.report.remedy import advice_for
@@ -214,6 +215,13 @@ def _service_section(s: Service) -> list[str]:
         lines.append("- **TLS:** none (plaintext)")
     if s.cves:
         lines.append(f"- **Known vulnerabilities:** {', '.join(peer_md(c) for c in s.cves)}")
+        if s.cve_basis and s.exposure_class == ExposureClass.MANAGEMENT_EXPOSED:
+            lines.append(f"- **Basis:** {peer_md(s.cve_basis)}")
+    if s.app_checks:
+        lines.append(
+            "- **Applications to check** (flaws of installed apps; their versions are not "
+            f"shown): {', '.join(peer_md(c) for c in s.app_checks)}"
+        )
     if s.flags:
         lines.append(f"- **Flags:** {', '.join(peer_md(f) for f in s.flags)}")
     fixes = advice_for(s)

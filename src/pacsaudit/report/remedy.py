@@ -165,10 +165,14 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
         where = (
             "a local network address" if s.country == LOCAL else f"a public address ({s.country})"
         )
-        return [
-            (MANAGEMENT, f"{s.product_label} administration page reachable"),
-            (SEGMENTATION, f"reachable on {where}"),
-        ]
+        page = f"{s.product_label} administration page reachable"
+        if s.app_checks:
+            page += "; check the installed versions of applications with published flaws: "
+            page += ", ".join(s.app_checks)
+        fixes = [(MANAGEMENT, page), (SEGMENTATION, f"reachable on {where}")]
+        if s.cves:
+            fixes.append((PATCH, f"{s.product_version_label}: {_shown(s.cves)}"))
+        return fixes
     out: list[tuple[Advice, str]] = []
     if s.exposure_class == ExposureClass.PHI_READABLE:
         out.append((BREACH, f"{len(s.phi_exposed)} PHI attributes returned without login"))
@@ -201,9 +205,12 @@ def advice_for(s: Service) -> list[tuple[Advice, str]]:
         )
         out.append((SEGMENTATION, where))
     if s.cves:
-        shown = ", ".join(s.cves[:5]) + (f" and {len(s.cves) - 5} more" if len(s.cves) > 5 else "")
-        out.append((PATCH, f"{s.product_version_label}: {shown}"))
+        out.append((PATCH, f"{s.product_version_label}: {_shown(s.cves)}"))
     return out
+
+
+def _shown(cves: tuple[str, ...]) -> str:
+    return ", ".join(cves[:5]) + (f" and {len(cves) - 5} more" if len(cves) > 5 else "")
 
 
 def _tls_problem(s: Service) -> str | None:

@@ -79,6 +79,10 @@ class Service:
     product: str | None = None
     version: str | None = None
     cves: tuple[str, ...] = ()
+    cve_basis: str | None = None
+    """What the CVEs rest on (a NAS's: the firmware version its page shows, ransomware use)."""
+    app_checks: tuple[str, ...] = ()
+    """A NAS's application flaws to check (``CVE (app, family)``): never counted as CVEs."""
     flags: tuple[str, ...] = ()
     tls: TlsFacts | None = None
     patients: Count = Count()
@@ -261,6 +265,7 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
     storage = json_object(result, "storage")
     worklist = json_object(result, "worklist")
     hashes = exposure.get("patient_id_hashes")
+    nas = json_object(result, "management")
     product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
     share = json_object(result, "listing") or result  # a web listing's walk counts like a share's
@@ -285,7 +290,9 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
         access_tier=_str(result, "access_tier"),
         product=product,
         version=version,
-        cves=_names(result.get("cves"), ("id", "cve")),
+        cves=_names(result.get("cves") or nas.get("cves"), ("id", "cve")),
+        cve_basis=_str(result, "cve_basis") or _str(nas, "cve_basis"),
+        app_checks=_names(nas.get("app_checks"), ()),
         flags=flags,
         tls=_tls(result),
         **_measures(result, exposure),

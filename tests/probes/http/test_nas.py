@@ -20,8 +20,12 @@ from pacsaudit.model import ExposureClass, Finding, HttpResult, Severity, encode
 from pacsaudit.probes.http.nas import nas_signatures
 from pacsaudit.probes.http.options import HttpOptions, Limits
 from pacsaudit.probes.http.probe import HttpProbe
+from pacsaudit.report.html import render_report
+from pacsaudit.report.notify import _service_section
 from pacsaudit.report.records import load_results
-from pacsaudit.report.remedy import MANAGEMENT, advice_for
+from pacsaudit.report.remedy import MANAGEMENT, PATCH, advice_for
+from pacsaudit.report.spreadsheet import row
+from pacsaudit.report.summary import summarise
 from pacsaudit.targets.spec import Target
 from probes.http.peers import Request, Site, response
 
@@ -154,3 +158,50 @@ def test_reports_advise_and_do_not_count_it_as_open(tmp_path: Path) -> None:
     assert s.product == "QNAP QTS TS-453D"
     assert s.version == "4.5.4 build 20210923"
     assert next(a for a, _ in advice_for(s)) is MANAGEMENT
+
+
+def test_a_qnap_firmware_version_lists_its_cves_and_apps_to_check(tmp_path: Path) -> None:
+    """QTS 4.5.1 before build 20201123 (QSA-21-05: CVE-2020-2509's fix on that branch); the
+    branch is named by no other advisory in data/nas_cves.json."""
+    xml = QNAP_XML.replace("4.5.4", "4.5.1").replace("20210923", "20201020")
+    finding = scan(Site(routes={"/cgi-bin/authLogin.cgi": html(xml)}))
+    assert isinstance(finding.result, HttpResult)
+    m = finding.result.management
+    assert m is not None
+    assert m.firmware == "4.5.1 build 20201020"
+    assert m.cves == ["CVE-2020-2509"]
+    assert m.cve_basis is not None
+    assert m.cve_basis.startswith("possibly affected: firmware version as the page shows it")
+    assert "CVE-2021-28799 (HBS 3 (Hybrid Backup Sync), Qlocker)" in m.app_checks
+    assert "CVE-2022-27593 (Photo Station, DeadBolt)" in m.app_checks
+    assert classify(finding) == finding  # judging twice changes nothing
+
+    out = tmp_path / "f.jsonl"
+    out.write_bytes(encode_finding(finding) + b"\n")
+    loaded = load_results([out])
+    s = loaded.services[0]
+    assert s.cves == ("CVE-2020-2509",)
+    fixes = dict(advice_for(s))
+    assert fixes[PATCH] == "QNAP QTS TS-453D 4.5.1 build 20201020: CVE-2020-2509"
+    assert "CVE-2021-28799 (HBS 3 (Hybrid Backup Sync), Qlocker)" in fixes[MANAGEMENT]
+    notice = "\n".join(_service_section(s))
+    assert "**Known vulnerabilities:** CVE-2020-2509" in notice
+    assert "**Basis:** possibly affected" in notice
+    assert "**Applications to check**" in notice
+    assert "DeadBolt" in notice
+    assert "CVE-2020-2509" in row(s)
+    page = render_report(loaded, summarise(loaded))
+    assert "CVE-2020-2509" in page
+
+
+def test_a_nas_without_a_version_lists_no_cves() -> None:
+    page = "<html><head><title>QNAP Turbo NAS</title></head><body></body></html>"
+    finding = scan(Site(routes={"/": html(page)}))
+    assert isinstance(finding.result, HttpResult)
+    m = finding.result.management
+    assert m is not None
+    assert (m.product, m.firmware) == ("QNAP QTS", None)
+    assert m.cves == []
+    assert m.cve_basis is None
+    assert m.ransomware == []
+    assert m.app_checks  # a QNAP may run Photo Station or HBS 3 whatever its firmware
