@@ -165,7 +165,7 @@ def test_listing_mimicry_in_a_non_html_type_is_ignored() -> None:
         ("/", None),
         ("?C=N;O=D", None),
         ("a/b.dcm", None),  # deeper: walked from its own folder, if at all
-        ("http://10.1.2.3/data/a.dcm", None),  # another host
+        ("http://192.0.2.3/data/a.dcm", None),  # another host
         ("//example.invalid/data/a.dcm", None),
         ("http://127.0.0.1:8081/data/a.dcm", None),  # another port
         ("https://127.0.0.1:8080/data/a.dcm", None),  # another scheme
@@ -186,7 +186,7 @@ MULTISTATUS = b"""<?xml version="1.0" encoding="utf-8" ?>
 <D:response><D:href>/data/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
 <D:response><D:href>/data/CT/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
 <D:response><D:href>http://127.0.0.1:8080/data/a.dcm</D:href><D:propstat><D:prop><D:getcontentlength>123456</D:getcontentlength><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
-<D:response><D:href>http://10.0.0.9/data/evil.dcm</D:href><D:propstat><D:prop><D:getcontentlength>1</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+<D:response><D:href>http://198.51.100.9/data/evil.dcm</D:href><D:propstat><D:prop><D:getcontentlength>1</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
 <D:response><D:href>/data/huge.dcm</D:href><D:propstat><D:prop><D:getcontentlength>99999999999999999999999</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
 </D:multistatus>
 """

@@ -153,7 +153,7 @@ def ranged(data: bytes) -> Callable[[Request], bytes]:
 def off_origin_site() -> Site:
     rows = [
         "ok.dcm",
-        "http://10.11.12.13/secret.dcm",
+        "http://203.0.113.13/secret.dcm",
         "//example.invalid/x.dcm",
         "https://127.0.0.1/y.dcm",
         "/etc/passwd",
@@ -166,7 +166,7 @@ def off_origin_site() -> Site:
         routes={
             "/": html(page),
             "/ok.dcm": ranged(DICOM_HEAD + b"\xe0\x7f\x10\x00OW\0\0\4\0\0\0abcd"),
-            "/moved/": lambda _r: response(302, headers={"Location": "http://10.11.12.13/"}),
+            "/moved/": lambda _r: response(302, headers={"Location": "http://203.0.113.13/"}),
         }
     )
 
