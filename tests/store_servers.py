@@ -28,6 +28,7 @@ from pathlib import Path
 from loopback import free_port
 from pacsaudit.engine.options import new_event_loop_factory
 from pacsaudit.lab.services import LabInfo, LabService, alive, start_service
+from pacsaudit.lab.worklist import write_worklist as lab_worklist
 from pacsaudit.measure.classify import classify
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import DicomResult, Status
@@ -148,38 +149,9 @@ def files_under(folder: Path) -> list[Path]:
 
 
 def write_worklist(folder: Path, steps: int, patients: int) -> list[str]:
-    """Synthetic ``.wl`` files (one scheduled procedure step each, ``patients`` distinct
-    patients) as DCMTK's sample database holds them; returns the fake values written, for the
-    tests to search every output for."""
-    from pydicom.dataset import Dataset
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "lockfile").touch()
-    canaries: list[str] = []
-    for n in range(steps):
-        p = n % patients
-        ds = Dataset()
-        ds.PatientName = f"Canary^Worklist{p:03d}"
-        ds.PatientID = f"WLCANARY{p:05d}"
-        ds.PatientBirthDate = "19700101"
-        ds.PatientSex = "O"
-        ds.AccessionNumber = f"WLACC{n:05d}"
-        ds.ReferringPhysicianName = "Canary^Referrer"
-        ds.RequestedProcedureID = f"WLRP{n:05d}"
-        ds.RequestedProcedureDescription = "CANARY CT HEAD"
-        ds.StudyInstanceUID = f"2.25.{9000000 + n}"
-        step = Dataset()
-        step.Modality = "CT"
-        step.ScheduledStationAETitle = "CANARYCT"
-        step.ScheduledProcedureStepStartDate = "20261204"
-        step.ScheduledProcedureStepStartTime = "0800"
-        step.ScheduledPerformingPhysicianName = "Canary^Performer"
-        step.ScheduledProcedureStepDescription = "CANARY STEP"
-        step.ScheduledProcedureStepID = f"WLSPS{n:05d}"
-        ds.ScheduledProcedureStepSequence = [step]
-        ds.save_as(folder / f"step{n:04d}.wl", implicit_vr=True, little_endian=True)
-        canaries += [str(ds.PatientName), ds.PatientID, ds.AccessionNumber]
-    return [*canaries, "Canary^Referrer", "Canary^Performer", "CANARY CT HEAD", "CANARY STEP"]
+    """The lab's synthetic ``.wl`` files under the tests' own prefix; the fake values written,
+    for the tests to search every output for."""
+    return sorted(lab_worklist(folder, steps, patients, prefix="Canary"))
 
 
 def scan(port: int, **options: object) -> DicomResult:

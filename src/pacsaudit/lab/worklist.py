@@ -21,32 +21,36 @@ WORKLIST_STEPS = 6
 WORKLIST_PATIENTS = 3
 
 
-def write_worklist(folder: Path, steps: int, patients: int) -> set[str]:
-    """Synthetic ``.wl`` files, one scheduled procedure step each; returns every made-up
-    identifying value written (the lab's canaries: no output may ever hold one)."""
+def write_worklist(folder: Path, steps: int, patients: int, prefix: str = "Labwl") -> set[str]:
+    """Synthetic ``.wl`` files, one scheduled procedure step each, ``patients`` distinct
+    patients, as DCMTK's sample database holds them; returns every made-up identifying value
+    written (the canaries: no output may ever hold one). ``prefix`` makes every value."""
     from pydicom.dataset import Dataset  # the lab only
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "lockfile").touch()
-    canaries: set[str] = set()
+    tag = prefix.upper()
+    canaries = {f"{prefix}^Referrer", f"{prefix}^Performer", f"{tag} CT HEAD", f"{tag} STEP"}
     for n in range(steps):
         p = n % patients
         ds = Dataset()
-        ds.PatientName = f"Labwl^Patient{p:03d}"
-        ds.PatientID = f"LABWL{p:05d}"
+        ds.PatientName = f"{prefix}^Patient{p:03d}"
+        ds.PatientID = f"{tag}{p:05d}"
         ds.PatientBirthDate = "19700101"
         ds.PatientSex = "O"
-        ds.AccessionNumber = f"LABWLACC{n:04d}"
-        ds.RequestedProcedureID = f"LABWLRP{n:04d}"
-        ds.RequestedProcedureDescription = "LAB CT HEAD"
+        ds.AccessionNumber = f"{tag}ACC{n:04d}"
+        ds.ReferringPhysicianName = f"{prefix}^Referrer"
+        ds.RequestedProcedureID = f"{tag}RP{n:04d}"
+        ds.RequestedProcedureDescription = f"{tag} CT HEAD"
         ds.StudyInstanceUID = f"2.25.{7_000_000 + n}"
         step = Dataset()
         step.Modality = "CT"
-        step.ScheduledStationAETitle = "LABCT"
+        step.ScheduledStationAETitle = f"{tag[:12]}CT"
         step.ScheduledProcedureStepStartDate = "20261204"
         step.ScheduledProcedureStepStartTime = "0800"
-        step.ScheduledProcedureStepDescription = "LAB STEP"
-        step.ScheduledProcedureStepID = f"LABWLSPS{n:04d}"
+        step.ScheduledPerformingPhysicianName = f"{prefix}^Performer"
+        step.ScheduledProcedureStepDescription = f"{tag} STEP"
+        step.ScheduledProcedureStepID = f"{tag}SPS{n:04d}"
         ds.ScheduledProcedureStepSequence = [step]
         ds.save_as(folder / f"step{n:04d}.wl", implicit_vr=True, little_endian=True)
         canaries |= {str(ds.PatientName), ds.PatientID, ds.AccessionNumber}
