@@ -13,6 +13,7 @@ Nothing here touches a socket: encoders return ``bytes``, decoders take ``bytes`
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ CALLING_AE_OFFSET = 26
 _HEADER = struct.Struct(">BBL")
 _ITEM_HEADER = struct.Struct(">BBH")
 _UL = struct.Struct(">L")
+_LENGTH = struct.Struct(">H")
 
 
 # --- Encoding ------------------------------------------------------------------------------
@@ -132,46 +134,62 @@ class AssociateRequest:
     roles: tuple[RoleSelection, ...] = ()
 
     def encode(self) -> bytes:
-        items = [_item(ItemType.APPLICATION_CONTEXT, _uid_bytes(DICOM_APPLICATION_CONTEXT))]
-        for ctx in self.contexts:
-            if not 1 <= ctx.context_id <= 255 or ctx.context_id % 2 == 0:
-                raise ValueError(f"presentation context id must be odd, 1-255: {ctx.context_id}")
-            sub = [_item(ItemType.ABSTRACT_SYNTAX, _uid_bytes(ctx.abstract_syntax))]
-            sub += [_item(ItemType.TRANSFER_SYNTAX, _uid_bytes(ts)) for ts in ctx.transfer_syntaxes]
-            items.append(
-                _item(
-                    ItemType.PRESENTATION_CONTEXT_RQ,
-                    bytes((ctx.context_id, 0, 0, 0)) + b"".join(sub),
-                )
-            )
-        user = [
-            _item(ItemType.MAXIMUM_LENGTH, struct.pack(">L", self.max_pdu_length)),
-            _item(ItemType.IMPLEMENTATION_CLASS_UID, _uid_bytes(self.implementation_class_uid)),
-        ]
-        if self.implementation_version_name:
-            user.append(
-                _item(
-                    ItemType.IMPLEMENTATION_VERSION_NAME,
-                    self.implementation_version_name.encode("ascii"),
-                )
-            )
-        for role in self.roles:
-            uid = _uid_bytes(role.sop_class_uid)
-            user.append(
-                _item(
-                    ItemType.ROLE_SELECTION,
-                    struct.pack(">H", len(uid)) + uid + bytes((role.scu_role, role.scp_role)),
-                )
-            )
-        items.append(_item(ItemType.USER_INFORMATION, b"".join(user)))
         body = (
             struct.pack(">HH", 1, 0)
             + encode_ae_title(self.called_ae)
             + encode_ae_title(self.calling_ae)
             + bytes(32)
-            + b"".join(items)
+            + _variable_items(
+                self.contexts,
+                self.max_pdu_length,
+                self.implementation_class_uid,
+                self.implementation_version_name,
+                self.roles,
+            )
         )
         return _pdu(PduType.ASSOCIATE_RQ, body)
+
+
+@functools.lru_cache(maxsize=64)
+def _variable_items(
+    contexts: tuple[PresentationContextProposal, ...],
+    max_pdu_length: int,
+    implementation_class_uid: str,
+    implementation_version_name: str | None,
+    roles: tuple[RoleSelection, ...],
+) -> bytes:
+    """The items after the AE titles, the same for every target of a scan: encoded once per
+    proposal (the storage check's 33 contexts with Role Selection cost 0.3 ms each time)."""
+    items = [_item(ItemType.APPLICATION_CONTEXT, _uid_bytes(DICOM_APPLICATION_CONTEXT))]
+    for ctx in contexts:
+        if not 1 <= ctx.context_id <= 255 or ctx.context_id % 2 == 0:
+            raise ValueError(f"presentation context id must be odd, 1-255: {ctx.context_id}")
+        sub = [_item(ItemType.ABSTRACT_SYNTAX, _uid_bytes(ctx.abstract_syntax))]
+        sub += [_item(ItemType.TRANSFER_SYNTAX, _uid_bytes(ts)) for ts in ctx.transfer_syntaxes]
+        items.append(
+            _item(
+                ItemType.PRESENTATION_CONTEXT_RQ,
+                bytes((ctx.context_id, 0, 0, 0)) + b"".join(sub),
+            )
+        )
+    user = [
+        _item(ItemType.MAXIMUM_LENGTH, struct.pack(">L", max_pdu_length)),
+        _item(ItemType.IMPLEMENTATION_CLASS_UID, _uid_bytes(implementation_class_uid)),
+    ]
+    if implementation_version_name:
+        user.append(
+            _item(ItemType.IMPLEMENTATION_VERSION_NAME, implementation_version_name.encode("ascii"))
+        )
+    for role in roles:
+        uid = _uid_bytes(role.sop_class_uid)
+        user.append(
+            _item(
+                ItemType.ROLE_SELECTION,
+                struct.pack(">H", len(uid)) + uid + bytes((role.scu_role, role.scp_role)),
+            )
+        )
+    items.append(_item(ItemType.USER_INFORMATION, b"".join(user)))
+    return b"".join(items)
 
 
 def with_ae_titles(associate_rq: bytes, called_ae: str, calling_ae: str | None = None) -> bytes:
@@ -391,6 +409,15 @@ def _parse_context(body: bytes, start: int, end: int) -> PresentationContextResu
     """One Presentation Context item of an AC: id, result, and its one transfer syntax."""
     if end - start < 4:
         raise DicomProtocolError("truncated-item", "presentation context item too short")
+    sub = start + 4
+    if (
+        end - sub >= 4
+        and body[sub] == _TS
+        and sub + 4 + _LENGTH.unpack_from(body, sub + 2)[0] == end
+    ):
+        # the usual answer, one transfer syntax and nothing else: no walker (an AC to the
+        # storage check holds 33 of these)
+        return PresentationContextResult(body[start], body[start + 2], _ascii(body[sub + 4 : end]))
     ts: str | None = None
     for sub_type, sub, sub_end in _items(body, start + 4, end, "presentation context"):
         if sub_type == _TS:
