@@ -302,7 +302,7 @@ class WebSession:
             path=path,
             purpose=purpose,
             status_code=status if error is None else None,
-            content_type=_short(kept.get("content-type"), 64) if error is None else None,
+            content_type=printable(kept.get("content-type"), 64) if error is None else None,
             bytes_read=len(body),
             truncated=truncated,
             redirects=redirects,
@@ -393,15 +393,11 @@ def httpx_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def _short(value: str | None, limit: int) -> str | None:
+def printable(value: str | None, limit: int) -> str | None:
+    """A header value or peer-chosen name made safe to record: printable, bounded."""
     if value is None:
         return None
     return printable_text(value, limit)
-
-
-def printable(value: str | None, limit: int) -> str | None:
-    """A header value or peer-chosen name made safe to record: printable, bounded."""
-    return _short(value, limit)
 
 
 def make_session(
