@@ -338,6 +338,26 @@ class TestAssociateAc:
     def test_pynetdicom_encoding_of_the_same_answer_is_the_fixture(self) -> None:
         assert pynetdicom_ac([(1, 0, IMPLICIT_VR_LE), (3, 3, IMPLICIT_VR_LE)]) == ASSOCIATE_AC_DCMTK
 
+    def test_the_items_cache_keeps_each_answers_own_titles_and_never_a_failure(self) -> None:
+        """Two servers of one kind send the same items under other AE titles: each answer keeps
+        its own titles. A malformed answer raises every time (a raise is never cached), and the
+        same items after it still decode."""
+        contexts = [(1, 0, IMPLICIT_VR_LE), (3, 3, IMPLICIT_VR_LE)]
+        first = decode(pynetdicom_ac(contexts, called="SERVER-A"))
+        second = decode(pynetdicom_ac(contexts, called="SERVER-B", calling="OTHER"))
+        assert isinstance(first, pdu.AssociateAccept)
+        assert isinstance(second, pdu.AssociateAccept)
+        assert (first.called_ae, second.called_ae, second.calling_ae) == (
+            "SERVER-A",
+            "SERVER-B",
+            "OTHER",
+        )
+        assert first.contexts == second.contexts == DCMTK_ACCEPT.contexts
+        lying = ac_with_items(item(0x21, bytes(4), length=200))
+        for _ in range(2):
+            raises_code("truncated-item", lambda: decode(lying))
+        assert decode(ASSOCIATE_AC_DCMTK) == DCMTK_ACCEPT
+
     def test_other_user_items_are_listed_not_fatal(self) -> None:
         role = SCP_SCU_RoleSelectionNegotiation()
         role.sop_class_uid = VERIFICATION
