@@ -308,7 +308,7 @@ class Retrieval(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class StorageCheck(msgspec.Struct, frozen=True, omit_defaults=True):
     """Which Storage SOP classes and workflow services a stranger's association was granted,
-    learnt without storing: the contexts were proposed, answered and released at once. No DIMSE
+    learnt without storing: the contexts were proposed and answered, and never used. No DIMSE
     message is ever sent on them (no C-STORE, N-CREATE, N-SET, N-ACTION): an accepted Storage
     context is the SCP's promise to take instances of that class from us (PS3.4 B.2)."""
 
@@ -324,6 +324,10 @@ class StorageCheck(msgspec.Struct, frozen=True, omit_defaults=True):
     unanswered: list[str] = msgspec.field(default_factory=list)
     """Classes no association answered (a peer that limits contexts, or refused each try)."""
     associations: int = 0
+    """Associations of the check's own (the main association's answer not counted)."""
+    shared: bool = False
+    """The classes were proposed on the probe's main association and its answer was read:
+    the check's own associations asked only what that answer left open."""
     split: bool = False
     """The peer refused or broke a large proposal: it was retried in smaller groups."""
     refused: str | None = None

@@ -25,7 +25,8 @@ def test_storescp_is_writable_and_nothing_is_stored(tmp_path: Path) -> None:
         assert files_under(server.folder) == []
     assert r.storage is not None
     assert r.storage.accepted == ALL_STORAGE
-    assert r.storage.associations == 1
+    # answered on the main association: no association of the check's own
+    assert (r.storage.associations, r.storage.shared) == (0, True)
     assert r.storage.services_accepted == []  # storescp offers no MPPS, commitment, print, UPS
     assert r.storage.scp_role_accepted == []  # nor would it send us instances (no C-GET)
     assert r.exposure_class is ExposureClass.WRITABLE

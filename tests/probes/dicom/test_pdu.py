@@ -60,7 +60,7 @@ from pynetdicom.presentation import PresentationContext
 from pacsaudit.errors import ProtocolError
 from pacsaudit.probes.dicom import pdu, reasons
 from pacsaudit.probes.dicom.errors import DicomProtocolError
-from pacsaudit.probes.dicom.probe import (
+from pacsaudit.probes.dicom.proposal import (
     ADVERTISED_MAX_PDU,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,

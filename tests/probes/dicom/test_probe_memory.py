@@ -153,14 +153,17 @@ def test_an_open_acceptor_is_associated_echoed_and_released() -> None:
     assert r.attempts[0].released is True
     assert r.accepted_contexts == ["Verification"]
     assert r.exposure_class is ExposureClass.OPEN_ASSOCIATION
-    # accepted at once: no second try of AE titles, one association for the storage check
-    assert peers.dials == 2
+    # accepted at once: no second try of AE titles, and the storage classes were answered on
+    # the same association (all refused): no association of the storage check's own
+    assert peers.dials == 1
+    assert r.storage is not None
+    assert (r.storage.shared, r.storage.associations, r.storage.accepted) == (True, 0, [])
 
 
 def test_a_refused_random_title_then_the_known_default() -> None:
     finding, peers = scan(known_default_only)
     r = result(finding)
-    assert peers.dials == 3  # random title, ANY-SCP, then the storage check under ANY-SCP
+    assert peers.dials == 2  # random title, ANY-SCP (the storage classes answered on it)
     assert r.ae_policy is AePolicy.CALLED_AE_KNOWN_DEFAULT
     assert r.accepted_called_ae == "ANY-SCP"
     assert [a.outcome for a in r.attempts] == ["rejected", "accepted"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydicom.uid import UID
 
 from pacsaudit.probes.dicom import uids
-from pacsaudit.probes.dicom.probe import PROPOSED_CONTEXTS, UNKNOWN_SOP_CLASS_CONTEXT_ID
+from pacsaudit.probes.dicom.proposal import PROPOSED_CONTEXTS, UNKNOWN_SOP_CLASS_CONTEXT_ID
 
 
 def test_keywords_are_pydicoms() -> None:

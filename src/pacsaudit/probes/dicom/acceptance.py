@@ -3,9 +3,11 @@
 An accepted Storage presentation context is the SCP's promise to take instances of that class
 from us (PS3.4 B.2); proving it needs nothing more than the A-ASSOCIATE-AC. So each common
 Storage SOP class (and each workflow service whose acceptance alone tells something: MPPS,
-Storage Commitment, Print, UPS) is proposed in a presentation context of its own, on an
-association of its own, which is released as soon as the answer is read. No DIMSE message of
-any kind is sent on these associations: never C-STORE, N-CREATE, N-SET or N-ACTION.
+Storage Commitment, Print, UPS) is proposed in a presentation context of its own. The probe
+puts them on its main association, after its own contexts (:mod:`.proposal`), and
+:func:`check_storage` reads that answer first (:class:`Shared`); only what it left open is asked
+on associations of its own, which are released as soon as the answer is read. No DIMSE message
+of any kind is sent on a storage context: never C-STORE, N-CREATE, N-SET or N-ACTION.
 
 Peers differ in how many contexts they take. One that answers only the first N gets the rest
 in a further association; one that rejects, aborts or drops a large proposal gets it again in
@@ -57,20 +59,30 @@ Associate = Callable[
 
 
 def proposal(
-    group: Sequence[str],
+    group: Sequence[str], first_id: int = 1
 ) -> tuple[tuple[pdu.PresentationContextProposal, ...], tuple[pdu.RoleSelection, ...]]:
-    """Contexts 1, 3, 5, … one per class; Role Selection (SCU and SCP) for Storage classes.
+    """Contexts ``first_id``, +2, +4, … one per class; Role Selection (SCU and SCP) for
+    Storage classes.
 
     Proposing both roles asks the peer one more question at no cost: whether it would also
     send us instances of the class (the SCP role a C-GET requestor needs). The default role —
     requestor as SCU, the one that stores — stands whatever the peer answers about the other.
     """
     contexts = tuple(
-        pdu.PresentationContextProposal(2 * n + 1, uid, TRANSFER_SYNTAXES)
+        pdu.PresentationContextProposal(first_id + 2 * n, uid, TRANSFER_SYNTAXES)
         for n, uid in enumerate(group)
     )
     roles = tuple(pdu.RoleSelection(uid, 1, 1) for uid in group if uid in _STORAGE)
     return contexts, roles
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """The main association's A-ASSOCIATE-AC, whose proposal carried every class of
+    :data:`PROPOSED` from context id ``first_id`` on."""
+
+    accept: pdu.AssociateAccept
+    first_id: int
 
 
 class _Tally:
@@ -80,13 +92,16 @@ class _Tally:
         self.answered: set[str] = set()
         self.unanswered: set[str] = set()
         self.associations = 0
+        self.shared = False
         self.split = False
         self.error: ErrorInfo | None = None
         self.refused: str | None = None
 
-    def read(self, group: tuple[str, ...], accept: pdu.AssociateAccept) -> list[str]:
+    def read(
+        self, group: tuple[str, ...], accept: pdu.AssociateAccept, first_id: int = 1
+    ) -> list[str]:
         """Record one A-ASSOCIATE-AC; return the classes it left unanswered."""
-        by_id = {2 * n + 1: uid for n, uid in enumerate(group)}
+        by_id = {first_id + 2 * n: uid for n, uid in enumerate(group)}
         granted_scp = {r.sop_class_uid for r in accept.roles if r.scp_role == 1}
         for context in accept.contexts:
             uid = by_id.get(context.context_id)
@@ -113,6 +128,7 @@ class _Tally:
             services_accepted=keywords(self.accepted, uids.ACCEPTANCE_ONLY_SERVICES),
             unanswered=keywords(self.unanswered - self.answered, PROPOSED),
             associations=self.associations,
+            shared=self.shared,
             split=self.split,
             refused=self.refused,
             error=self.error,
@@ -120,13 +136,23 @@ class _Tally:
 
 
 async def check_storage(
-    associate: Associate, *, deadline: float, reserve: float = 1.0
+    associate: Associate,
+    *,
+    deadline: float,
+    reserve: float = 1.0,
+    shared: Shared | None = None,
+    refused: str | None = None,
 ) -> StorageCheck:
     """Propose every class, split where the peer will not take them all; never raises for
     peer behaviour. ``deadline`` is a ``time.monotonic()`` value; no association starts with
-    less than ``reserve`` seconds left."""
+    less than ``reserve`` seconds left.
+
+    ``shared``: the main association already proposed every class; only what its answer left
+    open is asked again. ``refused``: the main association proposed them and was refused for
+    this reason (the probe then associated without them): the classes are asked in halves.
+    """
     tally = _Tally()
-    queue: list[tuple[str, ...]] = [PROPOSED]
+    queue = _first_groups(tally, shared, refused)
     while queue:
         if tally.associations >= MAX_ASSOCIATIONS or time.monotonic() > deadline - reserve:
             break
@@ -154,6 +180,22 @@ async def check_storage(
     for group in queue:
         tally.unanswered.update(group)
     return tally.result()
+
+
+def _first_groups(
+    tally: _Tally, shared: Shared | None, refused: str | None
+) -> list[tuple[str, ...]]:
+    """What the check's own associations start from, after what the main one told."""
+    if shared is not None:
+        tally.shared = True
+        missing = tally.read(PROPOSED, shared.accept, shared.first_id)
+        return [tuple(missing)] if missing else []
+    if refused is not None:
+        tally.refused = refused
+        tally.split = True
+        half = (len(PROPOSED) + 1) // 2
+        return [PROPOSED[:half], PROPOSED[half:]]
+    return [PROPOSED]
 
 
 def _rejected_again(answer: Refused, first: str | None, smaller: bool) -> bool:

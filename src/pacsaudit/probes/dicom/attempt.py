@@ -27,10 +27,14 @@ from pacsaudit.probes.dicom import pdu, reasons
 class Broken(Exception):
     """An exchange ended early; carries the attempt recorded so far."""
 
-    def __init__(self, error: BaseException, tls: TlsInfo | None = None) -> None:
+    def __init__(
+        self, error: BaseException, tls: TlsInfo | None = None, *, after_request: bool = False
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.tls = tls
+        self.after_request = after_request
+        """The A-ASSOCIATE-RQ had been sent: the peer ended the exchange in answer to it."""
 
 
 @dataclass(slots=True)
@@ -50,6 +54,8 @@ class Attempt:
     exposure: Exposure | None = None
     retrieval: Retrieval | None = None
     worklist: WorklistExposure | None = None
+    storage_proposed: bool = False
+    """The request carried the storage check's classes (:mod:`.proposal`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -448,7 +448,7 @@ def _parse_context(body: bytes, start: int, end: int) -> PresentationContextResu
         and sub + 4 + _LENGTH.unpack_from(body, sub + 2)[0] == end
     ):
         # the usual answer, one transfer syntax and nothing else: no walker (an AC to the
-        # storage check holds 33 of these)
+        # main association holds 45 of these)
         return PresentationContextResult(body[start], body[start + 2], _ascii(body[sub + 4 : end]))
     ts: str | None = None
     for sub_type, sub, sub_end in _items(body, start + 4, end, "presentation context"):

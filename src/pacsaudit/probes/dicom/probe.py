@@ -4,9 +4,10 @@ Per target: associate with a random called AE title; when refused, again with th
 default ``ANY-SCP``. On acceptance: C-ECHO on the Verification context, at exposure depth the
 Q/R survey and the worklist count, then a clean release. A random title accepted means the
 server accepts *anyone* who reaches the port (PS3.8 lets the acceptor check the called and the
-calling AE title; many never do). Under the AE titles that were let in, the storage check
-(:mod:`.acceptance`) then asks on associations of its own which Storage SOP classes the server
-would take — and stores nothing.
+calling AE title; many never do). The same association proposes the common Storage SOP classes
+(:mod:`.proposal`): its answer says which the server would take, and the storage check
+(:mod:`.acceptance`) asks on associations of its own only what that answer left open — storing
+nothing, ever.
 
 The rejection reason is read, not just the fact of rejection: "called AE title not recognized"
 (reason 7) and "calling AE title not recognized" (reason 3) mean different locks, and nmap's
@@ -42,7 +43,7 @@ from pacsaudit.model import (
 )
 from pacsaudit.net.stream import open_connection, scanner_tls_context
 from pacsaudit.probes.dicom import DICOM, DICOM_TLS, pdu, reasons, uids
-from pacsaudit.probes.dicom.acceptance import Refused, check_storage
+from pacsaudit.probes.dicom.acceptance import Refused, Shared, check_storage
 from pacsaudit.probes.dicom.attempt import (
     Attempt,
     Broken,
@@ -61,55 +62,31 @@ from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
 from pacsaudit.probes.dicom.oneshot import Dial, associate_once
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
+from pacsaudit.probes.dicom.proposal import (
+    CONTEXT_KEYWORDS,
+    CONTEXT_UIDS,
+    STORAGE_FIRST_ID,
+    STORAGE_IDS,
+    UNKNOWN_SOP_CLASS_CONTEXT_ID,
+    UNKNOWN_SOP_CLASS_KEYWORD,
+    VERIFICATION_CONTEXT_ID,
+    WORKLIST_ALONE,
+    Shape,
+    dropped,
+    main_request,
+    maybe_too_large,
+    request,
+)
 from pacsaudit.probes.dicom.session import PeerAborted, Session
 from pacsaudit.targets.spec import Target
 
-IMPLEMENTATION_CLASS_UID = "2.25.158577293499648220484904446924696762975"
-"""pacsaudit's own Implementation Class UID (a UUID-derived UID, PS3.5 B.2)."""
-IMPLEMENTATION_VERSION_NAME = "PACSAUDIT_01"
-ADVERTISED_MAX_PDU = 64 * 1024
-
-_IMPLICIT = uids.IMPLICIT_VR_LITTLE_ENDIAN
-_EXPLICIT = uids.EXPLICIT_VR_LITTLE_ENDIAN
-VERIFICATION_CONTEXT_ID = 1
-PROPOSED_CONTEXTS: tuple[pdu.PresentationContextProposal, ...] = tuple(
-    pdu.PresentationContextProposal(cid, uid, ts)
-    for cid, uid, ts in (
-        (1, uids.VERIFICATION, (_IMPLICIT,)),
-        (3, uids.PATIENT_ROOT_FIND, (_EXPLICIT, _IMPLICIT)),
-        (5, uids.STUDY_ROOT_FIND, (_EXPLICIT, _IMPLICIT)),
-        (7, uids.PATIENT_ROOT_MOVE, (_EXPLICIT, _IMPLICIT)),
-        (9, uids.STUDY_ROOT_MOVE, (_EXPLICIT, _IMPLICIT)),
-        (11, uids.PATIENT_ROOT_GET, (_EXPLICIT, _IMPLICIT)),
-        (13, uids.STUDY_ROOT_GET, (_EXPLICIT, _IMPLICIT)),
-    )
-)
-WORKLIST_CONTEXT_ID = 17
-UNKNOWN_SOP_CLASS_CONTEXT_ID = 15
-UNKNOWN_SOP_CLASS_KEYWORD = "UnknownSOPClass"
-PROPOSED_CONTEXTS += (
-    # A SOP class that exists nowhere (under pacsaudit's own UID): a real SCP refuses it,
-    # a honeypot that accepts everything does not.
-    pdu.PresentationContextProposal(
-        UNKNOWN_SOP_CLASS_CONTEXT_ID, IMPLEMENTATION_CLASS_UID + ".9.1", (_IMPLICIT,)
-    ),
-    pdu.PresentationContextProposal(
-        WORKLIST_CONTEXT_ID, uids.MODALITY_WORKLIST_FIND, (_EXPLICIT, _IMPLICIT)
-    ),
-)
-_CONTEXT_KEYWORDS = {
-    c.context_id: uids.KEYWORDS.get(c.abstract_syntax, UNKNOWN_SOP_CLASS_KEYWORD)
-    for c in PROPOSED_CONTEXTS
-}
-_CONTEXT_UIDS = {c.context_id: c.abstract_syntax for c in PROPOSED_CONTEXTS}
 _NOT_QUERIED = WorklistExposure(unknown_reason="not-queried")
 """The worklist of an association that broke before its turn: asked again on its own."""
-_WORKLIST_ALONE = pdu.PresentationContextProposal(
-    1, uids.MODALITY_WORKLIST_FIND, (_EXPLICIT, _IMPLICIT)
-)
 _RELEASE_MARGIN = 0.5
 """Seconds of the budget kept back so that a probe ends on its own, before the engine's cut."""
-_TS_KEYWORDS = {ts: uids.KEYWORDS[ts] for ts in (_IMPLICIT, _EXPLICIT)}
+_TS_KEYWORDS = {
+    ts: uids.KEYWORDS[ts] for ts in (uids.IMPLICIT_VR_LITTLE_ENDIAN, uids.EXPLICIT_VR_LITTLE_ENDIAN)
+}
 _ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
 
 
@@ -124,14 +101,6 @@ class DicomProbe:
         self._dial: Dial = dial or open_connection
         """How an attempt connects: the real dialer, or an in-memory peer in the tests (as
         the share walk takes its backend)."""
-        self._request_template = pdu.AssociateRequest(
-            called_ae=self.options.default_called_ae,
-            calling_ae=self.options.calling_ae,
-            contexts=PROPOSED_CONTEXTS,
-            max_pdu_length=ADVERTISED_MAX_PDU,
-            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-        ).encode()
         self._tls_context: ssl.SSLContext | None = None
         self._random = random.Random()
 
@@ -142,8 +111,9 @@ class DicomProbe:
         deadline = time.monotonic() + self.options.budget - _RELEASE_MARGIN
         tls = self._tls_for(target.port)
         random_ae = self._random_ae()
+        shape = Shape(with_storage=self.options.check_storage)
         try:
-            first = await self._attempt(target, random_ae, tls, deadline)
+            first = await self._shaped(target, shape, random_ae, tls, deadline)
         except NotDicomError as exc:
             return self._finding(
                 target,
@@ -160,7 +130,7 @@ class DicomProbe:
         if first.outcome is not AssociationOutcome.ACCEPTED:
             try:
                 attempts.append(
-                    await self._attempt(target, self.options.default_called_ae, tls, deadline)
+                    await self._shaped(target, shape, self.options.default_called_ae, tls, deadline)
                 )
             except (Broken, NotDicomError) as broken:
                 err = broken.error if isinstance(broken, Broken) else broken
@@ -172,8 +142,8 @@ class DicomProbe:
                     )
                 )
             if self.options.guess.enabled and not accepted(attempts):
-                await self._guess(target, tls, deadline, attempts)
-        return await self._conclude(target, started, tls, deadline, attempts)
+                await self._guess(target, shape, tls, deadline, attempts)
+        return await self._conclude(target, started, tls, deadline, attempts, shape)
 
     async def scan_revealed(
         self, target: Target, called_ae: str, source: str, earlier: DicomResult
@@ -185,13 +155,14 @@ class DicomProbe:
         started = time.perf_counter()
         deadline = time.monotonic() + self.options.budget - _RELEASE_MARGIN
         tls = self._tls_for(target.port)
+        shape = Shape(with_storage=self.options.check_storage)
         try:
-            attempt = await self._attempt(target, called_ae, tls, deadline)
+            attempt = await self._shaped(target, shape, called_ae, tls, deadline)
         except (Broken, NotDicomError) as broken:
             err = broken.error if isinstance(broken, Broken) else broken
             attempt = Attempt(called_ae, self.options.calling_ae, error=classify(err).error)
         prior = Prior(earlier, source)
-        return await self._conclude(target, started, tls, deadline, [attempt], prior)
+        return await self._conclude(target, started, tls, deadline, [attempt], shape, prior)
 
     async def _conclude(
         self,
@@ -200,6 +171,7 @@ class DicomProbe:
         tls: ssl.SSLContext | None,
         deadline: float,
         attempts: list[Attempt],
+        shape: Shape,
         prior: Prior | None = None,
     ) -> Finding:
         """Under the titles let in: the worklist on its own where the main association broke
@@ -209,7 +181,7 @@ class DicomProbe:
         if pair is not None and pair.worklist is not None and pair.worklist == _NOT_QUERIED:
             pair.worklist = await self._worklist_alone(target, tls, deadline, pair)
         if pair is not None and self.options.check_storage:
-            storage = await self._check_storage(target, tls, deadline, pair)
+            storage = await self._check_storage(target, tls, deadline, pair, shape)
         result = self._result(attempts, storage)
         if prior is not None:
             result = prior.merge(result)
@@ -218,6 +190,7 @@ class DicomProbe:
     async def _guess(
         self,
         target: Target,
+        shape: Shape,
         tls: ssl.SSLContext | None,
         deadline: float,
         attempts: list[Attempt],
@@ -236,7 +209,7 @@ class DicomProbe:
                 return None
             await asyncio.sleep(guess.interval)
             try:
-                a = await self._attempt(target, called, tls, deadline, calling)
+                a = await self._shaped(target, shape, called, tls, deadline, calling)
             except (Broken, NotDicomError) as exc:
                 err = exc.error if isinstance(exc, Broken) else exc
                 a = Attempt(called, calling, error=classify(err).error)
@@ -265,26 +238,36 @@ class DicomProbe:
                 return
 
     async def _check_storage(
-        self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: Attempt
+        self,
+        target: Target,
+        tls: ssl.SSLContext | None,
+        deadline: float,
+        pair: Attempt,
+        shape: Shape,
     ) -> StorageCheck:
-        """Storage acceptance under the AE titles that were let in (see :mod:`.acceptance`)."""
+        """Storage acceptance under the AE titles that were let in: the main association's
+        answer first, where it carried the classes; associations of its own for the rest
+        (see :mod:`.acceptance`)."""
 
         async def associate(
             contexts: tuple[pdu.PresentationContextProposal, ...],
             roles: tuple[pdu.RoleSelection, ...],
         ) -> pdu.AssociateAccept | Refused:
-            request = pdu.AssociateRequest(
-                called_ae=pair.called_ae,
-                calling_ae=pair.calling_ae,
-                contexts=contexts,
-                max_pdu_length=ADVERTISED_MAX_PDU,
-                implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-                implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-                roles=roles,
-            ).encode()
-            return await associate_once(self._dial, self.options, target, tls, deadline, request)
+            rq = request(pair.called_ae, pair.calling_ae, contexts, roles=roles)
+            return await associate_once(self._dial, self.options, target, tls, deadline, rq)
 
-        return await check_storage(associate, deadline=deadline, reserve=self.options.read_timeout)
+        shared = (
+            Shared(pair.accept, STORAGE_FIRST_ID)
+            if pair.storage_proposed and pair.accept is not None
+            else None
+        )
+        return await check_storage(
+            associate,
+            deadline=deadline,
+            reserve=self.options.read_timeout,
+            shared=shared,
+            refused=shape.refused,
+        )
 
     async def _worklist_alone(
         self, target: Target, tls: ssl.SSLContext | None, deadline: float, pair: Attempt
@@ -305,15 +288,8 @@ class DicomProbe:
             found.append(counted)
             return counted.error is None
 
-        request = pdu.AssociateRequest(
-            called_ae=pair.called_ae,
-            calling_ae=pair.calling_ae,
-            contexts=(_WORKLIST_ALONE,),
-            max_pdu_length=ADVERTISED_MAX_PDU,
-            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-        ).encode()
-        answer = await associate_once(self._dial, self.options, target, tls, deadline, request, use)
+        rq = request(pair.called_ae, pair.calling_ae, (WORKLIST_ALONE,))
+        answer = await associate_once(self._dial, self.options, target, tls, deadline, rq, use)
         if found:
             return found[0]
         return WorklistExposure(
@@ -322,6 +298,41 @@ class DicomProbe:
 
     # -- one association -------------------------------------------------------------------
 
+    async def _shaped(
+        self,
+        target: Target,
+        shape: Shape,
+        called_ae: str,
+        tls: ssl.SSLContext | None,
+        deadline: float,
+        calling_ae: str | None = None,
+    ) -> Attempt:
+        """One attempt as the host's :class:`~.proposal.Shape` says; made once more without
+        the storage classes where their number may have spoilt it (aborted, dropped, or
+        rejected for a reason that names no AE title)."""
+        if not shape.with_storage:
+            return await self._attempt(target, called_ae, tls, deadline, calling_ae)
+        try:
+            attempt = await self._attempt(
+                target, called_ae, tls, deadline, calling_ae, with_storage=True
+            )
+            reason = maybe_too_large(attempt)
+        except Broken as broken:
+            reason = dropped(broken.error) if broken.after_request else None
+            if reason is None:
+                raise
+        if reason is None:
+            return attempt
+        shape.take_off(reason)
+        try:
+            again = await self._attempt(target, called_ae, tls, deadline, calling_ae)
+        except Broken:
+            shape.not_the_size()
+            raise
+        if maybe_too_large(again) == reason:
+            shape.not_the_size()
+        return again
+
     async def _attempt(
         self,
         target: Target,
@@ -329,11 +340,13 @@ class DicomProbe:
         tls: ssl.SSLContext | None,
         deadline: float,
         calling_ae: str | None = None,
+        *,
+        with_storage: bool = False,
     ) -> Attempt:
         """One connection, one association. Raises Broken when nothing DICOM was received."""
         begin = time.perf_counter()
         calling = calling_ae or self.options.calling_ae
-        attempt = Attempt(called_ae, calling)
+        attempt = Attempt(called_ae, calling, storage_proposed=with_storage)
         try:
             conn = await self._dial(
                 target.ip, target.port, self.options.dial, tls=tls, server_hostname=target.host
@@ -342,14 +355,15 @@ class DicomProbe:
             raise Broken(exc) from None
         proto = RequestorConnection(max_pdu_receive=self.options.max_pdu_receive)
         session = Session(conn, proto, read_timeout=self.options.read_timeout, deadline=deadline)
-        got_pdu = False
+        got_pdu = sent_request = False
         try:
             if tls is not None:
                 from pacsaudit.net.tlsinfo import describe_session  # cryptography: TLS only
 
                 attempt.tls = describe_session(conn.tls_session())
-            request = pdu.with_ae_titles(self._request_template, called_ae, calling_ae)
-            conn.write(proto.request(request))
+            rq = main_request(called_ae, calling, with_storage=with_storage)
+            conn.write(proto.request(rq))
+            sent_request = True
             sent = time.perf_counter()
             event = await session.next_event(
                 wait=max(self.options.read_timeout, self.options.associate_wait)
@@ -377,7 +391,7 @@ class DicomProbe:
                 raise
             conn.abort()
             if not got_pdu:
-                raise Broken(exc, attempt.tls) from None
+                raise Broken(exc, attempt.tls, after_request=sent_request) from None
             if isinstance(exc, PeerAborted):
                 attempt.abort = exc.abort
             attempt.error = classify(exc).error
@@ -404,9 +418,9 @@ class DicomProbe:
             from pacsaudit.probes.dicom.exposure import ExposureSurvey
 
             contexts = {
-                _CONTEXT_UIDS[cid]: cid
+                CONTEXT_UIDS[cid]: cid
                 for cid in session.proto.accepted_contexts
-                if cid in _CONTEXT_UIDS
+                if cid in CONTEXT_UIDS
             }
             survey = ExposureSurvey(session, contexts, self.options.hasher, self.options.exposure)
             worklist = contexts.get(uids.MODALITY_WORKLIST_FIND)
@@ -481,6 +495,8 @@ class DicomProbe:
         contexts: list[ContextOutcome] = []
         if a.accept is not None:
             for c in a.accept.contexts:
+                if a.storage_proposed and c.context_id in STORAGE_IDS:
+                    continue  # the storage check's, read into the finding's `storage`
                 # A refused context's transfer syntax means nothing: not part of the key.
                 ts = c.transfer_syntax if c.result == _ACCEPTANCE else None
                 contexts.append(_context_outcome(c.context_id, c.result, ts))
@@ -544,7 +560,7 @@ def _context_outcome(context_id: int, result: int, transfer_syntax: str | None) 
     transfer syntaxes we proposed), and ContextOutcome is immutable: findings share instances."""
     accepted = result == _ACCEPTANCE
     return ContextOutcome(
-        abstract_syntax=_CONTEXT_KEYWORDS.get(context_id, f"context-{context_id}"),
+        abstract_syntax=CONTEXT_KEYWORDS.get(context_id, f"context-{context_id}"),
         accepted=accepted,
         result=reasons.context_result(result),
         transfer_syntax=_TS_KEYWORDS.get(transfer_syntax, transfer_syntax)
