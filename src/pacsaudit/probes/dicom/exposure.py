@@ -427,20 +427,21 @@ class ExposureSurvey:
             return Retrieval(get_accepted=get_ok, move_accepted=move_class is not None)
         # A study the server holds (servers check the study before the destination, Orthanc
         # among them), sent to a destination no server knows: nothing can be moved.
-        study = (
-            self.study_uids[0].decode("ascii", "replace")
-            if self.study_uids
-            else f"2.25.{random.getrandbits(120)}"
+        # A UID that breaks PS3.5's syntax names no study a server could look up: a random
+        # one then, as where no study was listed.
+        study = next(
+            (u for u in self.study_uids[:1] if query.MoveKey.is_uid(u)),
+            f"2.25.{random.getrandbits(120)}".encode("ascii"),
         )
-        identifier = (
-            _identifier("STUDY", {"StudyInstanceUID": study})
+        key = (
+            query.MoveKey("STUDY", study)
             if move_class == STUDY_ROOT_MOVE
-            else _identifier("PATIENT", {"PatientID": f"PA{random.getrandbits(48):012X}"})
+            else query.MoveKey("PATIENT", f"PA{random.getrandbits(48):012X}".encode("ascii"))
         )
         destination = f"PA{random.getrandbits(48):012X}"
         try:
             outcome = await query.move_to_unknown_destination(
-                self.session, self.contexts[move_class], move_class, identifier, destination
+                self.session, self.contexts[move_class], move_class, key, destination
             )
         except Exception as exc:
             return Retrieval(

@@ -7,6 +7,7 @@ and nothing it raises or returns carries a value read from one.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, cast
@@ -199,11 +200,50 @@ class MoveOutcome:
     pending: int = 0
 
 
+_UID_CHARACTERS = frozenset(b"0123456789.")
+_MOVE_KEYS = {"STUDY": (0x0020, 0x000D, b"UI", b"\0"), "PATIENT": (0x0010, 0x0020, b"LO", b" ")}
+"""Level → the one key a C-MOVE names at it: StudyInstanceUID or PatientID, VR, padding."""
+
+
+def _element(group: int, element: int, vr: bytes, value: bytes, implicit: bool) -> bytes:
+    if implicit:
+        return struct.pack("<HHI", group, element, len(value)) + value
+    return struct.pack("<HH2sH", group, element, vr, len(value)) + value
+
+
+@dataclass(frozen=True, slots=True)
+class MoveKey:
+    """The identifier of the C-MOVE check: the level and its one key, written by hand.
+
+    Two elements in a fixed order need no dataset: building one with pydicom and writing it
+    cost 0.19 ms per open host (the survey's one per-host identifier that cannot be cached,
+    since the study UID is the host's own). The bytes equal pydicom's (tested).
+    """
+
+    level: str
+    """``STUDY`` (StudyInstanceUID) or ``PATIENT`` (PatientID)."""
+    value: bytes
+
+    @staticmethod
+    def is_uid(raw: bytes) -> bool:
+        """A value a StudyInstanceUID may hold (PS3.5 9.1): digits and dots, at most 64."""
+        return 0 < len(raw) <= 64 and _UID_CHARACTERS.issuperset(raw)
+
+    def encode(self, transfer_syntax: str | None) -> bytes:
+        group, element, vr, pad = _MOVE_KEYS[self.level]
+        implicit = transfer_syntax != EXPLICIT_VR_LE
+        level = self.level.encode("ascii")
+        value = self.value
+        return _element(
+            0x0008, 0x0052, b"CS", level + b" " * (len(level) % 2), implicit
+        ) + _element(group, element, vr, value + pad * (len(value) % 2), implicit)
+
+
 async def move_to_unknown_destination(
     session: Session,
     context_id: int,
     sop_class: str,
-    identifier: Dataset,
+    key: MoveKey,
     destination: str,
 ) -> MoveOutcome:
     """Ask for a C-MOVE to an AE title no server knows, and read the verdict.
@@ -217,7 +257,7 @@ async def move_to_unknown_destination(
     session.send(
         context_id,
         c_move_rq(message_id, sop_class, destination),
-        encode_identifier(identifier, transfer_syntax),
+        key.encode(transfer_syntax),
     )
     outcome = MoveOutcome()
     for _ in range(DRAIN_LIMIT):
