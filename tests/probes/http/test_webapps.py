@@ -283,8 +283,25 @@ def test_reports_show_the_apps_and_titles(tmp_path: Path) -> None:
     csv_row = dict(zip(COLUMNS, row(service), strict=True))
     assert csv_row["product"] == "dcm4chee-arc"
     assert csv_row["exposure_class"] == "anonymous-access"
+    assert csv_row["listed_ae_titles"] == "DCM4CHEE; IOCM_REGULAR_USE (+3 not shown)"
     page = render_report(loaded, summarise(loaded))
     assert "dcm4chee-arc" in page
+    assert "listed: DCM4CHEE; IOCM_REGULAR_USE (+3 not shown)</span>" in page
+
+
+def test_a_listed_title_a_spreadsheet_would_run_is_quoted_in_the_csv(tmp_path: Path) -> None:
+    """``-`` may begin an AE title, so the probe keeps ``-A1``; a spreadsheet would read the
+    cell as the formula ``=-A1`` unless it is quoted."""
+    titles = [{"aeTitle": "-A1"}, {"aeTitle": "=1+1"}, {"aeTitle": "ROUTER"}]
+    f = scan(Site(routes={"/config/ae": json_route(titles)}))
+    assert [a.titles for a in result_of(f).ae_titles] == [["-A1", "ROUTER"]]
+    out = tmp_path / "f.jsonl"
+    out.write_bytes(encode_finding(f))
+    loaded = load_results([out])
+    [service] = loaded.services
+    csv_row = dict(zip(COLUMNS, row(service), strict=True))
+    assert csv_row["listed_ae_titles"] == "'-A1; ROUTER (+1 not shown)"
+    assert "listed: -A1; ROUTER (+1 not shown)</span>" in render_report(loaded, summarise(loaded))
 
 
 def test_hostile_ae_listings_end_in_a_finding_without_titles() -> None:
