@@ -3,8 +3,9 @@
 Each probe meets a peer on loopback that puts :data:`peer_text.HOSTILE` text where a real
 server puts free text — the DICOM A-ASSOCIATE-AC's Implementation Class UID and Version Name
 (a fake acceptor: real ones send well-formed identifiers), HTTP ``Server`` headers,
-``WWW-Authenticate`` realms and Orthanc ``/system`` and ``/plugins`` JSON values, a real
-pyftpdlib whose banner is set to it, rsync module names, and TLS certificate subjects. The
+``WWW-Authenticate`` realms, Orthanc ``/system`` and ``/plugins`` JSON values and the AE titles
+of a gateway's ``/config/ae`` listing, a real pyftpdlib whose banner is set to it, rsync module
+names, and TLS certificate subjects. The
 finding it makes is then checked against the boundary rule and pushed through the terminal
 table, a log line, JSON Lines, the CSV, the HTML report, Markdown notices and the diff
 (:func:`peer_text.check_files`). Examples are few and deadlines off where a network round
@@ -216,6 +217,32 @@ def test_http_text_through_every_sink(
     if r.orthanc is not None and r.orthanc.version:
         shown.append(r.orthanc.version)
     run_sinks(finding, shown)
+
+
+AE_TITLE = st.one_of(
+    st.from_regex(r"[-=+@ ]?[A-Za-z0-9_\-. ]{1,15}", fullmatch=True),  # what the probe keeps
+    st.sampled_from(PAYLOADS),
+    HOSTILE,
+)
+"""Titles an AE listing might hold: plausible ones (some starting ``-``, which an AE title may,
+or another formula prefix) and hostile text."""
+
+
+@NETWORK
+@given(titles=st.lists(AE_TITLE, min_size=1, max_size=4))
+def test_listed_ae_titles_through_every_sink(titles: list[str]) -> None:
+    site = Site(routes={"/config/ae": json_route([{"aeTitle": t} for t in titles])})
+
+    async def main() -> Finding:
+        async with PeerServer(site) as peer, asyncio.timeout(10):
+            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
+
+    finding = asyncio.run(main())
+    r = finding.result
+    assert isinstance(r, HttpResult), finding
+    [listing] = r.ae_titles
+    assert listing.listed == len(titles)
+    run_sinks(finding, listing.titles[:4])
 
 
 # --- FTP: a real pyftpdlib, its banner set by the test ---------------------------------------

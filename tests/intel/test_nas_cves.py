@@ -1,5 +1,7 @@
-"""NAS CVEs by firmware branch: QNAP's per-branch fixes, build numbers and dates, and the data
-file's own rules (every entry cited, every product one the NAS signatures name)."""
+"""NAS CVEs by firmware version: QNAP's per-branch fixes, build numbers and dates; Synology
+DSM's release lines, builds and updates; WD My Cloud's and ReadyNAS's dotted numbers; ASUSTOR's
+one stated release; and the data file's own rules (every entry cited, every product one the NAS
+signatures name, every range readable by its scheme)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ from typing import Any
 
 import pytest
 
-from pacsaudit.intel.nas import DATA_FILE, match_nas, nas_cves
-from pacsaudit.intel.versions import Firmware, firmware_before_fix, parse_firmware
+from pacsaudit.intel.nas import DATA_FILE, SCHEMES, _cve, match_nas, nas_cves
+from pacsaudit.intel.versions import (
+    DsmVersion,
+    Firmware,
+    firmware_before_fix,
+    parse_dsm,
+    parse_firmware,
+)
 from pacsaudit.probes.http.nas import nas_signatures
 
 
@@ -126,10 +134,10 @@ def test_every_entry_is_cited_and_names_a_recognised_product() -> None:
         assert e["scope"] in ("firmware", "app"), e["id"]
         assert bool(e.get("affected")) is (e["scope"] == "firmware"), e["id"]
         for r in e.get("affected", ()):
-            assert r.get("fixed_in") or r.get("last_affected"), e["id"]
-            if r.get("fixed_in"):
+            assert r.get("fixed_in") or r.get("last_affected") or r.get("versions"), e["id"]
+            if r.get("fixed_in") and e["version_scheme"] == "qnap":
                 assert parse_firmware(r["fixed_in"]) is not None, r
-    assert len(nas_cves()) == len(data["cves"])
+    assert len(nas_cves()) == len(data["cves"])  # loading checks each bound by its scheme
     assert all(n.get("reason") and (n.get("id") or n.get("subject")) for n in data["not_included"])
 
 
@@ -140,3 +148,121 @@ def test_ransomware_families_are_tied_by_a_vendor_advisory() -> None:
     for e in by_id.values():
         for family in e["ransomware"]:
             assert any(family in s["says"] for s in e["sources"]), e["id"]
+
+
+# -- Synology DSM, WD My Cloud, ASUSTOR ADM, ReadyNAS: each by its own version scheme ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "release", "build", "update"),
+    [
+        ("7.2.1-69057-6", (7, 2, 1), 69057, 6),
+        ("7.2-64570-4", (7, 2, 0), 64570, 4),
+        ("6.2.3-25426", (6, 2, 3), 25426, 0),
+        ("7.1.1-42962 Update 7", (7, 1, 1), 42962, 7),
+        ("DSM 7.2", (7, 2, 0), None, 0),
+    ],
+)
+def test_dsm_versions(text: str, release: tuple[int, int, int], build: int, update: int) -> None:
+    assert parse_dsm(text) == DsmVersion(release, build, update)
+
+
+@pytest.mark.parametrize("text", ["", "7", "7.2.1-", "7.2.1-69057-6a", "6.2.3 build 25426"])
+def test_unreadable_dsm_versions(text: str) -> None:
+    assert parse_dsm(text) is None
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected"),
+    [
+        # CVE-2024-10441: each release line up to its own fix
+        ("7.2.2-72806", ["CVE-2024-10441"]),
+        ("7.2.2-72806-1", []),
+        ("7.2.1-69057-5", ["CVE-2024-10441"]),
+        ("7.2.1-69057-6", []),  # 7.2.1 sorts after the 7.2 fix's build, yet is its own line
+        ("7.2-64570-3", ["CVE-2024-10441"]),
+        ("7.2-64570-4", []),
+        ("7.1.1-42962-6", ["CVE-2024-10441"]),
+        ("7.1.1-42962-7", []),
+        ("7.1-42661-4", ["CVE-2024-10441"]),
+        ("7.0.1-42218-7", []),  # between the 6.2 and 7.1 lines: the record names no range
+        ("6.2.4-25556-7", ["CVE-2024-10441"]),
+        ("6.2.4-25556-8", []),
+        # CVE-2021-29086/29087: every version before 6.2.3-25426-3, and 10441's 6.2 line
+        ("6.2.3-25426-2", ["CVE-2024-10441", "CVE-2021-29087", "CVE-2021-29086"]),
+        ("6.2.3-25426-3", ["CVE-2024-10441"]),
+        ("6.1.7-15284", ["CVE-2021-29087", "CVE-2021-29086"]),  # below 6.2: 10441 unknown
+        # the release alone: told only against another release's fix
+        ("7.2.2", []),
+        ("6.2.2", ["CVE-2024-10441", "CVE-2021-29087", "CVE-2021-29086"]),
+        ("7.3-81180", []),
+    ],
+)
+def test_synology_dsm_ranges(firmware: str, expected: list[str]) -> None:
+    assert ids("Synology DSM", firmware) == expected
+
+
+def test_synology_photos_is_an_app_to_check() -> None:
+    found = match_nas("Synology DSM", None)
+    assert [c.id for c in found.app_checks] == ["CVE-2024-10443"]
+    assert found.cves == ()
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected"),
+    [
+        ("2.30.195", ["CVE-2018-17153", "CVE-2019-9951"]),
+        ("2.30.196", ["CVE-2019-9951"]),
+        ("2.31.173", ["CVE-2019-9951"]),
+        ("2.31.174", []),
+        ("2.4.1", ["CVE-2018-17153", "CVE-2019-9951"]),  # 4 < 30: numbers, not text
+        ("5.04.114", []),
+        ("2.31.174a", []),  # not digits and dots: not compared
+    ],
+)
+def test_wd_my_cloud_ranges(firmware: str, expected: list[str]) -> None:
+    assert ids("WD My Cloud", firmware) == expected
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected"),
+    [
+        ("4.1.11", ["CVE-2013-2751"]),
+        ("4.1.12", []),
+        ("4.2.23", ["CVE-2013-2751"]),
+        ("4.2.24", []),
+        ("4.2.3", ["CVE-2013-2751"]),
+        ("4.0.9", ["CVE-2013-2751"]),
+        ("6.10.3", []),
+    ],
+)
+def test_readynas_ranges(firmware: str, expected: list[str]) -> None:
+    assert ids("Netgear ReadyNAS", firmware) == expected
+
+
+@pytest.mark.parametrize(
+    ("firmware", "expected"),
+    [
+        ("3.1.0.RFQ3", ["CVE-2018-11510"]),
+        ("3.1.0.rfq3", ["CVE-2018-11510"]),
+        ("3.1.2.RHG1", []),  # "and prior" is a third party's reading, not the record's
+        ("3.1.0.RFQ2", []),
+        ("4.0.4.RQO2", []),
+    ],
+)
+def test_asustor_only_the_stated_release(firmware: str, expected: list[str]) -> None:
+    assert ids("ASUSTOR ADM", firmware) == expected
+
+
+def test_every_firmware_entry_names_a_scheme_its_bounds_fit() -> None:
+    for e in raw()["cves"]:
+        if e["scope"] == "firmware":
+            assert e["version_scheme"] in SCHEMES, e["id"]
+        else:
+            assert "version_scheme" not in e, e["id"]
+    bad = {"id": "CVE-0000-0000", "product": "Synology DSM", "scope": "firmware",
+           "version_scheme": "synology", "affected": [{"fixed_in": "7.2.1"}]}  # fmt: skip
+    with pytest.raises(ValueError, match="unreadable fixed_in"):
+        _cve(bad)
+    with pytest.raises(ValueError, match="unknown version_scheme"):
+        _cve({**bad, "version_scheme": "semver"})

@@ -88,3 +88,47 @@ def firmware_before_fix(version: Firmware, branch: tuple[int, ...], fixed: Firmw
     if version.number is not None and fixed.number is not None:
         return version.number < fixed.number
     return None
+
+
+_DSM = re.compile(
+    r"^\s*(?:DSM\s*)?(\d+)\.(\d+)(?:\.(\d+))?(?:-(\d+)(?:(?:-|\s+Update\s+)(\d+))?)?\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DsmVersion:
+    """A Synology DSM version as its advisories write it: ``7.2.1-69057-6`` (release 7.2.1,
+    build 69057, update 6; also ``7.2.1-69057 Update 6``). A release without a micro number is
+    ``.0`` (``7.2-64570-4`` is 7.2.0). The build number rises from release to release, the
+    update within a build; a version without a build says only its release."""
+
+    release: tuple[int, int, int]
+    build: int | None
+    update: int
+
+
+def parse_dsm(text: str) -> DsmVersion | None:
+    """``7.2.2-72806-1``, ``6.2.3-25426``, ``7.1.1-42962 Update 7``, ``7.2``; None otherwise."""
+    m = _DSM.match(text)
+    if m is None:
+        return None
+    major, minor, micro, build, update = m.groups()
+    return DsmVersion(
+        (int(major), int(minor), int(micro or 0)),
+        int(build) if build else None,
+        int(update) if update else 0,
+    )
+
+
+def dsm_in_range(version: DsmVersion, introduced: DsmVersion | None, fixed: DsmVersion) -> bool:
+    """``introduced`` <= ``version`` < ``fixed`` (the CVE record's ``version``/``lessThan``),
+    releases compared first. False where it cannot be told: a version without a build on the
+    fixed release itself (its build may be before or after the fix)."""
+    if introduced is not None and version.release < introduced.release:
+        return False
+    if version.release != fixed.release:
+        return version.release < fixed.release
+    if version.build is None or fixed.build is None:
+        return False
+    return (version.build, version.update) < (fixed.build, fixed.update)

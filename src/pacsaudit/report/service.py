@@ -33,6 +33,8 @@ CLASS_ORDER: tuple[str, ...] = tuple(c.value for c in model.CLASS_ORDER)
 NO_SERVICE_STATUSES: frozenset[str] = frozenset(s.value for s in model.NO_SERVICE_STATUSES)
 BANNER_PREFIX = "banner: "
 """Marks a product named only by the peer's free-form greeting or Server header."""
+MAX_LISTED_AE_TITLES = 32
+"""Listed AE titles read back per service (the probe keeps at most 32 per listing)."""
 FLEET = "fleet"
 """Flag the reports add to services of a fleet (``pacsaudit.intel.fleets``)."""
 
@@ -107,6 +109,16 @@ class Service:
     indicators: tuple[str, ...] = ()
     """Categories of the signs of compromise (``ransom-note``, ``miner-config``…) a
     ``compromise`` finding holds."""
+    listed_ae_titles: tuple[str, ...] = ()
+    """AE titles a web API listed to anyone (dcm4chee-arc ``/aets``, an AI gateway, Dicoogle),
+    in order, each once, at most :data:`MAX_LISTED_AE_TITLES`: what a stranger needs to open
+    the host's DICOM port."""
+    listed_ae_titles_withheld: int = 0
+    """Entries those APIs listed whose title was not kept: missing, or outside the AE-title
+    alphabet."""
+    listed_ae_titles_cut: bool = False
+    """More titles were listed than kept (the probe's bound, or :data:`MAX_LISTED_AE_TITLES`
+    here), uncounted."""
     archive: str | None = None
     """``ip:port`` of the DICOM service whose store this service also shows: Orthanc's REST
     names its DICOM port in ``/system``, and both views count the same patients."""
@@ -165,6 +177,19 @@ class Service:
         if self.product is None:
             return "unidentified"
         return f"{self.product} {self.version}" if self.version else self.product
+
+    @property
+    def listed_ae_label(self) -> str:
+        """The listed AE titles as one cell: ``DCM4CHEE; IOCM_REGULAR_USE (+3 not shown)``
+        (``; `` between them: a title the probe keeps may hold spaces, never a semicolon);
+        empty for none."""
+        more = []
+        if self.listed_ae_titles_withheld:
+            more.append(f"+{self.listed_ae_titles_withheld}")
+        if self.listed_ae_titles_cut:
+            more.append("more")
+        tail = f"({' and '.join(more)} not shown)" if more else ""
+        return " ".join(p for p in ("; ".join(self.listed_ae_titles), tail) if p)
 
     @property
     def phi_exposed(self) -> dict[str, int]:
@@ -309,7 +334,41 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
         worklist_steps=_count(worklist, "scheduled_steps"),
         error_kind=_str(json_object(env, "error"), "kind"),
         indicators=_names(result.get("indicators"), ("category", "indicator")),
+        **_listed_ae_titles(result.get("ae_titles")),
     )
+
+
+def _listed_ae_titles(value: object) -> dict[str, Any]:
+    """``HttpResult.ae_titles`` read back: every listing's titles in order, once each, at most
+    :data:`MAX_LISTED_AE_TITLES`; the entries not kept counted (a listing's ``unprintable``
+    ones, a title that is not a string), and whether some were cut off uncounted (a
+    ``truncated`` listing, titles past the bound here)."""
+    titles: dict[str, None] = {}
+    withheld = 0
+    cut = False
+    for listing in value[:16] if isinstance(value, list) else ():
+        if not isinstance(listing, dict):
+            continue
+        withheld += _int(listing, "unprintable") or 0
+        cut = cut or _bool(listing, "truncated")
+        listed = listing.get("titles")
+        for title in listed if isinstance(listed, list) else ():
+            if not isinstance(title, str) or not title.strip():
+                withheld += 1
+                continue
+            shown = visible(title.strip()[:16])
+            if shown in titles:
+                continue
+            if len(titles) < MAX_LISTED_AE_TITLES:
+                titles[shown] = None
+            else:
+                cut = True
+                break
+    return {
+        "listed_ae_titles": tuple(titles),
+        "listed_ae_titles_withheld": withheld,
+        "listed_ae_titles_cut": cut,
+    }
 
 
 def _measures(result: Mapping[str, Any], exposure: Mapping[str, Any]) -> dict[str, Any]:

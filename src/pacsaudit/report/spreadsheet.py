@@ -1,8 +1,9 @@
 """``findings.csv``: one row per service for people who work in spreadsheets.
 
 Cells that a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``) are
-prefixed with an apostrophe: product names and banners come from peers, and a report must not
-become a way to run a formula on the analyst's machine.
+prefixed with an apostrophe: product names, banners and the AE titles a web API lists come from
+peers (``-`` is a valid first character of an AE title), and a report must not become a way to
+run a formula on the analyst's machine.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ COLUMNS = (
     "ae_policy",
     "accepted_ae_title",
     "called_ae_source",
+    "listed_ae_titles",
     "device_class",
     "access_tier",
     "product",
@@ -81,6 +83,7 @@ def row(s: Service) -> list[str]:
         s.ae_policy,
         s.accepted_ae,
         s.called_ae_source,
+        s.listed_ae_label,
         s.device_class,
         s.access_tier,
         s.product,

@@ -205,3 +205,29 @@ def test_a_nas_without_a_version_lists_no_cves() -> None:
     assert m.cve_basis is None
     assert m.ransomware == []
     assert m.app_checks  # a QNAP may run Photo Station or HBS 3 whatever its firmware
+
+
+def test_an_asustor_page_showing_the_stated_release_lists_its_cve() -> None:
+    """CVE-2018-11510's record names ADM 3.1.0.RFQ3; the page's ``_dcTag`` shows the version."""
+    finding = scan(Site(routes={"/portal/": html(ASUSTOR.replace("3.1.2.RHG1", "3.1.0.RFQ3"))}))
+    assert isinstance(finding.result, HttpResult)
+    m = finding.result.management
+    assert m is not None
+    assert (m.product, m.firmware, m.cves) == ("ASUSTOR ADM", "3.1.0.RFQ3", ["CVE-2018-11510"])
+    assert m.cve_basis is not None
+    assert "ASUSTOR ADM 3.1.0.RFQ3" in m.cve_basis
+    # the release the page fixture shows by default: not one the record names
+    other = scan(Site(routes={"/portal/": html(ASUSTOR)})).result
+    assert isinstance(other, HttpResult)
+    assert other.management is not None
+    assert other.management.cves == []
+
+
+def test_a_synology_page_advises_checking_synology_photos() -> None:
+    routes, *_ = SITES["synology"]
+    finding = scan(Site(routes=dict(routes)))
+    assert isinstance(finding.result, HttpResult)
+    m = finding.result.management
+    assert m is not None
+    assert (m.firmware, m.cves) == (None, [])  # DSM's login page shows no version
+    assert m.app_checks == ["CVE-2024-10443 (Synology Photos (Task Manager))"]

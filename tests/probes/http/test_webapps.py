@@ -5,6 +5,8 @@ Clara DICOM Adapter and the MONAI Deploy Informatics Gateway need GPUs, Kubernet
 stacks not installable here), so the in-memory sites serve answers built from the public
 formats the data files cite, and the docstrings say which:
 
+- MedDream PACS Server (Softneta, closed): only the two strings Greenbone's detection script
+  requires of ``/pacs/login.php``;
 - PacsOne Server 7.2.3 PHP (``login.php``: ``printf("%s Login", $PRODUCT)`` with ``$PRODUCT =
   "PacsOne Server"``; ``qidors.php``: ``Basic realm="PacsOne Server QIDO-RS"``);
 - MONAI Label ``GET /info/`` (``MONAILabelApp.info()``: name, description, version, labels,
@@ -116,6 +118,31 @@ def monai_label_info() -> dict[str, Any]:
         "train_stats": {"segmentation_spleen": {}},
         "datastore": {"total": 41, "completed": 0},
     }
+
+
+MEDDREAM_LOGIN = """<html><head><title>Login</title></head>
+<body><div id="loginSplash"><form method=POST action='authenticate.php'>
+<h3><font color=red>Not authorized to access this URL: /pacs/home.php</font></h3>
+</form></div></body></html>"""
+"""A page with what Greenbone's gb_meddream_pacs_detect.nasl requires of ``/pacs/login.php``:
+both ``Not authorized to access this URL`` and ``loginSplash`` (the rest is made up)."""
+
+
+def test_meddream_login_page() -> None:
+    site = Site(routes={"/pacs/login.php": html(MEDDREAM_LOGIN)})
+    r = result_of(scan(site))
+    assert apps(r)["MedDream PACS Server"] == ("pacs", "/pacs/login.php", "body", False)
+    assert "PacsOne Server" not in apps(r)
+
+
+def test_pacsone_login_is_not_meddream_nor_half_of_its_fingerprint() -> None:
+    """PacsOne's login page says ``Not authorized to access this URL`` too; without
+    ``loginSplash`` it is not MedDream, and ``loginSplash`` alone is not either."""
+    pacsone = result_of(scan(Site(routes={"/pacs/login.php": html(PACSONE_LOGIN)})))
+    assert "MedDream PACS Server" not in apps(pacsone)
+    splash = "<html><body><div id='loginSplash'></div></body></html>"
+    other = result_of(scan(Site(routes={"/pacs/login.php": html(splash)})))
+    assert other.apps == []
 
 
 def test_monai_label_info() -> None:
@@ -283,8 +310,25 @@ def test_reports_show_the_apps_and_titles(tmp_path: Path) -> None:
     csv_row = dict(zip(COLUMNS, row(service), strict=True))
     assert csv_row["product"] == "dcm4chee-arc"
     assert csv_row["exposure_class"] == "anonymous-access"
+    assert csv_row["listed_ae_titles"] == "DCM4CHEE; IOCM_REGULAR_USE (+3 not shown)"
     page = render_report(loaded, summarise(loaded))
     assert "dcm4chee-arc" in page
+    assert "listed: DCM4CHEE; IOCM_REGULAR_USE (+3 not shown)</span>" in page
+
+
+def test_a_listed_title_a_spreadsheet_would_run_is_quoted_in_the_csv(tmp_path: Path) -> None:
+    """``-`` may begin an AE title, so the probe keeps ``-A1``; a spreadsheet would read the
+    cell as the formula ``=-A1`` unless it is quoted."""
+    titles = [{"aeTitle": "-A1"}, {"aeTitle": "=1+1"}, {"aeTitle": "ROUTER"}]
+    f = scan(Site(routes={"/config/ae": json_route(titles)}))
+    assert [a.titles for a in result_of(f).ae_titles] == [["-A1", "ROUTER"]]
+    out = tmp_path / "f.jsonl"
+    out.write_bytes(encode_finding(f))
+    loaded = load_results([out])
+    [service] = loaded.services
+    csv_row = dict(zip(COLUMNS, row(service), strict=True))
+    assert csv_row["listed_ae_titles"] == "'-A1; ROUTER (+1 not shown)"
+    assert "listed: -A1; ROUTER (+1 not shown)</span>" in render_report(loaded, summarise(loaded))
 
 
 def test_hostile_ae_listings_end_in_a_finding_without_titles() -> None:
