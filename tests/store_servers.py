@@ -21,7 +21,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,10 +148,13 @@ def files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
-def write_worklist(folder: Path, steps: int, patients: int) -> list[str]:
+def write_worklist(
+    folder: Path, steps: int, patients: int, patient_ids: Sequence[str] = ()
+) -> list[str]:
     """The lab's synthetic ``.wl`` files under the tests' own prefix; the fake values written,
-    for the tests to search every output for."""
-    return sorted(lab_worklist(folder, steps, patients, prefix="Canary"))
+    for the tests to search every output for. ``patient_ids``: synthetic IDs of an archive's
+    corpus for the first patients (scheduled patients who also have studies)."""
+    return sorted(lab_worklist(folder, steps, patients, prefix="Canary", patient_ids=patient_ids))
 
 
 def scan(port: int, **options: object) -> DicomResult:
