@@ -9,7 +9,9 @@ temporary directory, and stopped with its process group when the ``with`` block 
 - Orthanc from Debian's own ``/etc/orthanc/orthanc.json`` with only ports, storage folders and
   plugins changed (LAB-NOTES: it accepts any AE, aborts C-FIND from unknown modalities and
   accepts C-STORE from anyone), optionally with the Modality Worklists plugin on a folder;
-- ``wlmscpfs`` on a worklist database folder (one sub-folder per called AE title).
+- ``wlmscpfs`` on a worklist database folder (one sub-folder per called AE title);
+- ``dcmprscp``, DCMTK's Basic Grayscale Print SCP, from Debian's ``/etc/dcmtk/dcmpstat.cfg``
+  with only the printer's port and the log, spool and database folders changed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,15 +145,53 @@ def wlmscpfs(root: Path, database: Path) -> Iterator[Running]:
         yield Running(port, database)
 
 
+DCMPSTAT_CFG = Path("/etc/dcmtk/dcmpstat.cfg")
+PRINTER = "IHEFULL"
+"""The print SCP section of Debian's dcmpstat.cfg (AE title ``IHEFULL``, port 10005 as
+shipped)."""
+
+
+def dcmpstat_config(text: str, port: int, root: Path) -> str:
+    """Debian's dcmpstat.cfg with the ``IHEFULL`` printer on ``port`` and the log, spool and
+    database folders under ``root``; every other setting as shipped."""
+    section = re.compile(rf"(^\[{PRINTER}\]$.*?^Port\s*=\s*)\d+", re.MULTILINE | re.DOTALL)
+    text, n = section.subn(lambda m: m.group(1) + str(port), text, count=1)
+    assert n == 1, "no IHEFULL printer port in Debian's dcmpstat.cfg"
+    for key, value in (("LogDirectory", "log"), ("Directory", "spool"), ("Directory", "database")):
+        folder = root / value
+        folder.mkdir(exist_ok=True)
+        pattern = re.compile(rf"^({key}\s*=\s*){value}$", re.MULTILINE)
+        text, n = pattern.subn(lambda m, f=str(folder): m.group(1) + f, text, count=1)
+        assert n == 1, f"{key} = {value} not found once in Debian's dcmpstat.cfg"
+    return text
+
+
+@contextlib.contextmanager
+def dcmprscp(root: Path) -> Iterator[Running]:
+    """DCMTK's Basic Grayscale Print SCP as Debian ships its configuration (``man dcmprscp``):
+    the ``IHEFULL`` printer of /etc/dcmtk/dcmpstat.cfg on a free port. It spools what it is
+    sent under ``spool/``."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = root / "dcmpstat.cfg"
+    config.write_text(dcmpstat_config(DCMPSTAT_CFG.read_text("latin-1"), port, root), "latin-1")
+    argv = ["dcmprscp", "-c", str(config), "-p", PRINTER]
+    with _serving(root, "dcmprscp", "DCMTK dcmprscp", argv, port):
+        yield Running(port, root / "spool")
+
+
 def files_under(folder: Path) -> list[Path]:
     """Every file below ``folder`` (an SCP that stored anything would have made one)."""
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
-def write_worklist(folder: Path, steps: int, patients: int) -> list[str]:
+def write_worklist(
+    folder: Path, steps: int, patients: int, patient_ids: Sequence[str] = ()
+) -> list[str]:
     """The lab's synthetic ``.wl`` files under the tests' own prefix; the fake values written,
-    for the tests to search every output for."""
-    return sorted(lab_worklist(folder, steps, patients, prefix="Canary"))
+    for the tests to search every output for. ``patient_ids``: synthetic IDs of an archive's
+    corpus for the first patients (scheduled patients who also have studies)."""
+    return sorted(lab_worklist(folder, steps, patients, prefix="Canary", patient_ids=patient_ids))
 
 
 def scan(port: int, **options: object) -> DicomResult:

@@ -5,7 +5,9 @@ server puts free text — the DICOM A-ASSOCIATE-AC's Implementation Class UID an
 (a fake acceptor: real ones send well-formed identifiers), HTTP ``Server`` headers,
 ``WWW-Authenticate`` realms, Orthanc ``/system`` and ``/plugins`` JSON values and the AE titles
 of a gateway's ``/config/ae`` listing, a real pyftpdlib whose banner is set to it, rsync module
-names, and TLS certificate subjects. The
+names, TLS certificate subjects, and the AE titles an open dcm4chee-arc ``/aets`` lists
+(``HttpResult.ae_titles``). DICOM and listing findings are judged by the classify stage first,
+so device class and its evidence ride along. The
 finding it makes is then checked against the boundary rule and pushed through the terminal
 table, a log line, JSON Lines, the CSV, the HTML report, Markdown notices and the diff
 (:func:`peer_text.check_files`). Examples are few and deadlines off where a network round
@@ -38,6 +40,7 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
 from hostile_servers import PeerServer, accept_for, read_pdu, serve_association
+from pacsaudit.measure.classify import classify
 from pacsaudit.model import DicomResult, FileShareResult, Finding, HttpResult, Status
 from pacsaudit.net.tlsinfo import describe_certificate
 from pacsaudit.peertext import printable_text
@@ -160,10 +163,13 @@ def test_dicom_identity_through_every_sink(uid: bytes, version: bytes) -> None:
             async with asyncio.timeout(5):
                 return await DicomProbe(probe_options()).scan(Target("127.0.0.1", server.port))
 
-    finding = asyncio.run(main())
+    # judged as a scan judges it: device class, its evidence and the product's ride along
+    finding = classify(asyncio.run(main()))
     assert finding.status is Status.DICOM, finding
     r = finding.result
     assert isinstance(r, DicomResult)
+    assert r.device_class is not None
+    assert r.device_class_evidence
     shown = [] if r.toolkit else [r.implementation_version_name or r.implementation_class_uid or ""]
     run_sinks(finding, shown)
 
@@ -183,6 +189,14 @@ HEADER_TEXT = st.one_of(
     HEADER_SAFE,
     st.sampled_from([p for p in _ON_THE_WIRE if all(c == "\t" or " " <= c != "\x7f" for c in p)]),
 ).filter(lambda t: '"' not in t and t.strip())
+
+
+AE_TITLE = st.one_of(
+    HOSTILE,
+    st.from_regex(r"\A[A-Za-z0-9_\-. ]{1,16}\Z"),  # what the listing keeps, "-X" and " ." too
+    st.sampled_from(["-2+3", "@SUM(A1)", "[bold]X", "A\x1b[2J", "B\u202eC", "=1+1"]),
+)
+"""AE titles a dcm4chee-arc ``/aets`` answer names (``HttpResult.ae_titles``)."""
 
 
 @NETWORK
@@ -219,7 +233,7 @@ def test_http_text_through_every_sink(
     run_sinks(finding, shown)
 
 
-AE_TITLE = st.one_of(
+GATEWAY_AE_TITLE = st.one_of(
     st.from_regex(r"[-=+@ ]?[A-Za-z0-9_\-. ]{1,15}", fullmatch=True),  # what the probe keeps
     st.sampled_from(PAYLOADS),
     HOSTILE,
@@ -229,8 +243,8 @@ or another formula prefix) and hostile text."""
 
 
 @NETWORK
-@given(titles=st.lists(AE_TITLE, min_size=1, max_size=4))
-def test_listed_ae_titles_through_every_sink(titles: list[str]) -> None:
+@given(titles=st.lists(GATEWAY_AE_TITLE, min_size=1, max_size=4))
+def test_gateway_ae_titles_through_every_sink(titles: list[str]) -> None:
     site = Site(routes={"/config/ae": json_route([{"aeTitle": t} for t in titles])})
 
     async def main() -> Finding:
@@ -243,6 +257,32 @@ def test_listed_ae_titles_through_every_sink(titles: list[str]) -> None:
     [listing] = r.ae_titles
     assert listing.listed == len(titles)
     run_sinks(finding, listing.titles[:4])
+
+
+@NETWORK
+@given(titles=st.lists(AE_TITLE, min_size=1, max_size=4), server=HEADER_TEXT)
+def test_listed_ae_titles_through_every_sink(titles: list[str], server: str) -> None:
+    """An open dcm4chee-arc ``/aets`` naming hostile titles: only titles of the narrow
+    alphabet are kept (``HttpResult.ae_titles``), the rest counted as unprintable."""
+    site = Site(
+        routes={
+            "/": lambda _req: response(200, b"<html>archive</html>", headers={"Server": server}),
+            "/dcm4chee-arc/aets": json_route([{"dicomAETitle": t} for t in titles]),
+        }
+    )
+
+    async def main() -> Finding:
+        async with PeerServer(site) as peer, asyncio.timeout(10):
+            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
+
+    finding = classify(asyncio.run(main()))
+    r = finding.result
+    assert isinstance(r, HttpResult), finding
+    listing = next(a for a in r.ae_titles if a.path == "/dcm4chee-arc/aets")
+    assert listing.listed == len(titles)
+    for title in listing.titles:
+        assert re.fullmatch(r"[A-Za-z0-9_\-. ]{1,16}", title), title
+    run_sinks(finding, [])
 
 
 # --- FTP: a real pyftpdlib, its banner set by the test ---------------------------------------

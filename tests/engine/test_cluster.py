@@ -204,6 +204,8 @@ def test_local_cluster_scan_equals_a_single_process_scan(tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     assert outcome_keys(local) == outcome_keys(single)
     assert "INFO" not in r.stderr  # the in-process scheduler's chatter stays quiet
+    assert "queue_get" not in r.stderr  # no timed-out queue polls (dask/distributed#2855)
+    assert "Traceback" not in r.stderr
 
 
 def test_unreachable_cluster_fails_before_any_probe(

@@ -150,6 +150,26 @@ def test_orthanc_told_from_dcmqrscp_by_behaviour() -> None:
     ).product == "DCMTK-based server"  # fmt: skip
 
 
+def test_verification_only_is_storescp_only_where_storage_was_granted() -> None:
+    """storescp accepts every standard Storage SOP class; DCMTK's print SCP (dcmprscp, see
+    tests/lab/test_print_lab.py) accepts none, and Print; another DCMTK tool neither."""
+    dcmtk = identify_toolkit("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367")
+    echo = frozenset({"Verification"})
+
+    def product(stored: frozenset[str] | None, services: frozenset[str]) -> str | None:
+        return judge(
+            toolkit=dcmtk, class_uid=None, version_name=None, max_pdu=16384,
+            any_called_ae=True, accepted_services=echo, accepts_unknown_sop_class=False,
+            storage_accepted=stored, services_accepted=services,
+        ).product  # fmt: skip
+
+    printing = frozenset({"BasicGrayscalePrintManagementMeta"})
+    assert product(None, frozenset()) == "DCMTK storescp"  # no storage check: as before
+    assert product(frozenset({"CTImageStorage"}), frozenset()) == "DCMTK storescp"
+    assert product(frozenset(), printing) == "DCMTK dcmprscp"
+    assert product(frozenset(), frozenset()) == "DCMTK-based server"
+
+
 def _study(**values: str) -> Dataset:
     ds = Dataset()
     for k, v in values.items():

@@ -64,6 +64,8 @@ already re-runs a task whose worker died, up to its ``allowed-failures``)."""
 STOP = "stop"
 HEARTBEAT = 1.0
 """Seconds between the client's signs of life."""
+POLL = 0.25
+"""Seconds the client waits before asking an empty queue again (one small RPC per poll)."""
 CLIENT_SILENCE = 60.0
 """An attempt stops when the client has shown no sign of life for this long (killed, or cut
 off): no probe runs for a scan whose findings nobody records."""
@@ -185,15 +187,19 @@ def run_on_cluster(run: ClusterRun, client: Any) -> bool:
     interrupted = False
     try:
         while not all(s.complete for s in shards.values()):
-            try:
-                messages = [queue.get(timeout=0.5)]
-            except TimeoutError:
-                messages = []
-            else:
-                messages.extend(queue.get(batch=True))
+            # batch=True takes what the queue holds and never waits on the scheduler: a get
+            # with a timeout that expires makes the scheduler log "Exception while handling op
+            # queue_get" with a TimeoutError traceback (dask/distributed#2855, still so in
+            # 2026.8), on this terminal for local:N, even with -q. The wait is ours instead.
+            # Tasks seen ended before the queue is read: their last batches, put before they
+            # returned, are then in what we read, and a shard they completed is not resubmitted.
+            ended = [future for future in futures if future.done()]
+            messages = queue.get(batch=True)
             for message in messages:
                 _handle(message, shards, run, client, queue_name)
-            _check_futures(futures, shards, submit)
+            _check_futures(ended, futures, shards, submit)
+            if not messages:
+                time.sleep(POLL)
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT:
                 beats += 1
@@ -265,13 +271,14 @@ def _handle(
         run.stats.absorb(message[8])  # the task's own timing counters, sent with its last batch
 
 
-def _check_futures(futures: dict[Any, str], shards: dict[str, _Shard], submit: Any) -> None:
+def _check_futures(
+    ended: list[Any], futures: dict[Any, str], shards: dict[str, _Shard], submit: Any
+) -> None:
     """A task that ended (Dask gave up after lost workers, or an error) without completing its
-    shard is submitted again, from the shard's checkpoint, a bounded number of times."""
-    for future, name in list(futures.items()):
-        if not future.done():
-            continue
-        del futures[future]
+    shard is submitted again, from the shard's checkpoint, a bounded number of times.
+    ``ended``: the futures seen done before the queue was last read."""
+    for future in ended:
+        name = futures.pop(future)
         entry = shards[name]
         if entry.complete:
             continue

@@ -23,6 +23,7 @@ QR_SERVICES = frozenset(
 )
 _WORKLIST_ONLY = frozenset({"Verification", "ModalityWorklistInformationModelFind"})
 """What DCMTK's worklist SCP (wlmscpfs) accepts of the main association's contexts."""
+_PRINT = "BasicGrayscalePrintManagementMeta"
 
 SHORT_NAMES = {
     "dcmtk": "DCMTK",
@@ -103,7 +104,12 @@ def judge(
     any_called_ae: bool,
     accepted_services: frozenset[str],
     accepts_unknown_sop_class: bool | None,
+    storage_accepted: frozenset[str] | None = None,
+    services_accepted: frozenset[str] = frozenset(),
 ) -> Verdict:
+    """``storage_accepted``: the Storage SOP classes the storage check's associations were
+    granted (``None`` where it did not run); ``services_accepted``: the workflow services
+    (MPPS, Storage Commitment, Print, UPS) they were granted."""
     v = Verdict()
     tk = toolkit.entry.id if toolkit.entry else None
     # Honeypot tells (data/dicom_fingerprints.json: honeypots, fingerprinting_notes).
@@ -136,6 +142,28 @@ def judge(
             v.product_evidence.append(
                 "DCMTK identifiers, any called AE title accepted and Query/Retrieve offered: "
                 "Orthanc's default (dcmqrscp always checks the called AE title)"
+            )
+        elif (
+            accepted_services == frozenset({"Verification"})
+            and storage_accepted is not None
+            and not storage_accepted
+            and _PRINT in services_accepted
+        ):
+            v.product = "DCMTK dcmprscp"
+            v.product_evidence.append(
+                "DCMTK identifiers, Verification and Basic Grayscale Print only, no Storage SOP "
+                "class accepted (DCMTK's print SCP; storescp accepts every standard one)"
+            )
+        elif (
+            any_called_ae
+            and accepted_services == frozenset({"Verification"})
+            and storage_accepted is not None
+            and not storage_accepted
+        ):
+            v.product = "DCMTK-based server"
+            v.product_evidence.append(
+                "DCMTK identifiers, Verification only and no Storage SOP class accepted: not "
+                "storescp (which accepts every standard one); the product is not told apart"
             )
         elif any_called_ae and accepted_services == frozenset({"Verification"}):
             v.product = "DCMTK storescp"

@@ -12,6 +12,7 @@ server the scan finds writable without storing anything (its ``incoming/`` folde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pacsaudit.lab.services import LabInfo, LabService, start_service
@@ -21,10 +22,18 @@ WORKLIST_STEPS = 6
 WORKLIST_PATIENTS = 3
 
 
-def write_worklist(folder: Path, steps: int, patients: int, prefix: str = "Labwl") -> set[str]:
+def write_worklist(
+    folder: Path,
+    steps: int,
+    patients: int,
+    prefix: str = "Labwl",
+    patient_ids: Sequence[str] = (),
+) -> set[str]:
     """Synthetic ``.wl`` files, one scheduled procedure step each, ``patients`` distinct
     patients, as DCMTK's sample database holds them; returns every made-up identifying value
-    written (the canaries: no output may ever hold one). ``prefix`` makes every value."""
+    written (the canaries: no output may ever hold one). ``prefix`` makes every value;
+    ``patient_ids`` (synthetic ones, e.g. of the lab's archive) replace the first made-up
+    Patient IDs, so that some scheduled patients are also in an archive."""
     from pydicom.dataset import Dataset  # the lab only
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -35,7 +44,7 @@ def write_worklist(folder: Path, steps: int, patients: int, prefix: str = "Labwl
         p = n % patients
         ds = Dataset()
         ds.PatientName = f"{prefix}^Patient{p:03d}"
-        ds.PatientID = f"{tag}{p:05d}"
+        ds.PatientID = patient_ids[p] if p < len(patient_ids) else f"{tag}{p:05d}"
         ds.PatientBirthDate = "19700101"
         ds.PatientSex = "O"
         ds.AccessionNumber = f"{tag}ACC{n:04d}"

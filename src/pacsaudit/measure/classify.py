@@ -42,6 +42,7 @@ from pacsaudit.model import (
     ManagementInterface,
     Severity,
     Status,
+    StorageCheck,
 )
 
 DEMO_SHARE = 0.5
@@ -145,6 +146,10 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         any_called_ae=result.ae_policy is AePolicy.ANY_CALLED_AE,
         accepted_services=frozenset(result.accepted_contexts),
         accepts_unknown_sop_class=result.accepts_unknown_sop_class,
+        storage_accepted=_storage_answered(result.storage),
+        services_accepted=frozenset(result.storage.services_accepted)
+        if result.storage
+        else frozenset(),
     )
     signals = honeypot_signals(result)
     promiscuous = verdict.promiscuous_evidence
@@ -201,6 +206,16 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
 
 
 _NOWHERE_CLASS = "accepted a presentation context for a SOP class that exists nowhere"
+
+
+def _storage_answered(storage: StorageCheck | None) -> frozenset[str] | None:
+    """The Storage SOP classes granted, where the storage check had every class answered;
+    ``None`` where it did not run or some went unanswered (no telling what a peer refuses)."""
+    if storage is None or storage.error is not None or storage.unanswered:
+        return None
+    if storage.associations == 0:
+        return None
+    return frozenset(storage.accepted)
 
 
 def honeypot_flags(tells: list[str], signals: list[str]) -> list[Flag]:

@@ -12,7 +12,11 @@ anyone in (README: exposure classes). Between the scans a service is
 
 With keyed Patient ID hashes made by the same key, the diff also counts patients whose hash
 appears in the new scan's exposed services and in none of the old scan's: patients newly
-exposed. Hashes made with different keys are never compared.
+exposed — the archives' (Q/R) and the Modality Worklists' hashes together, so a patient newly
+scheduled on an open worklist is newly exposed. Hashes made with different keys are never
+compared. ``worklist_patients`` and ``all_patients`` (archive and worklist patients, each
+service's counted once: :attr:`pacsaudit.report.service.Service.all_patients`) are compared
+beside ``patients``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from pacsaudit.report.service import SEVERITY_RANK, Count, Service, ip_order
 from pacsaudit.report.summary import SET_APART_FLAGS
 
 CHANGES = ("newly-exposed", "fixed", "still-exposed", "no-longer-seen")
+_ALWAYS = ("patients", "studies", "images")
+"""Totals the text always names; the worklist ones only where a worklist was counted."""
 
 
 class Measure(msgspec.Struct, kw_only=True):
@@ -52,6 +58,7 @@ class ServiceChange(msgspec.Struct, kw_only=True):
     patients: Measure
     studies: Measure
     images: Measure
+    worklist_patients: Measure
     patients_newly_exposed: int | None
     """Keyed hashes seen on this service now and not on it before (same key only)."""
     flags: list[str]
@@ -83,8 +90,8 @@ class Diff(msgspec.Struct, kw_only=True):
     changes: dict[str, list[ServiceChange]]
     """Change kind → services, most severe first."""
     totals: dict[str, Measure]
-    """``patients``, ``studies``, ``images`` over exposed services not set apart as
-    honeypots or demo data."""
+    """``patients``, ``worklist_patients``, ``all_patients``, ``studies``, ``images`` over
+    exposed services not set apart as honeypots or demo data."""
     hashes_comparable: bool
     patients_newly_exposed: int | None
     patients_no_longer_exposed: int | None
@@ -159,8 +166,8 @@ def diff(old: Loaded, new: Loaded) -> Diff:
         assert ref is not None
         newly: int | None = None
         if comparable and n is not None and now:
-            seen_before = set(o.patient_hashes) if o is not None else set()
-            newly = len(set(n.patient_hashes) - seen_before)
+            seen_before = _hashes(o) if o is not None else set()
+            newly = len(_hashes(n) - seen_before)
         changes[kind].append(
             ServiceChange(
                 target=ref.target,
@@ -175,6 +182,9 @@ def diff(old: Loaded, new: Loaded) -> Diff:
                 patients=_measure(o.patients if o else None, n.patients if n else None),
                 studies=_measure(o.studies if o else None, n.studies if n else None),
                 images=_measure(o.images if o else None, n.images if n else None),
+                worklist_patients=_measure(
+                    o.worklist_patients if o else None, n.worklist_patients if n else None
+                ),
                 patients_newly_exposed=newly,
                 flags=list(ref.flags),
             )
@@ -183,12 +193,12 @@ def diff(old: Loaded, new: Loaded) -> Diff:
         items.sort(key=lambda c: (-_rank(c.new_severity or c.old_severity), c.ip, c.port))
     totals = {
         name: _measure(_sum(old.services, name), _sum(new.services, name))
-        for name in ("patients", "studies", "images")
+        for name in ("patients", "studies", "images", "worklist_patients", "all_patients")
     }
     newly_total = gone_total = None
     if comparable:
-        old_hashes = {h for s in old.services if _counted(s) for h in s.patient_hashes}
-        new_hashes = {h for s in new.services if _counted(s) for h in s.patient_hashes}
+        old_hashes = {h for s in old.services if _counted(s) for h in _hashes(s)}
+        new_hashes = {h for s in new.services if _counted(s) for h in _hashes(s)}
         newly_total = len(new_hashes - old_hashes)
         gone_total = len(old_hashes - new_hashes)
     return Diff(
@@ -202,6 +212,11 @@ def diff(old: Loaded, new: Loaded) -> Diff:
         compromise=_compromise_change(old, new),
         warnings=warnings,
     )
+
+
+def _hashes(s: Service) -> set[str]:
+    """The service's Q/R and worklist hashes (one key: callers compare only then)."""
+    return {h for hashes in s.keyed_hashes().values() for h in hashes}
 
 
 def _compromise_change(old: Loaded, new: Loaded) -> CompromiseChange:
@@ -256,12 +271,22 @@ def render_text(d: Diff) -> str:
             lines.append(
                 f"  {c.target:<24} {c.protocol:<8} {cls or '-'}; "
                 f"patients {fmt_measure(c.patients)}, studies {fmt_measure(c.studies)}, "
-                f"images {fmt_measure(c.images)}{extra}"
+                f"images {fmt_measure(c.images)}"
+                + (
+                    f", worklist patients {fmt_measure(c.worklist_patients)}"
+                    if c.worklist_patients.old is not None or c.worklist_patients.new is not None
+                    else ""
+                )
+                + extra
             )
     lines.append("")
     lines.append(
         "total: "
-        + ", ".join(f"{name} {fmt_measure(m)}" for name, m in d.totals.items())
+        + ", ".join(
+            f"{name.replace('_', ' ')} {fmt_measure(m)}"
+            for name, m in d.totals.items()
+            if m.old is not None or m.new is not None or name in _ALWAYS
+        )
         + " (exposed services, honeypots and demo data set apart)"
     )
     if d.hashes_comparable:

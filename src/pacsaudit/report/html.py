@@ -130,6 +130,19 @@ def _headline(summary: Summary) -> list[str]:
             f"{fmt_sum(t.images, t.images_lower_bound)} images"
             + (f" ({fmt_sum(t.bytes, t.bytes_lower_bound)} bytes)." if t.bytes is not None else ".")
         )
+    if not t.suppressed and t.worklist_patients:
+        scheduled = fmt_sum(t.worklist_patients, t.worklist_patients_lower_bound)
+        sentences.append(
+            f"Modality worklists list {scheduled} scheduled patients to anyone; "
+            "with the archives' patients, each counted once, "
+            f"{fmt_sum(t.all_patients, t.all_patients_lower_bound)} patients in all"
+            + (
+                f" ({t.worklist_overlap_unhashed:,} services without comparable hashes count "
+                "the larger of their archive and worklist numbers)."
+                if t.worklist_overlap_unhashed
+                else "."
+            )
+        )
     d = summary.distinct_patients
     if d.value is not None and d.keys:
         sentences.append(

@@ -130,6 +130,19 @@ def _count(value: int | None, lower: bool) -> str:
     return f"at least {value:,}" if lower else f"{value:,}"
 
 
+def _overlap(s: Service) -> str:
+    """How the worklist's patients relate to the archive's, when both were counted."""
+    if not s.patients.value or not s.worklist_patients.value:
+        return ""
+    overlap = s.worklist_overlap
+    if overlap is None:
+        return (
+            " (whether they are also among the archive's patients cannot be told: the "
+            "totals count the larger number for both)"
+        )
+    return f" ({overlap:,} of them also among the archive's patients, counted once)"
+
+
 def _exposes(s: Service) -> str:
     if s.is_compromise:
         return "signs of compromise: " + (
@@ -144,6 +157,11 @@ def _exposes(s: Service) -> str:
         )
     if s.bytes.value is not None:
         parts.append(f"{_count(s.bytes.value, s.bytes.lower_bound)} bytes")
+    if s.worklist_patients.value is not None:
+        parts.append(
+            f"{_count(s.worklist_patients.value, s.worklist_patients.lower_bound)} "
+            "patients scheduled on its worklist"
+        )
     if not parts:
         parts.append("an open service; nothing could be counted")
     return "; ".join(parts)
@@ -204,7 +222,8 @@ def _service_section(s: Service) -> list[str]:
         lines.append(
             f"- **Modality worklist:** "
             f"{_count(s.worklist_steps.value, s.worklist_steps.lower_bound)} scheduled steps "
-            "listed without authentication"
+            f"of {_count(s.worklist_patients.value, s.worklist_patients.lower_bound)} patients "
+            f"listed without authentication{_overlap(s)}"
         )
     if s.tls is not None:
         tls = s.tls.version or "yes"

@@ -72,8 +72,8 @@ class Loaded:
 
     @property
     def hash_keys(self) -> Counter[str]:
-        """Hash key id → services whose Patient ID hashes were made with it."""
-        return Counter(s.hash_key_id for s in self.services if s.hash_key_id and s.patient_hashes)
+        """Hash key id → services whose Patient ID hashes (Q/R or worklist) were made with it."""
+        return Counter(key for s in self.services for key in s.keyed_hashes())
 
     @property
     def first_seen(self) -> str | None:

@@ -103,6 +103,11 @@ class Service:
     """MPPS, Storage Commitment, Print, UPS accepted (never used)."""
     worklist_steps: Count = Count()
     """Scheduled procedure steps a Modality Worklist C-FIND listed."""
+    worklist_patients: Count = Count()
+    """Distinct patients (keyed Patient ID hashes) among those steps; a lower bound when the
+    worklist query was cut short."""
+    worklist_hashes: tuple[str, ...] = ()
+    worklist_hash_key_id: str | None = None
     anonymous: bool = False
     """A file share let an anonymous or guest session in."""
     error_kind: str | None = None
@@ -192,6 +197,52 @@ class Service:
         return " ".join(p for p in ("; ".join(self.listed_ae_titles), tail) if p)
 
     @property
+    def worklist_overlap(self) -> int | None:
+        """Worklist patients also among the Q/R patients of this service, by keyed hash;
+        ``None`` when the hashes cannot tell (another key, or either side counted patients
+        it has no hash for)."""
+        qr, wl = self.patients.value, self.worklist_patients.value
+        if qr is None or wl is None:
+            return None
+        if qr == 0 or wl == 0:
+            return 0
+        if (
+            self.hash_key_id is None
+            or self.hash_key_id != self.worklist_hash_key_id
+            or len(self.patient_hashes) < qr
+            or len(self.worklist_hashes) < wl
+        ):
+            return None
+        return len(set(self.worklist_hashes) & set(self.patient_hashes))
+
+    @property
+    def all_patients(self) -> Count:
+        """Patients of this service's archive (Q/R) and worklist, each counted once.
+
+        The worklist patients whose keyed hash the Q/R answers also showed are not added
+        again. Where the hashes cannot tell (:attr:`worklist_overlap` is ``None``), the
+        larger of the two counts stands for both, as a lower bound: never a double count."""
+        qr, wl = self.patients, self.worklist_patients
+        if wl.value is None:
+            return qr
+        if qr.value is None:
+            return wl
+        lower = qr.lower_bound or wl.lower_bound
+        overlap = self.worklist_overlap
+        if overlap is None:
+            return Count(max(qr.value, wl.value), True)
+        return Count(qr.value + wl.value - overlap, lower)
+
+    def keyed_hashes(self) -> dict[str, set[str]]:
+        """Key id → the Patient ID hashes this service showed, Q/R and worklist together."""
+        out: dict[str, set[str]] = {}
+        if self.hash_key_id and self.patient_hashes:
+            out.setdefault(self.hash_key_id, set()).update(self.patient_hashes)
+        if self.worklist_hash_key_id and self.worklist_hashes:
+            out.setdefault(self.worklist_hash_key_id, set()).update(self.worklist_hashes)
+        return out
+
+    @property
     def phi_exposed(self) -> dict[str, int]:
         return {k: n for k, n in self.phi_attributes.items() if n > 0}
 
@@ -254,6 +305,10 @@ def _names(value: object, keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(visible(i) for i in items if i))
 
 
+def _hashes(value: object) -> tuple[str, ...]:
+    return tuple(h for h in value if isinstance(h, str)) if isinstance(value, list) else ()
+
+
 def _count(d: Mapping[str, Any], key: str) -> Count:
     return Count(_int(d, key), _bool(d, f"{key}_lower_bound"))
 
@@ -290,6 +345,7 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
     storage = json_object(result, "storage")
     worklist = json_object(result, "worklist")
     hashes = exposure.get("patient_id_hashes")
+    wl_hashes = worklist.get("patient_id_hashes")
     nas = json_object(result, "management")
     product, version = _product(result)
     flags = _names(result.get("flags"), ("flag", "name", "id", "kind"))
@@ -323,15 +379,18 @@ def read_service(source: str, env: Mapping[str, Any]) -> Service:
         **_measures(result, exposure),
         anonymous=_bool(share, "anonymous"),
         distinct_patients=_int(exposure, "distinct_patients") or 0,
-        patient_hashes=tuple(h for h in hashes if isinstance(h, str))
-        if isinstance(hashes, list)
-        else (),
+        patient_hashes=_hashes(hashes),
         hash_key_id=_str(exposure, "hash_key_id"),
         get_accepted=_bool(retrieval, "get_accepted"),
         move_check=_str(retrieval, "move_check"),
         storage_classes=_names(storage.get("accepted"), ()),
         workflow_services=_names(storage.get("services_accepted"), ()),
         worklist_steps=_count(worklist, "scheduled_steps"),
+        worklist_patients=Count(
+            _int(worklist, "distinct_patients"), _bool(worklist, "scheduled_steps_lower_bound")
+        ),
+        worklist_hashes=_hashes(wl_hashes),
+        worklist_hash_key_id=_str(worklist, "hash_key_id"),
         error_kind=_str(json_object(env, "error"), "kind"),
         indicators=_names(result.get("indicators"), ("category", "indicator")),
         **_listed_ae_titles(result.get("ae_titles")),

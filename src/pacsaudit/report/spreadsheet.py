@@ -49,6 +49,9 @@ COLUMNS = (
     "workflow_services",
     "worklist_steps",
     "worklist_steps_lower_bound",
+    "worklist_patients",
+    "all_patients",
+    "all_patients_lower_bound",
     "flags",
     "indicators",
     "fixes",
@@ -71,6 +74,8 @@ def row(s: Service) -> list[str]:
     st, sl = _n(s.studies)
     im, il = _n(s.images)
     wl, wll = _n(s.worklist_steps)
+    wp, _ = _n(s.worklist_patients)
+    ap, apl = _n(s.all_patients)
     values: list[object] = [
         s.ip,
         s.host,
@@ -105,6 +110,9 @@ def row(s: Service) -> list[str]:
         " ".join(s.workflow_services),
         wl,
         wll,
+        wp,
+        ap,
+        apl,
         " ".join(s.flags),
         " ".join(s.indicators),
         " ".join(a.id for a, _ in advice_for(s)),

@@ -9,8 +9,17 @@ REST naming its own DICOM port) is counted once, by the larger of its two counts
 Services flagged ``likely-honeypot`` or ``demo-data`` are counted apart (``flagged``) and kept
 out of the headline totals and the breakdowns: a honeypot's fake archive is not a hospital's.
 
-Distinct patients come from the keyed Patient ID hashes. Hashes are comparable only when the
-same key made them, so they are merged per ``hash_key_id``; with several keys no total is given.
+Patients come from two places: the archive (Q/R, ``patients``) and the Modality Worklist
+(``worklist_patients``: distinct patients among the scheduled steps). A patient who is both
+scheduled and in the archive is one patient: ``all_patients`` counts each service's patients
+once, leaving out the worklist patients whose keyed hash the same service's Q/R answers also
+showed; where hashes cannot tell (another key, a side without hashes), the larger of the two
+counts stands for both and the sum becomes a lower bound (``worklist_overlap_unhashed`` says on
+how many services).
+
+Distinct patients come from the keyed Patient ID hashes, Q/R and worklist together. Hashes are
+comparable only when the same key made them, so they are merged per ``hash_key_id``; with
+several keys no total is given.
 
 ``--public`` makes an anonymised release (:func:`anonymise`): no addresses, host names, AE titles,
 hashes, key ids or file names, and every category backed by fewer than ``k`` services is
@@ -46,7 +55,18 @@ class Cell(msgspec.Struct, kw_only=True):
     exposed_uncounted: int | None
     """Exposed services that let us count nothing (no query service): not in the sums."""
     patients: int | None
+    """Patients the archives (Q/R, REST, DICOMDIR) let a stranger list."""
     patients_lower_bound: bool
+    worklist_patients: int | None
+    """Distinct patients on the Modality Worklists (keyed hashes per service)."""
+    worklist_patients_lower_bound: bool
+    all_patients: int | None
+    """Archive and worklist patients, each service's patients counted once (the worklist
+    patients its Q/R answers also showed, by keyed hash, are not added twice)."""
+    all_patients_lower_bound: bool
+    worklist_overlap_unhashed: int | None
+    """Services with archive and worklist patients but no comparable hashes: their larger
+    count stands for both in ``all_patients`` (a lower bound)."""
     studies: int | None
     studies_lower_bound: bool
     images: int | None
@@ -76,6 +96,9 @@ class DistinctPatients(msgspec.Struct, kw_only=True):
     """Key id → distinct patients (``key-1``, ``key-2``… in a public release)."""
     services_without_hashes: int
     """Exposed services that reported patients but no hashes: not in ``value``."""
+    worklist_only: int | None
+    """Of ``value``: hashes seen on worklists and in no archive's answers — patients scheduled
+    for an examination whom no open archive listed; null when the keys differ."""
 
 
 class Inputs(msgspec.Struct, kw_only=True):
@@ -157,18 +180,33 @@ class _Acc:
     def cell(self) -> Cell:
         sums = {
             name: exposure_sum(self.services, name)
-            for name in ("patients", "studies", "images", "bytes")
+            for name in ("patients", "worklist_patients", "all_patients", "studies", "images")
         }
+        sums["bytes"] = exposure_sum(self.services, "bytes")
         return Cell(
             services=len(self.services),
             exposed=sum(1 for s in self.services if s.exposed),
             exposed_uncounted=sum(
                 1
                 for s in self.services
-                if s.exposed and s.patients.value is None and s.studies.value is None
+                if s.exposed
+                and s.patients.value is None
+                and s.studies.value is None
+                and s.worklist_patients.value is None
             ),
             patients=sums["patients"].value or 0,
             patients_lower_bound=sums["patients"].lower_bound,
+            worklist_patients=sums["worklist_patients"].value or 0,
+            worklist_patients_lower_bound=sums["worklist_patients"].lower_bound,
+            all_patients=sums["all_patients"].value or 0,
+            all_patients_lower_bound=sums["all_patients"].lower_bound,
+            worklist_overlap_unhashed=sum(
+                1
+                for s in self.services
+                if s.worklist_overlap is None
+                and (s.patients.value or 0) > 0
+                and (s.worklist_patients.value or 0) > 0
+            ),
             studies=sums["studies"].value or 0,
             studies_lower_bound=sums["studies"].lower_bound,
             images=sums["images"].value or 0,
@@ -208,18 +246,28 @@ def _tls_keys(s: Service) -> list[str]:
 
 def _distinct(services: Sequence[Service]) -> DistinctPatients:
     per_key: dict[str, set[str]] = {}
+    archived: dict[str, set[str]] = {}
     lower = False
     without = 0
     for s in services:
         if not s.exposed:
             continue
+        for key, hashes in s.keyed_hashes().items():
+            per_key.setdefault(key, set()).update(hashes)
         if s.patient_hashes and s.hash_key_id:
-            per_key.setdefault(s.hash_key_id, set()).update(s.patient_hashes)
+            archived.setdefault(s.hash_key_id, set()).update(s.patient_hashes)
             lower |= s.patients.lower_bound
         elif (s.patients.value or s.distinct_patients) > 0:
             without += 1
+        if s.worklist_hashes and s.worklist_hash_key_id:
+            lower |= s.worklist_patients.lower_bound
+        elif (s.worklist_patients.value or 0) > 0:
+            without += 1
     counts = {k: len(v) for k, v in sorted(per_key.items())}
     comparable = len(counts) <= 1
+    worklist_only = None
+    if comparable:
+        worklist_only = sum(len(v - archived.get(k, set())) for k, v in per_key.items())
     return DistinctPatients(
         value=sum(counts.values()) if comparable else None,
         lower_bound=lower or without > 0,
@@ -227,6 +275,7 @@ def _distinct(services: Sequence[Service]) -> DistinctPatients:
         keys=len(counts),
         per_key=counts,
         services_without_hashes=without,
+        worklist_only=worklist_only,
     )
 
 
@@ -351,6 +400,11 @@ def _withhold_sums(cell: Cell) -> Cell:
         exposed_uncounted=None,
         patients=None,
         patients_lower_bound=False,
+        worklist_patients=None,
+        worklist_patients_lower_bound=False,
+        all_patients=None,
+        all_patients_lower_bound=False,
+        worklist_overlap_unhashed=None,
         studies=None,
         studies_lower_bound=False,
         images=None,
@@ -399,7 +453,7 @@ def anonymise(summary: Summary, k: int) -> Summary:
     if _small(totals, k):
         totals = _withhold_sums(totals)
         sums["totals"] = 1
-        distinct = msgspec.structs.replace(distinct, value=None, per_key={})
+        distinct = msgspec.structs.replace(distinct, value=None, per_key={}, worklist_only=None)
     else:
         labels = {key: f"key-{i}" for i, key in enumerate(distinct.per_key, start=1)}
         distinct = msgspec.structs.replace(

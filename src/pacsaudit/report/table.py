@@ -113,7 +113,9 @@ def _exposed(r: DicomResult) -> str:
     if e is not None:
         parts.append(exposure_text(e))
     if w is not None:
-        parts.append(f"MWL {count_text(w.scheduled_steps, w.scheduled_steps_lower_bound)} steps")
+        steps = count_text(w.scheduled_steps, w.scheduled_steps_lower_bound)
+        patients = count_text(w.distinct_patients, w.scheduled_steps_lower_bound)
+        parts.append(f"MWL {steps} steps, {patients} pt")
     return "; ".join(parts) or "-"
 
 
