@@ -213,8 +213,8 @@ def _storage_answered(storage: StorageCheck | None) -> frozenset[str] | None:
     ``None`` where it did not run or some went unanswered (no telling what a peer refuses)."""
     if storage is None or storage.error is not None or storage.unanswered:
         return None
-    if storage.associations == 0:
-        return None
+    if storage.associations == 0 and not storage.shared:
+        return None  # no association answered it (the main one did not carry the classes)
     return frozenset(storage.accepted)
 
 
