@@ -11,7 +11,10 @@ temporary directory, and stopped with its process group when the ``with`` block 
   accepts C-STORE from anyone), optionally with the Modality Worklists plugin on a folder;
 - ``wlmscpfs`` on a worklist database folder (one sub-folder per called AE title);
 - ``dcmprscp``, DCMTK's Basic Grayscale Print SCP, from Debian's ``/etc/dcmtk/dcmpstat.cfg``
-  with only the printer's port and the log, spool and database folders changed.
+  with only the printer's port and the log, spool and database folders changed;
+- a pynetdicom AE serving the SOP classes a test names (in this process, on a thread of
+  pynetdicom's), optionally under another implementation's identifiers and max PDU, with the
+  test's event handlers bound.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +181,34 @@ def dcmprscp(root: Path) -> Iterator[Running]:
     argv = ["dcmprscp", "-c", str(config), "-p", PRINTER]
     with _serving(root, "dcmprscp", "DCMTK dcmprscp", argv, port):
         yield Running(port, root / "spool")
+
+
+@contextlib.contextmanager
+def pynetdicom_scp(
+    sop_classes: Sequence[str],
+    *,
+    class_uid: str | None = None,
+    version_name: str | None = None,
+    max_pdu: int | None = None,
+    handlers: Sequence[tuple[object, Callable[..., object]]] = (),
+) -> Iterator[int]:
+    """A real pynetdicom SCP for ``sop_classes`` (UIDs) on a free loopback port; yields it."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title="LABSCP")
+    if class_uid is not None:
+        ae.implementation_class_uid = class_uid
+    if version_name is not None:
+        ae.implementation_version_name = version_name
+    if max_pdu is not None:
+        ae.maximum_pdu_size = max_pdu
+    for uid in sop_classes:
+        ae.add_supported_context(uid)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=list(handlers))
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 def files_under(folder: Path) -> list[Path]:

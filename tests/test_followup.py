@@ -147,3 +147,43 @@ def test_titles_an_archive_lists_are_tried_on_any_refused_port_of_its_host() -> 
     source = "dcm4chee-arc /dcm4chee-arc/aets on port 8080"
     assert planned(web, refused("127.0.0.7", 11112)) == [("127.0.0.7", 11112, "DCM4CHEE", source)]
     assert planned(web, refused("127.0.0.8", 11112)) == []  # another host's refusal
+
+
+def test_called_ae_source_holds_no_peer_text() -> None:
+    """Why ``called_ae_source`` is not among the peer-text flow's generated inputs: it is built
+    from our own words (``orthanc-rest /system``, the listing's product and path, which
+    ``probes/http/aetitles.read_titles`` copies from ``data/ae_title_lists.json``, ``with a
+    default login``) and the port we scanned. Every field a peer sets here holds hostile text
+    (the titles only where they are still sendable); none of it reaches a source."""
+    from pacsaudit.probes.http.aetitles import ae_lists
+    from peer_text import PAYLOADS
+
+    hostile = "".join(PAYLOADS)
+    info = OrthancInfo(
+        auth_required=False,
+        name=hostile,
+        version=hostile,
+        dicom_aet="EVIL[red]AE",  # printable, sendable, markup-like
+        dicom_port=4242,
+        plugins=[hostile],
+    )
+    specs = ae_lists().lists
+    listings = [
+        AeTitleList(product=s.product, path=s.path, titles=[hostile, "=EVIL[b]"]) for s in specs
+    ]
+    result = HttpResult(
+        orthanc=info,
+        ae_titles=listings,
+        server=hostile,
+        credentials=CredentialCheck(path="/system", tried=1, accepted_user=hostile),
+    )
+    finding = make_finding("http", Target("127.0.0.5", 8042), None, Status.HTTP, result)
+    hints = hints_of(finding)
+    ours = {"orthanc-rest /system"} | {f"{s.product} {s.path}" for s in specs}
+    allowed = {f"{w} on port 8042 with a default login" for w in ours}
+    assert {h.called_ae for h in hints} == {"EVIL[red]AE", "=EVIL[b]"}
+    assert hints
+    for h in hints:
+        assert h.source in allowed, h.source
+        assert not any(p in h.source for p in PAYLOADS)
+        assert "EVIL" not in h.source

@@ -222,7 +222,8 @@ class DeviceClass(enum.StrEnum):
     VIEWER = "viewer"
     """A viewer or workstation named by its implementation identifiers."""
     MODALITY = "modality"
-    """An acquisition device named by its implementation identifiers."""
+    """An Implementation Class UID read from files an acquisition device wrote, no honeypot
+    signal beside it, and no archive, worklist, MPPS, UPS or print service accepted."""
     UNKNOWN = "unknown"
 
 

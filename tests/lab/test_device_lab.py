@@ -1,5 +1,8 @@
 """Device classes and access tiers of real servers (the classify stage's part 3 of issue 13):
-storescp, wlmscpfs found with the shipped AE-title list, Debian's Orthanc, a guarded Orthanc."""
+storescp, wlmscpfs found with the shipped AE-title list, Debian's Orthanc, a guarded Orthanc,
+and a real pynetdicom SCP answering under a Siemens MR's Implementation Class UID — with a max
+PDU of its own (a modality), with pynetdicom's default (a honeypot signal) and with DICOMHawk's
+siemens_ct persona (a likely honeypot)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from pacsaudit.model import AccessTier, AePolicy, DeviceClass
+from pacsaudit.model import AccessTier, AePolicy, DeviceClass, FlagKind
+from pacsaudit.probes.dicom import uids
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions, shipped_lists
-from store_servers import debian_orthanc, scan, storescp, wlmscpfs, write_worklist
+from store_servers import (
+    debian_orthanc,
+    pynetdicom_scp,
+    scan,
+    storescp,
+    wlmscpfs,
+    write_worklist,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -48,3 +59,56 @@ def test_debian_orthanc_is_an_archive_and_a_guarded_one_strong(tmp_path: Path) -
         locked = scan(g.port)
     assert locked.access_tier is AccessTier.STRONG
     assert locked.device_class is DeviceClass.UNKNOWN
+
+
+SIEMENS_MR = "1.3.12.2.1107.5.2"
+MR_SURFACE = (uids.VERIFICATION, uids.MR_IMAGE_STORAGE)
+OWN_PDU = 28_672
+"""Not any toolkit's default (pynetdicom 16382, DCMTK 16384, DICOMHawk 65536)."""
+
+
+def test_a_siemens_mr_class_uid_on_its_own_pdu_size_is_a_modality() -> None:
+    with pynetdicom_scp(
+        MR_SURFACE, class_uid=SIEMENS_MR, version_name="MR_VB15A", max_pdu=OWN_PDU
+    ) as port:
+        r = scan(port)
+    assert r.implementation_class_uid == SIEMENS_MR
+    assert r.attempts[-1].max_pdu_length == OWN_PDU
+    assert r.storage is not None
+    assert r.storage.accepted == ["MRImageStorage"]
+    assert r.flags == []
+    assert r.device_class is DeviceClass.MODALITY
+    assert r.device_class_evidence is not None
+    assert "Siemens MR device" in r.device_class_evidence
+
+
+def test_a_siemens_mr_class_uid_on_pynetdicoms_pdu_size_is_a_signal_not_a_modality() -> None:
+    with pynetdicom_scp(MR_SURFACE, class_uid=SIEMENS_MR, version_name="MR_VB15A") as port:
+        r = scan(port)
+    assert [(f.kind, f.evidence) for f in r.flags] == [
+        (
+            FlagKind.HONEYPOT_SIGNAL,
+            "Siemens implementation class UID with pynetdicom's default max PDU 16382",
+        )
+    ]
+    assert r.device_class is DeviceClass.UNKNOWN
+    assert r.device_class_evidence is not None
+    assert r.device_class_evidence.endswith("not taken: honeypot signals beside it")
+
+
+def test_dicomhawks_siemens_persona_is_a_likely_honeypot_not_a_modality() -> None:
+    with pynetdicom_scp(MR_SURFACE, class_uid=SIEMENS_MR, version_name="syngo CT VA48A") as port:
+        r = scan(port)
+    assert {f.kind for f in r.flags} == {FlagKind.LIKELY_HONEYPOT}
+    assert r.device_class is DeviceClass.UNKNOWN
+
+
+def test_a_modality_uid_without_a_vendor_root_on_pynetdicoms_pdu_is_a_signal() -> None:
+    # SonoSite's device UID is not among the roots DICOMHawk borrows: the data file's
+    # modality entries count as a maker's identifiers for the honeypot signal as well
+    with pynetdicom_scp(MR_SURFACE, class_uid="1.2.840.114340.3") as port:
+        r = scan(port)
+    assert [f.evidence for f in r.flags] == [
+        "SonoSite implementation class UID with pynetdicom's default max PDU 16382"
+    ]
+    assert r.device_class is DeviceClass.UNKNOWN

@@ -11,6 +11,7 @@ in a ``honeypot-signal`` flag. Sources: ``data/dicom_fingerprints.json`` → ``h
 
 from __future__ import annotations
 
+from pacsaudit.intel.knowledge import modality_identity
 from pacsaudit.model import AssociationOutcome, DicomResult
 
 LATE_REJECT_MS = 3_000.0
@@ -66,6 +67,9 @@ def _persona(result: DicomResult) -> list[str]:
     if persona is not None:
         found.append(f"identifiers {uid} / {name} are exactly {persona}")
     vendor = next((v for root, v in VENDOR_ROOTS.items() if uid.startswith(root + ".")), None)
+    device = modality_identity(uid)  # a maker's own device UID (data file: modalities)
+    if vendor is None and device is not None:
+        vendor = device.vendor
     accepted = next((a for a in result.attempts if a.outcome is AssociationOutcome.ACCEPTED), None)
     pdu = accepted.max_pdu_length if accepted else None
     if vendor is not None and pdu in TOOLKIT_PDUS:

@@ -65,10 +65,22 @@ class DataMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class ModalityIdentity:
+    """An Implementation Class UID read from files an acquisition device wrote (the data
+    file's ``modalities``): the maker and the modality its equipment module named."""
+
+    id: str
+    vendor: str
+    modality: str
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
 class Knowledge:
     implementations: tuple[Implementation, ...]
     cves: tuple[Cve, ...]
     markers: tuple[DataMarker, ...]
+    modalities: tuple[ModalityIdentity, ...] = ()
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -161,4 +173,16 @@ def knowledge() -> Knowledge:
         implementations=tuple(impls),
         cves=tuple(_cve(e) for e in raw["cves"]),
         markers=tuple(_marker(e) for e in raw["demo_data"]),
+        modalities=tuple(
+            ModalityIdentity(e["id"], e["vendor"], e["modality"], e["uid_exact"])
+            for e in raw["modalities"]
+            if e["confidence"] != "unverified"
+        ),
     )
+
+
+def modality_identity(class_uid: str | None) -> ModalityIdentity | None:
+    """The acquisition device whose Implementation Class UID this is, if one is listed."""
+    if class_uid is None:
+        return None
+    return next((m for m in knowledge().modalities if m.uid == class_uid), None)

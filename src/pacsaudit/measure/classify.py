@@ -189,7 +189,9 @@ def judge_dicom(status: Status, result: DicomResult) -> DicomResult:
         storage=result.storage,
         worklist=result.worklist,
     )
-    device, device_evidence = device_class(result, verdict.product)
+    device, device_evidence = device_class(
+        result, verdict.product, [*verdict.honeypot_evidence, *signals]
+    )
     return msgspec.structs.replace(
         result,
         product=verdict.product,
