@@ -35,11 +35,10 @@ from io import BytesIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from pacsaudit import __version__
+from pacsaudit.deid.encode import encode_dataset, encode_file_meta
 from pacsaudit.deid.journal import (
     JOURNAL_FILE,
     JournalEntry,
@@ -194,8 +193,9 @@ def _mkdir(folder: Path) -> None:
 def _encode(ds: Dataset, kind: Kind) -> bytes:
     """The file's bytes, in its own transfer syntax and format (Part 10 or bare data set).
 
-    pydicom's ``dcmwrite`` deep-copies and re-validates the file meta on every call, a fifth of
-    the writing time here; its two building blocks do the same encoding without that. Deflated
+    :mod:`pacsaudit.deid.encode` writes what pydicom's ``write_file_meta_info`` and
+    ``write_dataset`` write, copying the elements the profile kept as their original bytes
+    (``dcmwrite`` also deep-copies and re-validates the file meta on every call). Deflated
     files, and any whose encoding pydicom could not tell, still go through ``dcmwrite``.
     """
     meta = getattr(ds, "file_meta", None)
@@ -207,14 +207,11 @@ def _encode(ds: Dataset, kind: Kind) -> bytes:
         buffer = BytesIO()
         ds.save_as(buffer, enforce_file_format=False)
         return buffer.getvalue()
-    fp = DicomBytesIO()
+    body = encode_dataset(ds, implicit_vr, little_endian)
     if kind is Kind.PART10 and meta is not None:
-        fp.write(_PREAMBLE + b"DICM")  # a preamble may carry another format's header (TIFF)
-        write_file_meta_info(fp, meta, enforce_standard=False)
-    fp.is_implicit_VR = implicit_vr
-    fp.is_little_endian = little_endian
-    write_dataset(fp, ds)
-    return fp.getvalue()
+        # a preamble may carry another format's header (TIFF): it is replaced by zeros
+        return b"".join((_PREAMBLE, b"DICM", encode_file_meta(meta), body))
+    return body
 
 
 def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> FileOutcome:
