@@ -50,7 +50,7 @@ from pacsaudit.deid.journal import (
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
 from pacsaudit.deid.records import DeidFile, DeidSummary
-from pacsaudit.deid.tail import copy_range, pixel_tail, tail_digest
+from pacsaudit.deid.tail import copy_range, pixel_tail
 from pacsaudit.errors import UsageError
 from pacsaudit.files.output import encode_line, unlisted_warnings
 from pacsaudit.files.pool import ordered_map
@@ -141,10 +141,22 @@ class _Tail:
     size: int
 
 
-def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What the journal records of one output (see :class:`JournalEntry`)."""
+
+    size: int
+    sha256: str
+    header_size: int | None = None
+    tail_offset: int = 0
+
+
+def _write(data: bytes, target: Path, tail: _Tail | None = None) -> _Written:
     """Write beside the target, then rename: the target is whole or absent, never partial.
 
-    Returns the size and SHA-256 of what was written, for the resume journal.
+    Returns, for the resume journal, the size of what was written and the SHA-256 of the
+    bytes written from memory (the whole file, or the header before a copied tail: the tail
+    is the input's own bytes, which a resumed run compares with the input instead).
     """
     _make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
@@ -162,9 +174,10 @@ def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, s
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    digest = hashlib.sha256(data).hexdigest()
     if tail is None:
-        return len(data), hashlib.sha256(data).hexdigest()
-    return len(data) + tail.size - tail.offset, tail_digest(data, tail.fd, tail.offset, tail.size)
+        return _Written(len(data), digest)
+    return _Written(len(data) + tail.size - tail.offset, digest, len(data), tail.offset)
 
 
 def _make_folder(folder: Path) -> None:
@@ -227,23 +240,30 @@ def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> File
     output = _state["output"]
     assert isinstance(output, Path)
     target = _target(output, candidate)
-    if vouched is not None and still_written(target, vouched):
+    if vouched is not None and still_written(target, vouched, candidate.path):
         return FileOutcome(DeidFile(relative, "already-done", review=list(vouched.review)))
     try:
-        record, size, digest = _deid_one(candidate, target)
+        record, written = _deid_one(candidate, target)
     except Exception as exc:  # one bad file must not end the run
         return _skipped(relative, classify(exc))
     entry = JournalEntry(
-        relative, candidate.size, candidate.mtime_ns, size, digest, review=record.review
+        relative,
+        candidate.size,
+        candidate.mtime_ns,
+        written.size,
+        written.sha256,
+        review=record.review,
+        header_size=written.header_size,
+        tail_offset=written.tail_offset,
     )
-    return FileOutcome(record, size, entry)
+    return FileOutcome(record, written.size, entry)
 
 
 def _skipped(relative: str, failure: ReadFailure) -> FileOutcome:
     return FileOutcome(DeidFile(relative, "skipped", error=failure.kind, message=failure.message))
 
 
-def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
+def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, _Written]:
     """The header read, de-identified and rewritten; the pixel data copied as bytes when
     nothing but pixel data follows it (:mod:`pacsaudit.deid.tail`), else the whole file read
     and written by pydicom."""
@@ -258,7 +278,7 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         if tail is None:
             ds, kind, _ = read_dicom(candidate.path, header_only=False)
         outcome = deid.apply(ds)
-        size, digest = _write(_encode(ds, kind), target, tail)
+        written = _write(_encode(ds, kind), target, tail)
     finally:
         os.close(fd)
     record = DeidFile(
@@ -267,7 +287,7 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         review=list(iter_review_reasons(outcome)),
         actions=dict(outcome.actions),
     )
-    return record, size, digest
+    return record, written
 
 
 def _refuse_dicomdir(ds: Dataset) -> None:
