@@ -122,9 +122,13 @@ _made: set[Path] = set()
 
 
 def _init_worker(key: bytes, options: DeidOptions, output: str) -> None:
+    """Per process: the de-identifier for this plan. The main process builds it before the
+    pool starts, so forked workers inherit it (the table and its look-ups built once)."""
     quiet_pydicom()
     _made.clear()  # a run in this process before may have had its folders removed since
-    _state["deid"] = Deidentifier(Pseudonyms(key), options)
+    if _state.get("plan") != (key, options):
+        _state["deid"] = Deidentifier(Pseudonyms(key), options)
+        _state["plan"] = (key, options)
     _state["output"] = Path(output)
 
 
@@ -548,14 +552,16 @@ def _process(
     on_file: Callable[[int], None] | None,
 ) -> bool:
     """Run the workers over ``work``, logging each file; True when interrupted."""
+    initargs = (plan.key, plan.options, str(plan.output))
     try:
+        _init_worker(*initargs)  # before the pool forks: workers inherit what it built
         results = ordered_map(
             _deid_chunk,
             work,
             jobs=plan.jobs,
             chunk_size=chunk_size(work, plan.jobs),
             initializer=_init_worker,
-            initargs=(plan.key, plan.options, str(plan.output)),
+            initargs=initargs,
         )
         for outcome in results:
             logs.record(outcome)
