@@ -236,6 +236,16 @@ def test_profile_on_undecoded_values_equals_profile_on_decoded_ones(
     files = [(root / e.path).read_bytes() for e in entries]
     for case in SCRIPT_CASES.values():
         files.append(_file(make_script_dataset(case, 4), ExplicitVRLittleEndian))
+    # sequences of undefined length (pydicom parses those as it reads) given D, Z and U
+    ds, _ = make_dataset(6, rows=8)
+    for name in ("ContentSequence", "ReferencedStudySequence", "ReferencedImageSequence"):
+        item = Dataset()
+        item.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.10.999.7"
+        item.is_undefined_length_sequence_item = True
+        setattr(ds, name, Sequence([item]))
+        ds[name].is_undefined_length = True
+    for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        files.append(_file(ds, syntax))
     for data in files:
         raw, decoded = (pydicom.dcmread(BytesIO(data), force=True) for _ in range(2))
         kept = _profile(options)(raw)

@@ -93,6 +93,7 @@ _TOKENS_ONLY = frozenset({"X", "Z"})
 _UNSPLIT_VRS = frozenset({"ST", "LT", "UT"})
 _LATIN1_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100"})
 _SPECIFIC_CHARACTER_SET = 0x00080005
+_UNDEF = 0xFFFFFFFF
 _PATIENT_ID = 0x00100020
 _ISSUER_OF_PATIENT_ID = 0x00100021
 _PATIENT_NAME = 0x00100010
@@ -243,8 +244,15 @@ class Deidentifier:
             del ds[tag]  # nothing to learn from its value: no need to decode it
             return
         raw = ds.get_item(tag)
-        if isinstance(raw, RawDataElement) and self._act_raw(ds, tag, raw, action, state):
-            return
+        if isinstance(raw, RawDataElement):
+            if _element_vr(tag, raw) == "SQ" and action in ("Z", "D"):
+                # Z and D replace the items unread (D: one empty item, none of the originals;
+                # X was done above): nothing in them is needed, so they are never parsed.
+                items = Sequence([Dataset()]) if action == "D" else Sequence()
+                ds[tag] = DataElement(tag, "SQ", items, is_undefined_length=raw.length == _UNDEF)
+                return
+            if self._act_raw(ds, tag, raw, action, state):
+                return
         elem = ds[tag]
         vr = elem.VR
         if tag in self._identifiers or vr == "PN":
