@@ -7,16 +7,18 @@ traceback) before the journal existed.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from pacsaudit.deid import run as deid_run
 from pacsaudit.deid.canary import CanaryFile, find_canaries, write_corpus
-from pacsaudit.deid.journal import JOURNAL_FILE, read_journal
+from pacsaudit.deid.journal import JOURNAL_FILE, encode_entry, read_journal
 from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.run import DeidPlan, run_deid
 from pacsaudit.errors import UsageError
@@ -89,6 +91,54 @@ def test_resume_redoes_outputs_the_journal_does_not_vouch_for(tmp_path: Path, ke
     assert second.summary.already_done == len(entries) - 2
     for entry in entries:
         assert find_canaries((out / entry.path).read_bytes(), _canaries(entry)) == [], entry.path
+
+
+def test_copied_pixel_data_is_checked_against_the_input(tmp_path: Path, key: bytes) -> None:
+    """The journal hashes only the header it wrote; the copied pixel data is compared with
+    the input's when a run resumes: an output edited anywhere, header or pixels, is redone,
+    and so is one whose input lost its tail (same size and time kept, content changed)."""
+    root, entries = _small_corpus(tmp_path, 5)
+    out = tmp_path / "out"
+    run_deid(DeidPlan(root, out, DeidOptions(), key))
+    journal = read_journal(out / METADATA_DIR / JOURNAL_FILE)
+    line = journal[entries[0].path]
+    assert line.header_size is not None  # these outputs take the copy path
+    assert (
+        line.size == line.header_size + (root / entries[0].path).stat().st_size - line.tail_offset
+    )
+
+    def flip(path: Path, at: int) -> None:
+        data = bytearray(path.read_bytes())
+        data[at] ^= 0x01
+        path.write_bytes(bytes(data))
+
+    flip(out / entries[0].path, line.header_size - 2)  # the header
+    flip(out / entries[1].path, journal[entries[1].path].header_size + 3)  # first pixel bytes
+    source = root / entries[2].path  # the input changed in place, size and time kept
+    info = source.stat()
+    flip(source, info.st_size - 1)
+    os.utime(source, ns=(info.st_atime_ns, info.st_mtime_ns))
+    again = run_deid(DeidPlan(root, out, DeidOptions(), key))
+    status = {f.path: f.status for f in again.files}
+    assert [status[e.path] for e in entries] == ["written"] * 3 + ["already-done"] * 2
+    assert (out / entries[2].path).read_bytes().endswith(source.read_bytes()[-64:])
+
+
+def test_journal_lines_of_whole_file_digests_still_vouch(tmp_path: Path, key: bytes) -> None:
+    """A journal written before headers were hashed apart (one SHA-256 of the whole output,
+    no header size) still vouches for unchanged outputs."""
+    root, entries = _small_corpus(tmp_path, 3)
+    out = tmp_path / "out"
+    run_deid(DeidPlan(root, out, DeidOptions(), key))
+    path = out / METADATA_DIR / JOURNAL_FILE
+    lines = []
+    for entry in read_journal(path).values():
+        whole = hashlib.sha256((out / entry.path).read_bytes()).hexdigest()
+        old = msgspec.structs.replace(entry, sha256=whole, header_size=None, tail_offset=0)
+        lines.append(encode_entry(old))
+    path.write_bytes(b"".join(lines))
+    again = run_deid(DeidPlan(root, out, DeidOptions(), key))
+    assert again.summary.already_done == len(entries)
 
 
 def test_a_changed_input_is_done_again(tmp_path: Path, key: bytes) -> None:

@@ -20,7 +20,7 @@ from pacsaudit.deid import run as deid_run
 from pacsaudit.deid.canary import find_canaries, make_dataset
 from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.run import DeidPlan, run_deid
-from pacsaudit.deid.tail import pixel_tail, tail_digest
+from pacsaudit.deid.tail import pixel_tail
 from pacsaudit.inspection.files import read_header
 
 KEY = bytes(range(32))
@@ -130,7 +130,6 @@ def test_hostile_item_lengths_end_the_walk(tmp_path: Path) -> None:
     try:
         size = os.fstat(fd).st_size
         assert not pixel_tail(fd, 0, size, implicit_vr=False, little_endian=True)
-        assert tail_digest(b"h", fd, 0, size) == tail_digest(b"h" + path.read_bytes(), fd, 0, 0)
     finally:
         os.close(fd)
 

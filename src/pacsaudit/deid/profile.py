@@ -85,6 +85,15 @@ _DENIED = "ANONYMIZED"
 _PRESCREEN_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100"})
 _BASIC_PROFILE = "Basic Application Confidentiality Profile"
 
+_ASCII_VRS = frozenset({"UI", "DA", "DT", "TM"})
+"""VRs of ASCII characters only: their undecoded bytes are their value in any charset."""
+_TOKEN_TEXT_VRS = frozenset({"PN", "LO", "SH", "ST", "LT", "UT", "UC"})
+_TOKENS_ONLY = frozenset({"X", "Z"})
+"""Actions that need only the words of a value (for the identifier tokens), not its text."""
+_UNSPLIT_VRS = frozenset({"ST", "LT", "UT"})
+_LATIN1_CHARSETS = frozenset({"", "ISO_IR 6", "ISO_IR 100"})
+_SPECIFIC_CHARACTER_SET = 0x00080005
+_UNDEF = 0xFFFFFFFF
 _PATIENT_ID = 0x00100020
 _ISSUER_OF_PATIENT_ID = 0x00100021
 _PATIENT_NAME = 0x00100010
@@ -147,6 +156,7 @@ class Deidentifier:
             offset=self.pseudonyms.day_offset(patient) if self._modified_dates else 0,
             tokens=Identifiers(),
             actions=outcome.actions,
+            latin1=_latin1(ds, True),
         )
         meta = getattr(ds, "file_meta", None)
         if isinstance(meta, Dataset):
@@ -200,6 +210,8 @@ class Deidentifier:
         """Apply the profile to one data set; ``clean`` inside sequences an option keeps (their
         unlisted free text is cleaned instead of dummied)."""
         private: list[int] = []
+        inherited = state.latin1
+        state.latin1 = _latin1(ds, inherited)  # an item may name a character set of its own
         # plain ints: BaseTag's Python-level __eq__ made every dict and set probe slow
         for tag in list(map(int, ds.keys())):
             group = tag >> 16
@@ -222,6 +234,7 @@ class Deidentifier:
                 self._act(ds, tag, action, state, depth, clean)
         if private:
             self._private(ds, private, state)
+        state.latin1 = inherited
 
     def _act(
         self, ds: Dataset, tag: int, action: str, state: _FileState, depth: int, clean: bool
@@ -230,6 +243,16 @@ class Deidentifier:
         if action == "X" and tag not in self._identifiers and self._vrs[tag] != "PN":
             del ds[tag]  # nothing to learn from its value: no need to decode it
             return
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement):
+            if _element_vr(tag, raw) == "SQ" and action in ("Z", "D"):
+                # Z and D replace the items unread (D: one empty item, none of the originals;
+                # X was done above): nothing in them is needed, so they are never parsed.
+                items = Sequence([Dataset()]) if action == "D" else Sequence()
+                ds[tag] = DataElement(tag, "SQ", items, is_undefined_length=raw.length == _UNDEF)
+                return
+            if self._act_raw(ds, tag, raw, action, state):
+                return
         elem = ds[tag]
         vr = elem.VR
         if tag in self._identifiers or vr == "PN":
@@ -256,6 +279,40 @@ class Deidentifier:
         else:  # pragma: no cover - _resolve only yields the letters above
             raise AssertionError(action)
 
+    def _act_raw(
+        self, ds: Dataset, tag: int, raw: RawDataElement, action: str, state: _FileState
+    ) -> bool:
+        """``action`` done on the undecoded value, where that gives what decoding would:
+        ASCII VRs (UI, dates, times) always, text and names in Latin-1 when only their words
+        are needed (X, Z: the identifier tokens). False: not done, decode and act."""
+        vr = _element_vr(tag, raw)
+        ascii_vr = vr in _ASCII_VRS
+        if not ascii_vr and not (state.latin1 and vr in _TOKEN_TEXT_VRS and action in _TOKENS_ONLY):
+            return False
+        values = _raw_values(raw, vr)
+        if values is None:
+            return False
+        if tag in self._identifiers or vr == "PN":
+            state.tokens.add(values, vr)
+        if action == "X":
+            del ds[tag]
+        elif action == "Z":
+            ds[tag] = DataElement(tag, vr, None)
+        elif action == "K":
+            pass
+        elif vr == "UI" and action in ("U", "D"):
+            if not self._retain_uids:
+                ds[tag] = DataElement(tag, vr, self._new_uids(values))
+        elif action == "D" and vr in _FIXED_DUMMY:
+            ds[tag] = DataElement(tag, vr, _FIXED_DUMMY[vr])
+        elif action == "C" and vr in _DATE_VRS:
+            ds[tag] = DataElement(tag, vr, self._shifted(values, vr, state))
+        elif action == "C":
+            pass  # TM and the like: no free text to clean
+        else:
+            return False  # the same letters as _act, whose fallback handles the rest
+        return True
+
     def _unlisted(self, ds: Dataset, tag: int, state: _FileState, depth: int, clean: bool) -> None:
         raw = ds.get_item(tag)
         vr = _element_vr(tag, raw)
@@ -270,20 +327,23 @@ class Deidentifier:
             elem.value = None
             state.actions["Z"] += 1
         elif vr in _DATE_VRS:
-            elem = ds[tag]
-            if self._full_dates or not elem.value:
+            values = _raw_values(raw, vr) if isinstance(raw, RawDataElement) else None
+            if values is None:
+                values = [str(v) for v in _as_list(ds[tag].value)]
+            if self._full_dates or not values:
                 return
             if self._modified_dates:
-                self._date(elem, state)
+                ds[tag] = DataElement(tag, vr, self._shifted(values, vr, state))
                 state.actions["C"] += 1
             else:
-                elem.value = None
+                ds[tag] = DataElement(tag, vr, None)
                 state.actions["Z"] += 1
         elif vr == "UI" and not self._retain_uids:
-            elem = ds[tag]
-            values = _as_list(elem.value)
-            if any(v and str(v) not in UID_dictionary for v in values):
-                self._uid_element(ds, tag, state)
+            values = _raw_values(raw, vr) if isinstance(raw, RawDataElement) else None
+            if values is None:
+                values = [str(v) for v in _as_list(ds[tag].value)]
+            if any(v and v not in UID_dictionary for v in values):
+                ds[tag] = DataElement(tag, vr, self._new_uids(values))
                 state.actions["U"] += 1
         elif vr == "UN":  # not in the dictionary: its bytes may be any text, never cleaned
             del ds[tag]
@@ -337,9 +397,15 @@ class Deidentifier:
         if self._retain_uids:
             return
         elem = ds[tag]
-        values = _as_list(elem.value)
-        new = [self.pseudonyms.uid(str(v)) if v else v for v in values]
-        elem.value = new if len(new) > 1 else (new[0] if new else None)
+        elem.value = self._new_uids([str(v) for v in _as_list(elem.value)])
+
+    def _new_uids(self, values: list[str]) -> str | list[str] | None:
+        new = [self.pseudonyms.uid(v) if v else v for v in values]
+        return new if len(new) > 1 else (new[0] if new else None)
+
+    def _shifted(self, values: list[str], vr: str, state: _FileState) -> str | list[str] | None:
+        moved = [_shift(v, vr, state.offset) for v in values if v]
+        return moved if len(moved) > 1 else (moved[0] if moved else None)
 
     def _dummy(self, elem: DataElement) -> object:
         vr = elem.VR
@@ -356,8 +422,7 @@ class Deidentifier:
         return elem.value  # AT and other VRs without free content
 
     def _date(self, elem: DataElement, state: _FileState) -> None:
-        values = [_shift(str(v), elem.VR, state.offset) for v in _as_list(elem.value) if v]
-        elem.value = values if len(values) > 1 else (values[0] if values else None)
+        elem.value = self._shifted([str(v) for v in _as_list(elem.value)], elem.VR, state)
 
     def _private(self, ds: Dataset, tags: list[int], state: _FileState) -> None:
         keep: set[int] = set()
@@ -384,6 +449,32 @@ class _FileState:
     offset: int
     tokens: Identifiers
     actions: Counter[str]
+    latin1: bool
+    """Whether the data set being walked decodes text as Latin-1 (its own or its parent's
+    character set is the default or ISO_IR 100): then undecoded bytes give pydicom's text."""
+
+
+def _latin1(ds: Dataset, inherited: bool) -> bool:
+    raw = ds._dict.get(_SPECIFIC_CHARACTER_SET)  # type: ignore[call-overload]  # int keys work
+    if raw is None:
+        return inherited
+    value = raw.value
+    if isinstance(value, bytes):
+        value = value.decode("latin-1").rstrip(" \0")
+    return isinstance(value, str) and value in _LATIN1_CHARSETS
+
+
+def _raw_values(raw: RawDataElement, vr: str) -> list[str] | None:
+    """The values pydicom would decode from ``raw`` (a string VR in ASCII or, for text, in
+    Latin-1): the bytes as Latin-1, trailing padding removed, split at backslashes (one
+    value for ST, LT, UT). None for a value not read (a deferred read)."""
+    value = raw.value
+    if not isinstance(value, bytes):
+        return None
+    text = value.decode("latin-1").rstrip(" \0")
+    if not text:
+        return []
+    return [text] if vr in _UNSPLIT_VRS else text.split("\\")
 
 
 def dcm_code_meaning(option: Option) -> str:

@@ -35,11 +35,10 @@ from io import BytesIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from pacsaudit import __version__
+from pacsaudit.deid.encode import encode_dataset, encode_file_meta
 from pacsaudit.deid.journal import (
     JOURNAL_FILE,
     JournalEntry,
@@ -51,7 +50,7 @@ from pacsaudit.deid.journal import (
 from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
 from pacsaudit.deid.records import DeidFile, DeidSummary
-from pacsaudit.deid.tail import copy_range, pixel_tail, tail_digest
+from pacsaudit.deid.tail import copy_range, pixel_tail
 from pacsaudit.errors import UsageError
 from pacsaudit.files.output import encode_line, unlisted_warnings
 from pacsaudit.files.pool import ordered_map
@@ -123,9 +122,13 @@ _made: set[Path] = set()
 
 
 def _init_worker(key: bytes, options: DeidOptions, output: str) -> None:
+    """Per process: the de-identifier for this plan. The main process builds it before the
+    pool starts, so forked workers inherit it (the table and its look-ups built once)."""
     quiet_pydicom()
     _made.clear()  # a run in this process before may have had its folders removed since
-    _state["deid"] = Deidentifier(Pseudonyms(key), options)
+    if _state.get("plan") != (key, options):
+        _state["deid"] = Deidentifier(Pseudonyms(key), options)
+        _state["plan"] = (key, options)
     _state["output"] = Path(output)
 
 
@@ -142,10 +145,22 @@ class _Tail:
     size: int
 
 
-def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What the journal records of one output (see :class:`JournalEntry`)."""
+
+    size: int
+    sha256: str
+    header_size: int | None = None
+    tail_offset: int = 0
+
+
+def _write(data: bytes, target: Path, tail: _Tail | None = None) -> _Written:
     """Write beside the target, then rename: the target is whole or absent, never partial.
 
-    Returns the size and SHA-256 of what was written, for the resume journal.
+    Returns, for the resume journal, the size of what was written and the SHA-256 of the
+    bytes written from memory (the whole file, or the header before a copied tail: the tail
+    is the input's own bytes, which a resumed run compares with the input instead).
     """
     _make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{TMP_SUFFIX}")
@@ -163,9 +178,10 @@ def _write(data: bytes, target: Path, tail: _Tail | None = None) -> tuple[int, s
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    digest = hashlib.sha256(data).hexdigest()
     if tail is None:
-        return len(data), hashlib.sha256(data).hexdigest()
-    return len(data) + tail.size - tail.offset, tail_digest(data, tail.fd, tail.offset, tail.size)
+        return _Written(len(data), digest)
+    return _Written(len(data) + tail.size - tail.offset, digest, len(data), tail.offset)
 
 
 def _make_folder(folder: Path) -> None:
@@ -194,8 +210,9 @@ def _mkdir(folder: Path) -> None:
 def _encode(ds: Dataset, kind: Kind) -> bytes:
     """The file's bytes, in its own transfer syntax and format (Part 10 or bare data set).
 
-    pydicom's ``dcmwrite`` deep-copies and re-validates the file meta on every call, a fifth of
-    the writing time here; its two building blocks do the same encoding without that. Deflated
+    :mod:`pacsaudit.deid.encode` writes what pydicom's ``write_file_meta_info`` and
+    ``write_dataset`` write, copying the elements the profile kept as their original bytes
+    (``dcmwrite`` also deep-copies and re-validates the file meta on every call). Deflated
     files, and any whose encoding pydicom could not tell, still go through ``dcmwrite``.
     """
     meta = getattr(ds, "file_meta", None)
@@ -207,14 +224,11 @@ def _encode(ds: Dataset, kind: Kind) -> bytes:
         buffer = BytesIO()
         ds.save_as(buffer, enforce_file_format=False)
         return buffer.getvalue()
-    fp = DicomBytesIO()
+    body = encode_dataset(ds, implicit_vr, little_endian)
     if kind is Kind.PART10 and meta is not None:
-        fp.write(_PREAMBLE + b"DICM")  # a preamble may carry another format's header (TIFF)
-        write_file_meta_info(fp, meta, enforce_standard=False)
-    fp.is_implicit_VR = implicit_vr
-    fp.is_little_endian = little_endian
-    write_dataset(fp, ds)
-    return fp.getvalue()
+        # a preamble may carry another format's header (TIFF): it is replaced by zeros
+        return b"".join((_PREAMBLE, b"DICM", encode_file_meta(meta), body))
+    return body
 
 
 def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> FileOutcome:
@@ -230,23 +244,30 @@ def deid_file(candidate: Candidate, vouched: JournalEntry | None = None) -> File
     output = _state["output"]
     assert isinstance(output, Path)
     target = _target(output, candidate)
-    if vouched is not None and still_written(target, vouched):
+    if vouched is not None and still_written(target, vouched, candidate.path):
         return FileOutcome(DeidFile(relative, "already-done", review=list(vouched.review)))
     try:
-        record, size, digest = _deid_one(candidate, target)
+        record, written = _deid_one(candidate, target)
     except Exception as exc:  # one bad file must not end the run
         return _skipped(relative, classify(exc))
     entry = JournalEntry(
-        relative, candidate.size, candidate.mtime_ns, size, digest, review=record.review
+        relative,
+        candidate.size,
+        candidate.mtime_ns,
+        written.size,
+        written.sha256,
+        review=record.review,
+        header_size=written.header_size,
+        tail_offset=written.tail_offset,
     )
-    return FileOutcome(record, size, entry)
+    return FileOutcome(record, written.size, entry)
 
 
 def _skipped(relative: str, failure: ReadFailure) -> FileOutcome:
     return FileOutcome(DeidFile(relative, "skipped", error=failure.kind, message=failure.message))
 
 
-def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
+def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, _Written]:
     """The header read, de-identified and rewritten; the pixel data copied as bytes when
     nothing but pixel data follows it (:mod:`pacsaudit.deid.tail`), else the whole file read
     and written by pydicom."""
@@ -261,7 +282,7 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         if tail is None:
             ds, kind, _ = read_dicom(candidate.path, header_only=False)
         outcome = deid.apply(ds)
-        size, digest = _write(_encode(ds, kind), target, tail)
+        written = _write(_encode(ds, kind), target, tail)
     finally:
         os.close(fd)
     record = DeidFile(
@@ -270,7 +291,7 @@ def _deid_one(candidate: Candidate, target: Path) -> tuple[DeidFile, int, str]:
         review=list(iter_review_reasons(outcome)),
         actions=dict(outcome.actions),
     )
-    return record, size, digest
+    return record, written
 
 
 def _refuse_dicomdir(ds: Dataset) -> None:
@@ -531,14 +552,16 @@ def _process(
     on_file: Callable[[int], None] | None,
 ) -> bool:
     """Run the workers over ``work``, logging each file; True when interrupted."""
+    initargs = (plan.key, plan.options, str(plan.output))
     try:
+        _init_worker(*initargs)  # before the pool forks: workers inherit what it built
         results = ordered_map(
             _deid_chunk,
             work,
             jobs=plan.jobs,
             chunk_size=chunk_size(work, plan.jobs),
             initializer=_init_worker,
-            initargs=(plan.key, plan.options, str(plan.output)),
+            initargs=initargs,
         )
         for outcome in results:
             logs.record(outcome)

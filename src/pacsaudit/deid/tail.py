@@ -4,7 +4,8 @@ De-identification changes the header only: pixel data is never altered (burned-i
 for review). So the header is read and rewritten, and everything from Pixel Data to the end of
 the file is copied by the kernel (``copy_file_range``, else ``sendfile``), which makes the cost
 of a file stop growing with its image: a 50 MB multi-frame file costs about what a 64x64 one
-does, plus one pass of SHA-256 for the resume journal.
+does, plus the kernel's copy (the resume journal hashes only the header; a resumed run
+compares the copied bytes with the input's, :mod:`pacsaudit.deid.journal`).
 
 That is only safe when the tail holds nothing but pixel data: a private group after it
 (7FE1), a digital signature (FFFA) or trailing padding (FFFC) must go through the profile. So
@@ -16,8 +17,6 @@ de-identifies the whole file the slow way.
 from __future__ import annotations
 
 import errno
-import hashlib
-import mmap
 import os
 import struct
 
@@ -94,18 +93,3 @@ def copy_range(src: int, dst: int, offset: int, count: int) -> None:
         if done == 0:
             raise OSError(errno.EIO, "source ended early")
         offset, count = offset + done, count - done
-
-
-def tail_digest(header: bytes, fd: int, offset: int, size: int) -> str:
-    """SHA-256 of ``header`` followed by bytes ``offset``..``size`` of ``fd``: the output's
-    digest for the journal, read from the page cache without a copy."""
-    h = hashlib.sha256(header)
-    if size > offset:
-        with (
-            # MAP_POPULATE: the pages in one call rather than a fault each
-            mmap.mmap(fd, 0, mmap.MAP_SHARED | mmap.MAP_POPULATE, mmap.PROT_READ) as view,
-            memoryview(view) as whole,
-            whole[offset:size] as part,
-        ):
-            h.update(part)
-    return h.hexdigest()
