@@ -6,7 +6,9 @@ cryptography) — only when a probe first runs, and only probes the requested po
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -203,3 +205,25 @@ def test_probe_ports_match_the_probes() -> None:
 def test_build_probes_builds_only_the_named_ones_in_registry_order() -> None:
     plan = ScanPlan(AddressSpace(), (), EngineOptions(), DicomOptions(), None)
     assert tuple(build_probes(plan, ["https", "dicom"])) == ("dicom", "https")
+
+
+def _collector_after_import(before: str) -> list[object]:
+    code = (
+        f"import gc, json; {before}; import pacsaudit.cli; "
+        "print(json.dumps([gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 0]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    answer: list[object] = json.loads(done.stdout)
+    return answer
+
+
+def test_importing_the_cli_leaves_the_collector_on_and_its_modules_frozen() -> None:
+    """The imports run with the collector paused; it is on again after them (a test or a
+    script importing the CLI keeps collecting), with the thresholds it had."""
+    enabled, thresholds, frozen = _collector_after_import("pass")
+    assert enabled is True
+    assert thresholds == list(gc.get_threshold())
+    assert frozen is True
+    assert _collector_after_import("gc.disable()")[0] is False
