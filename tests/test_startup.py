@@ -64,6 +64,7 @@ NOT_FOR_DISCOVERY = (
     "pacsaudit.probes.dicom.query",
     "pacsaudit.measure.annex_e",
     "pacsaudit.report",
+    "pacsaudit.intel.nas",  # NAS firmware CVEs: web findings only
     "rich",  # a quiet scan prints nothing
 )
 
