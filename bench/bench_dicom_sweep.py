@@ -51,7 +51,10 @@ from pacsaudit.probes.dicom.probe import DicomProbe
 from pacsaudit.targets.spec import Target
 
 BENCH_DIR = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
+PACSAUDIT = (sys.executable, "-c", "import sys; from pacsaudit.cli import main; main()")
+"""The CLI as a child: the console script's two lines run by this interpreter, so the child
+imports the same pacsaudit as this benchmark (PYTHONPATH included). The venv's console script
+may belong to another checkout (an editable install), and ``-m`` would add runpy's imports."""
 RESPONDER_FIRST = "127.10.0.1"
 MEMORY_BLOCK = "127.1.0.0/16"
 TIME = Path("/usr/bin/time")
@@ -62,6 +65,8 @@ QUIET_CORES = 0.25
 """Other processes using more CPU than this (in cores) make a measurement suspect."""
 
 GOAL_VS_NMAP = 1.5
+GOAL_VS_NMAP_EXPOSURE = 1.2
+"""Issue 17's goal for the CLI at the default depth (exposure: counts and the storage check)."""
 GOAL_VS_PYNETDICOM = 15.0
 GOAL_RSS_MB = 300.0
 
@@ -271,7 +276,7 @@ def cli_depth_args(depth: str, tmp: Path) -> list[str]:
     """``--depth`` (and the key file exposure depth needs) and ``--probe dicom``, when this
     pacsaudit has these options."""
     help_text = subprocess.run(
-        [str(VENV_BIN / "pacsaudit"), "scan", "--help"],
+        [*PACSAUDIT, "scan", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -294,7 +299,7 @@ def run_cli_scan(
 ) -> ChildRun:
     """``pacsaudit scan`` as a child process; every round writes the same output file."""
     cmd = [
-        str(VENV_BIN / "pacsaudit"),
+        *PACSAUDIT,
         "scan",
         *targets,
         "-p",
@@ -679,7 +684,10 @@ def report(
     for key, rate in rates.items():
         print(f"  {labels[key]:<44} {rate:9,.0f} hosts/s")
     for key in ("lib", "cli", "cli-scan"):
-        for peer, goal in (("nmap", GOAL_VS_NMAP), ("pynetdicom", GOAL_VS_PYNETDICOM)):
+        vs_nmap = GOAL_VS_NMAP
+        if key != "lib" and args.cli_depth == "exposure":
+            vs_nmap = GOAL_VS_NMAP_EXPOSURE
+        for peer, goal in (("nmap", vs_nmap), ("pynetdicom", GOAL_VS_PYNETDICOM)):
             if key in rates and rates.get(peer):
                 ratio = rates[key] / rates[peer]
                 verdict = "meets" if ratio >= goal else "BELOW"

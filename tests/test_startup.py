@@ -6,7 +6,10 @@ cryptography) — only when a probe first runs, and only probes the requested po
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,6 +64,7 @@ NOT_FOR_DISCOVERY = (
     "pacsaudit.probes.dicom.query",
     "pacsaudit.measure.annex_e",
     "pacsaudit.report",
+    "pacsaudit.intel.nas",  # NAS firmware CVEs: web findings only
     "rich",  # a quiet scan prints nothing
 )
 
@@ -203,3 +207,73 @@ def test_probe_ports_match_the_probes() -> None:
 def test_build_probes_builds_only_the_named_ones_in_registry_order() -> None:
     plan = ScanPlan(AddressSpace(), (), EngineOptions(), DicomOptions(), None)
     assert tuple(build_probes(plan, ["https", "dicom"])) == ("dicom", "https")
+
+
+def _collector_after_import(before: str) -> list[object]:
+    code = (
+        f"import gc, json; {before}; import pacsaudit.cli; "
+        "print(json.dumps([gc.isenabled(), gc.get_threshold(), gc.get_freeze_count() > 0]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    answer: list[object] = json.loads(done.stdout)
+    return answer
+
+
+def test_importing_the_cli_leaves_the_collector_on_and_its_modules_frozen() -> None:
+    """The imports run with the collector paused; it is on again after them (a test or a
+    script importing the CLI keeps collecting), with the thresholds it had."""
+    enabled, thresholds, frozen = _collector_after_import("pass")
+    assert enabled is True
+    assert thresholds == list(gc.get_threshold())
+    assert frozen is True
+    assert _collector_after_import("gc.disable()")[0] is False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scan", "--help"),
+        ("scan", "--no-such-option"),
+        ("scan",),
+        ("version",),
+        ("report", "--help"),
+        ("--help",),
+        ("sacn",),
+        ("lab", "--help"),
+    ],
+)
+def test_the_console_script_answers_as_the_whole_app_does(args: tuple[str, ...]) -> None:
+    """``main`` builds only the command the first argument names (typer would build all of
+    them): its help, errors and exit codes are the whole app's, word for word."""
+
+    def run(code: str) -> tuple[int, str, str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "COLUMNS": "100", "TERM": "dumb"},
+        )
+        return done.returncode, done.stdout, done.stderr
+
+    single = run("from pacsaudit.cli import main; main()")
+    whole = run("from pacsaudit.cli import app; app()")
+    assert single == whole
+    assert single[1] or single[2]
+
+
+def test_app_for_holds_the_named_command_only() -> None:
+    from pacsaudit.cli import COMMANDS, app, app_for
+
+    assert app_for([]) is app
+    assert app_for(["lab", "up"]) is app
+    assert app_for(["--help"]) is app
+    for name in COMMANDS:
+        single = app_for([name, "--help"])
+        assert [c.name for c in single.registered_commands] == [name]
+    assert sorted(COMMANDS) == sorted(
+        c.name or c.callback.__name__ for c in app.registered_commands if c.callback
+    )

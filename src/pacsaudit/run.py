@@ -22,6 +22,7 @@ from typing import Protocol
 import msgspec
 
 from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
+from pacsaudit.engine.collection import scan_collection
 from pacsaudit.engine.jobs import shard_jobs, split_tasks
 from pacsaudit.engine.options import (
     EngineOptions,
@@ -146,6 +147,7 @@ def execute(plan: ScanPlan, progress: Progress | None = None) -> ScanOutcome:
             from pacsaudit.engine import cluster
 
             client = stack.enter_context(cluster.connect(scale.cluster))
+        stack.enter_context(scan_collection())
         _execute(plan, engine, outcome, progress, client)
     if outcome.stats.finished is None:
         outcome.stats.finished = time.monotonic()

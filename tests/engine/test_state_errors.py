@@ -48,3 +48,28 @@ def test_a_full_disk_is_one_clear_error(tmp_path: Path) -> None:
     assert again.output_length == 3
     assert not again.complete
     again.close()
+
+
+def test_checking_a_state_before_replacing_it_writes_nothing(tmp_path: Path) -> None:
+    """A new scan checks the old state (complete, ours) through a read-only connection: the
+    file is not opened for writing (nothing is logged in a WAL beside it), and a new state
+    made in one transaction replaces it whole."""
+    path = tmp_path / "scan.state"
+    state = ScanState.create(path, {"fingerprint": "a"})
+    state.add_shards([("0/1", "a", 10)])
+    state.mark_complete()
+    state.close()
+    before = path.read_bytes()
+    ScanState.check_replaceable(path)
+    assert path.read_bytes() == before
+    wal = tmp_path / "scan.state-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    new = ScanState.create(path, {"fingerprint": "b"})
+    assert new.meta()["fingerprint"] == "b"
+    assert new.meta()["complete"] == "0"
+    assert new.shards() == {}
+    new.close()
+    unfinished = ScanState.create(tmp_path / "other.state", {"fingerprint": "c"})
+    unfinished.close()
+    with pytest.raises(StateError, match="unfinished scan"):
+        ScanState.check_replaceable(tmp_path / "other.state")

@@ -102,15 +102,13 @@ class ScanState:
         """A new scan may replace the state at ``path`` only if it is a complete pacsaudit
         state: an unfinished scan, or a file that is no state of ours, is refused."""
         try:
-            old = cls.load(path)
+            meta = cls._checked_meta(path)  # read only: the file is replaced, never written
         except StateError as exc:
             raise StateError(
                 f"{path} exists and is not a usable scan state ({exc}); remove it or "
                 "choose another --state"
             ) from None
-        complete = old.complete
-        old.close()
-        if not complete:
+        if meta.get("complete") != "1":
             raise StateError(
                 f"{path} holds an unfinished scan: add --resume to continue it, or remove "
                 "it to start over"
@@ -128,8 +126,11 @@ class ScanState:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = _connect(path)
-            with conn:
-                conn.executescript(_SCHEMA)
+            with conn:  # one transaction (one fsync): the schema and the scan's identity
+                conn.execute("BEGIN")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
                 values = {"format": FORMAT, "version": str(VERSION), **meta}
                 values.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 values.update(output_length="0", complete="0")
@@ -145,6 +146,17 @@ class ScanState:
         The check reads the file through a read-only connection: a file that turns out not to
         be ours is left exactly as it was (opening it for writing would convert it to WAL).
         """
+        cls._checked_meta(path)
+        try:
+            conn = _connect(path)
+        except sqlite3.Error as exc:
+            raise StateError(f"{path} cannot be opened for writing ({exc})") from None
+        return cls(path, conn)
+
+    @classmethod
+    def _checked_meta(cls, path: Path) -> dict[str, str]:
+        """The meta table of the state at ``path``, checked to be one of ours, read through a
+        read-only connection (a file that is not ours stays exactly as it was)."""
         if not path.is_file():
             raise StateError(f"no scan state at {path}: nothing to resume")
         try:
@@ -152,14 +164,11 @@ class ScanState:
         except sqlite3.Error as exc:
             raise StateError(f"{path} is not a scan state ({exc})") from None
         try:
-            _check(cls(path, probe), path)
+            state = cls(path, probe)
+            _check(state, path)
+            return state.meta()
         finally:
             probe.close()
-        try:
-            conn = _connect(path)
-        except sqlite3.Error as exc:
-            raise StateError(f"{path} cannot be opened for writing ({exc})") from None
-        return cls(path, conn)
 
     def close(self) -> None:
         self._conn.close()

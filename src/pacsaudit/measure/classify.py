@@ -18,7 +18,6 @@ import msgspec
 from pacsaudit.intel.honeypot import honeypot_signals
 from pacsaudit.intel.identify import cves_for, identify_toolkit, judge, served_scopes
 from pacsaudit.intel.knowledge import knowledge
-from pacsaudit.intel.nas import match_nas
 from pacsaudit.measure.device import access_tier, device_class
 from pacsaudit.measure.severity import (
     SEVERITY_OF,
@@ -94,6 +93,8 @@ NAS_CVE_BASIS = (
 def judge_management(nas: ManagementInterface) -> ManagementInterface:
     """A NAS's firmware CVEs by the version its page shows (``data/nas_cves.json``), the
     ransomware families that used them, and its application flaws to check."""
+    from pacsaudit.intel.nas import match_nas  # web findings only: a DICOM scan never loads it
+
     found = match_nas(nas.product, nas.firmware)
     cves = [c.id for c in found.cves]
     families = list(dict.fromkeys(f for c in found.cves for f in c.ransomware))

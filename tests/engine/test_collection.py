@@ -1,0 +1,78 @@
+"""The garbage collector while a scan runs: collected less often, never switched off, and
+left as it was afterwards."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from hostile_servers import BUDGET, closed_port, probe_options
+from pacsaudit.engine.collection import SCAN_YOUNG_THRESHOLD, scan_collection
+from pacsaudit.engine.options import EngineOptions, ScanStats
+from pacsaudit.model import Status, decode_finding
+from pacsaudit.plan import ScaleOptions, make_plan
+from pacsaudit.run import execute
+
+
+class Seen:
+    """A progress sink that notes the collector's settings while the scan runs."""
+
+    def __init__(self) -> None:
+        self.settings: set[tuple[bool, tuple[int, int, int]]] = set()
+
+    def _look(self) -> None:
+        self.settings.add((gc.isenabled(), gc.get_threshold()))
+
+    def start(self, total: int, done_before: int) -> None:
+        self._look()
+
+    def update(self, stats: ScanStats) -> None:
+        self._look()
+
+    def note(self, line: str) -> None:
+        self._look()
+
+    def stop(self) -> None:
+        self._look()
+
+
+def test_a_scan_collects_less_often_but_collects_and_restores_the_thresholds(
+    tmp_path: Path,
+) -> None:
+    before = gc.get_threshold()
+    plan = make_plan(
+        targets=["127.61.0.0/28"],
+        input_files=[],
+        exclude_files=[],
+        ports=(closed_port(),),
+        engine=EngineOptions(concurrency=16, host_timeout=BUDGET),
+        dicom=probe_options(tls_ports=frozenset()),
+        output=tmp_path / "out.jsonl",
+        forced_probe="dicom",
+        scale=ScaleOptions(),
+    )
+    seen = Seen()
+    outcome = execute(plan, seen)
+    assert not outcome.interrupted
+    lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    assert [decode_finding(line).status for line in lines] == [Status.CLOSED] * 16
+    assert seen.settings == {(True, (SCAN_YOUNG_THRESHOLD, *before[1:]))}
+    assert gc.get_threshold() == before
+    assert gc.isenabled()
+
+
+def test_the_thresholds_come_back_after_an_error_and_a_higher_one_is_kept() -> None:
+    before = gc.get_threshold()
+    try:
+        with scan_collection():
+            assert gc.get_threshold()[0] == SCAN_YOUNG_THRESHOLD
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert gc.get_threshold() == before
+    gc.set_threshold(2 * SCAN_YOUNG_THRESHOLD, *before[1:])
+    try:
+        with scan_collection():
+            assert gc.get_threshold()[0] == 2 * SCAN_YOUNG_THRESHOLD
+    finally:
+        gc.set_threshold(*before)
