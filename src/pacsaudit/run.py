@@ -184,6 +184,9 @@ def _execute(
         if not outcome.interrupted:
             _second_pass(plan, recorder, outcome)
         if state is not None and not outcome.interrupted:
+            # The last batch durable before the state says nothing is left: a resume of a
+            # complete state reads no journal, so an output torn after it would stay torn.
+            output.sync()
             state.mark_complete()
     finally:
         if output is not None:

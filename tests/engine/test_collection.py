@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
+
 from hostile_servers import BUDGET, closed_port, probe_options
 from pacsaudit.engine.collection import SCAN_YOUNG_THRESHOLD, scan_collection
 from pacsaudit.engine.options import EngineOptions, ScanStats
@@ -76,3 +78,43 @@ def test_the_thresholds_come_back_after_an_error_and_a_higher_one_is_kept() -> N
             assert gc.get_threshold()[0] == 2 * SCAN_YOUNG_THRESHOLD
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_output_is_durable_before_the_state_is_marked_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume of a complete state reads no journal: the output's last batch must be on disk
+    (``fdatasync``) before the state says the scan is complete."""
+    from pacsaudit.engine.checkpoint import OutputFile
+    from pacsaudit.engine.state import ScanState
+
+    order: list[str] = []
+    sync, complete = OutputFile.sync, ScanState.mark_complete
+
+    def noted_sync(self: OutputFile) -> None:
+        order.append(f"sync dirty={self._dirty}")
+        sync(self)
+
+    def noted_complete(self: ScanState) -> None:
+        order.append("complete")
+        complete(self)
+
+    monkeypatch.setattr(OutputFile, "sync", noted_sync)
+    monkeypatch.setattr(ScanState, "mark_complete", noted_complete)
+    plan = make_plan(
+        targets=["127.61.1.0/30"],
+        input_files=[],
+        exclude_files=[],
+        ports=(closed_port(),),
+        engine=EngineOptions(concurrency=4, host_timeout=BUDGET),
+        dicom=probe_options(tls_ports=frozenset()),
+        output=tmp_path / "out.jsonl",
+        forced_probe="dicom",
+        scale=ScaleOptions(state=tmp_path / "out.state"),
+    )
+    assert not execute(plan).interrupted
+    assert "complete" in order
+    last_sync = max(i for i, step in enumerate(order) if step.startswith("sync"))
+    assert order.index("complete") == last_sync + 1
+    assert order[last_sync] == "sync dirty=True"  # the last batch, appended after its commit
+    assert len((tmp_path / "out.jsonl").read_bytes().splitlines()) == 4
