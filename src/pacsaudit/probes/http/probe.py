@@ -7,7 +7,8 @@ Per target, all requests bounded (``transport.WebSession``):
    ``/statistics`` (patients, studies, series, instances, disk size: counts kept by the server,
    no patient data), ``/plugins``.
 3. Application pages of ``data/http_signatures.json`` (Orthanc Explorer 1 and 2, Orthanc's Web
-   Viewer, WSI and Stone plugins, OHIF, dcm4chee's UI, Oviyam, PacsOne, MONAI Label, ...), and
+   Viewer, WSI and Stone plugins, OHIF, dcm4chee's UI, Oviyam, PacsOne, MONAI Label, ...; the
+   static files known only by their MD5, Carestream Vue Motion's, after step 5), and
    the AE-title listings of ``data/ae_title_lists.json`` (dcm4chee-arc ``/aets``, Clara DICOM
    Adapter, MONAI Deploy Informatics Gateway: :mod:`~pacsaudit.probes.http.aetitles`).
 4. DICOMweb: QIDO-RS under the roots of ``data/dicomweb_paths.json``; at exposure depth the
@@ -189,23 +190,30 @@ class HttpProbe:
         await self._orthanc(session, s, auth)
         if blanket:
             return  # every path would answer the same 401: no false "protected" roots or pages
-        await self._app_pages(session, s, auth)
+        await self._app_pages(session, s, auth, by_digest=False)
         await survey_ae_titles(session, s, auth)
         await self._dicomweb(session, s, auth)
         await self._wado_uri(session, s, auth)
         if s.exposure is None and self.options.enumerate:
             await self._orthanc_listing(session, s, auth)
+        # Last: a static file's digest only names a product; under a tight request budget
+        # these GETs never push out a DICOMweb query or a count.
+        await self._app_pages(session, s, auth, by_digest=True)
 
     def _recognise(self, s: Survey, path: str, fetched: Fetched) -> None:
         if fetched.status is None:
             return
         realm = auth_of(fetched).realm if fetched.refused else None
+        digest = sig.body_md5(
+            fetched.status, fetched.body, truncated=fetched.truncated, note=fetched.exchange.note
+        )
         for signature in sig.signatures():
             evidence = sig.match_page(
                 signature,
                 body=fetched.body if fetched.ok else b"",
                 server=fetched.headers.get("server"),
                 realm=realm,
+                digest=digest,
             )
             if evidence is not None:
                 s.add_app(
@@ -268,9 +276,15 @@ class HttpProbe:
                 )
         s.orthanc = info
 
-    async def _app_pages(self, session: WebSession, s: Survey, auth: httpx.Auth | None) -> None:
+    async def _app_pages(
+        self, session: WebSession, s: Survey, auth: httpx.Auth | None, *, by_digest: bool
+    ) -> None:
+        """The ``paths`` of the signatures known by strings, or (``by_digest``) of those known
+        by a static file's MD5, until one names its product."""
         fetched_paths: set[str] = {"/"}
         for signature in sig.signatures():
+            if bool(signature.body_md5) != by_digest:
+                continue
             if signature.when is not None and signature.when not in s.products:
                 continue
             if signature.product in s.apps and not s.apps[signature.product].protected:

@@ -8,12 +8,15 @@ checked, so that adding a product is a data change and a review of one line of e
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from importlib import resources
+from typing import Annotated
 
 import msgspec
 
 _TITLE = re.compile(rb"<title[^>]*>(.{0,512}?)</title", re.IGNORECASE | re.DOTALL)
+_Md5 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
 
 
 class Signature(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -30,6 +33,10 @@ class Signature(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     body_all: list[str] = msgspec.field(default_factory=list)
     """Every one of these must occur: a JSON API answer, known by its keys together (one key
     alone, ``"datastore"``, would match too much)."""
+    body_md5: list[_Md5] = msgspec.field(default_factory=list)
+    """The MD5 (lowercase hex) of one of the product's own files, an icon or an image, served
+    whole with status 200: a closed product known by a public fingerprint of its static files
+    rather than by a string."""
     server: list[str] = msgspec.field(default_factory=list)
     realm: list[str] = msgspec.field(default_factory=list)
 
@@ -94,6 +101,15 @@ def page_title(body: bytes) -> bytes | None:
     return m.group(1).strip().lower() if m else None
 
 
+def body_md5(status: int | None, body: bytes, *, truncated: bool, note: str | None) -> str | None:
+    """The MD5 of a body known to be whole: status 200, not cut at the body cap, not broken
+    off by a bad encoding (``note``), not empty. None otherwise, so that the digest of a
+    capped prefix, a partial answer or an error page never matches."""
+    if status != 200 or truncated or note is not None or not body:
+        return None
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
 def _any_in(needles: list[str], haystack: bytes | str | None) -> bool:
     if not haystack or not needles:
         return False
@@ -113,9 +129,11 @@ def match_page(
     body: bytes,
     server: str | None,
     realm: str | None,
+    digest: str | None = None,
 ) -> str | None:
     """What of ``sig`` matched this answer (``title``, ``body``, ``server-header``,
-    ``realm``), or None."""
+    ``realm``), or None. ``digest`` is :func:`body_md5` of the answer; a ``body_md5`` match
+    is reported as ``body`` (the whole body matched)."""
     if _any_in(sig.realm, realm):
         return "realm"
     if _any_in(sig.server, server):
@@ -127,6 +145,8 @@ def match_page(
         lowered = body[: 256 * 1024].lower()
         if _any_in(sig.body, lowered) or _all_in(sig.body_all, lowered):
             return "body"
+    if digest is not None and digest in sig.body_md5:
+        return "body"
     return None
 
 
