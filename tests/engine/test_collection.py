@@ -12,8 +12,23 @@ from hostile_servers import BUDGET, closed_port, probe_options
 from pacsaudit.engine.collection import SCAN_YOUNG_THRESHOLD, scan_collection
 from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.model import Status, decode_finding
-from pacsaudit.plan import ScaleOptions, make_plan
+from pacsaudit.plan import ScaleOptions, ScanPlan, make_plan
 from pacsaudit.run import execute
+
+
+def closed_port_plan(block: str, output: Path, scale: ScaleOptions) -> ScanPlan:
+    """A DICOM scan of a loopback block on a port nothing listens on."""
+    return make_plan(
+        targets=[block],
+        input_files=[],
+        exclude_files=[],
+        ports=(closed_port(),),
+        engine=EngineOptions(concurrency=16, host_timeout=BUDGET),
+        dicom=probe_options(tls_ports=frozenset()),
+        output=output,
+        forced_probe="dicom",
+        scale=scale,
+    )
 
 
 class Seen:
@@ -42,17 +57,7 @@ def test_a_scan_collects_less_often_but_collects_and_restores_the_thresholds(
     tmp_path: Path,
 ) -> None:
     before = gc.get_threshold()
-    plan = make_plan(
-        targets=["127.61.0.0/28"],
-        input_files=[],
-        exclude_files=[],
-        ports=(closed_port(),),
-        engine=EngineOptions(concurrency=16, host_timeout=BUDGET),
-        dicom=probe_options(tls_ports=frozenset()),
-        output=tmp_path / "out.jsonl",
-        forced_probe="dicom",
-        scale=ScaleOptions(),
-    )
+    plan = closed_port_plan("127.61.0.0/28", tmp_path / "out.jsonl", ScaleOptions())
     seen = Seen()
     outcome = execute(plan, seen)
     assert not outcome.interrupted
@@ -101,16 +106,8 @@ def test_the_output_is_durable_before_the_state_is_marked_complete(
 
     monkeypatch.setattr(OutputFile, "sync", noted_sync)
     monkeypatch.setattr(ScanState, "mark_complete", noted_complete)
-    plan = make_plan(
-        targets=["127.61.1.0/30"],
-        input_files=[],
-        exclude_files=[],
-        ports=(closed_port(),),
-        engine=EngineOptions(concurrency=4, host_timeout=BUDGET),
-        dicom=probe_options(tls_ports=frozenset()),
-        output=tmp_path / "out.jsonl",
-        forced_probe="dicom",
-        scale=ScaleOptions(state=tmp_path / "out.state"),
+    plan = closed_port_plan(
+        "127.61.1.0/30", tmp_path / "out.jsonl", ScaleOptions(state=tmp_path / "out.state")
     )
     assert not execute(plan).interrupted
     assert "complete" in order
