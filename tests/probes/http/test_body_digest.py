@@ -22,14 +22,14 @@ import msgspec
 import pytest
 
 from hostile_servers import PeerServer
-from pacsaudit.measure.classify import classify
-from pacsaudit.model import Finding, HttpResult, Status
+from pacsaudit.model import Finding, Status
 from pacsaudit.probes.http import signatures as sig
-from pacsaudit.probes.http.options import HttpOptions, Limits
+from pacsaudit.probes.http.options import HttpOptions
 from pacsaudit.probes.http.probe import HttpProbe
 from pacsaudit.targets.spec import Target
 from probes.http import peers
 from probes.http.peers import Route, Site, response
+from probes.http.test_webapps import apps, result_of, scan
 from web_servers import running_nginx
 
 FAVICON = "/portal/favicon.ico"
@@ -75,29 +75,6 @@ def binary(data: bytes, *, status: int = 200, headers: dict[str, str] | None = N
 def html(page: str) -> Route:
     body = page.encode()
     return lambda _r: response(200, body, headers={"Content-Type": "text/html"})
-
-
-def scan(site: object, *, page_bytes: int = 256 * 1024) -> Finding:
-    opts = HttpOptions(
-        budget=6.0,
-        read_timeout=1.0,
-        limits=Limits(request_timeout=1.0, page_bytes=page_bytes),
-    )
-
-    async def run() -> Finding:
-        async with PeerServer(site) as server:
-            return await HttpProbe(opts).scan(Target("127.0.0.1", server.port))
-
-    return classify(asyncio.run(run()))
-
-
-def result_of(f: Finding) -> HttpResult:
-    assert isinstance(f.result, HttpResult), f
-    return f.result
-
-
-def apps(r: HttpResult) -> dict[str, tuple[str, str, str, bool]]:
-    return {a.product: (a.category, a.path, a.evidence, a.protected) for a in r.apps}
 
 
 # -- the shipped entry ------------------------------------------------------------------------

@@ -51,8 +51,12 @@ def html(page: str) -> Route:
     return lambda _r: response(200, body, headers={"Content-Type": "text/html"})
 
 
-def scan(site: Site) -> Finding:
-    opts = HttpOptions(budget=6.0, read_timeout=1.0, limits=Limits(request_timeout=1.0))
+def scan(site: Site, *, page_bytes: int = 256 * 1024) -> Finding:
+    opts = HttpOptions(
+        budget=6.0,
+        read_timeout=1.0,
+        limits=Limits(request_timeout=1.0, page_bytes=page_bytes),
+    )
 
     async def run() -> Finding:
         async with PeerServer(site) as server:
