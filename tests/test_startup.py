@@ -277,3 +277,47 @@ def test_app_for_holds_the_named_command_only() -> None:
     assert sorted(COMMANDS) == sorted(
         c.name or c.callback.__name__ for c in app.registered_commands if c.callback
     )
+
+
+SCANNER = (
+    "pacsaudit.cli.scan",
+    "pacsaudit.cli.scan_options",
+    "pacsaudit.cli.lab",
+    "pacsaudit.cli.reports",
+    "pacsaudit.probes",
+    "pacsaudit.engine",
+    "pacsaudit.targets",
+    "pacsaudit.net",
+    "pacsaudit.plan",
+    "pacsaudit.run",
+    "pacsaudit.config",
+    "pacsaudit.report",
+    "pacsaudit.lab",
+    "asyncio",
+)
+
+
+def _modules_of(tmp_path: Path, *args: str) -> list[str]:
+    """The modules a CLI call loaded, run in a fresh interpreter (which must exit 0)."""
+    modules_file = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(modules_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    modules: list[str] = json.loads(modules_file.read_text())
+    return modules
+
+
+def test_deid_loads_none_of_the_scanner(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    key = tmp_path / "deid.key"
+    modules = _modules_of(
+        tmp_path, "deid", str(tmp_path / "in"), str(tmp_path / "out"), "-q", "--key-file", str(key)
+    )
+    assert "pacsaudit.deid.command" in modules
+    assert (tmp_path / "out").is_dir()
+    assert _loaded(modules, SCANNER) == []
