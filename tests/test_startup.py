@@ -293,6 +293,8 @@ SCANNER = (
     "pacsaudit.config",
     "pacsaudit.report",
     "pacsaudit.lab",
+    "pacsaudit.errors",  # the scanner's error mapping (ssl, socket, the finding model)
+    "pacsaudit.model",
     "asyncio",
 )
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail, say
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 PROFILE = "Profile options (PS3.15 E.3): what the Basic Profile keeps"
 

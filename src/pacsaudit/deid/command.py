@@ -22,11 +22,11 @@ from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.records import DeidRecord, DeidSummary, decode_deid_record
 from pacsaudit.deid.report import print_deid
 from pacsaudit.deid.run import LOG_FILE, REVIEW_FILE, DeidPlan, DeidResult, run_deid
-from pacsaudit.errors import UsageError
 from pacsaudit.files.output import RecordsOutput, progress_bar
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.measure.annex_e import Option
 from pacsaudit.peertext import visible
+from pacsaudit.usage import UsageError
 
 _SAFE_PRIVATE_SHAPE = 'a JSON list of {"creator": "...", "element": "0x10"} objects'
 _JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number", float: "number"}

@@ -51,7 +51,6 @@ from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
 from pacsaudit.deid.records import DeidFile, DeidSummary
 from pacsaudit.deid.tail import copy_range, pixel_tail
-from pacsaudit.errors import UsageError
 from pacsaudit.files.output import encode_line, unlisted_warnings
 from pacsaudit.files.pool import ordered_map
 from pacsaudit.files.read import (
@@ -69,6 +68,7 @@ from pacsaudit.files.read import (
     walk,
 )
 from pacsaudit.measure.annex_e import load_table
+from pacsaudit.usage import UsageError
 
 TMP_SUFFIX = ".pacsaudit-tmp"
 RUN_FILE = "run.json"

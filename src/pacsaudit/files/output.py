@@ -29,10 +29,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from pacsaudit.errors import UsageError
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.paths import check_creatable
 from pacsaudit.peertext import visible
+from pacsaudit.usage import UsageError
 
 _encoder = msgspec.json.Encoder()
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
 from typing import Any, TypeVar
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 T = TypeVar("T")
 R = TypeVar("R")
