@@ -315,11 +315,13 @@ def _modules_of(tmp_path: Path, *args: str) -> list[str]:
 
 
 def test_deid_loads_none_of_the_scanner(tmp_path: Path) -> None:
+    """Nor, quiet and in one process, the terminal (rich) or a process pool."""
     (tmp_path / "in").mkdir()
     key = tmp_path / "deid.key"
-    modules = _modules_of(
-        tmp_path, "deid", str(tmp_path / "in"), str(tmp_path / "out"), "-q", "--key-file", str(key)
-    )
+    out = tmp_path / "out"
+    args = ("deid", str(tmp_path / "in"), str(out), "-q", "-j", "1", "--key-file", str(key))
+    modules = _modules_of(tmp_path, *args)
     assert "pacsaudit.deid.command" in modules
-    assert (tmp_path / "out").is_dir()
+    assert out.is_dir()
     assert _loaded(modules, SCANNER) == []
+    assert _loaded(modules, ("rich", "multiprocessing", "concurrent.futures.process")) == []

@@ -29,7 +29,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -568,9 +568,11 @@ def _process(
             tally.add(outcome.record, outcome.size)
             if on_file is not None:
                 on_file(outcome.size)
-    except (KeyboardInterrupt, BrokenProcessPool):
+    except (KeyboardInterrupt, BrokenExecutor):
         # Ctrl-C reaches the workers too (same process group) and breaks the pool: either way
         # what was written is whole, the rest is done by running the same command again.
+        # (BrokenExecutor: the base of BrokenProcessPool, named without loading
+        # multiprocessing, which a one-process run never needs.)
         return True
     finally:
         logs.close()
