@@ -12,9 +12,9 @@ import pytest
 from pacsaudit.config import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, ScanArguments
 from pacsaudit.engine.options import FD_RESERVE
 from pacsaudit.engine.rtt import WINDOW_CAP, WINDOW_FLOOR
-from pacsaudit.errors import UsageError
 from pacsaudit.probes.dicom.options import Depth
 from pacsaudit.run import run_engine
+from pacsaudit.usage import UsageError
 
 TARGET = ("10.11.12.0/28",)
 QUIET = {"targets": TARGET, "depth": Depth.DISCOVER}

@@ -277,3 +277,51 @@ def test_app_for_holds_the_named_command_only() -> None:
     assert sorted(COMMANDS) == sorted(
         c.name or c.callback.__name__ for c in app.registered_commands if c.callback
     )
+
+
+SCANNER = (
+    "pacsaudit.cli.scan",
+    "pacsaudit.cli.scan_options",
+    "pacsaudit.cli.lab",
+    "pacsaudit.cli.reports",
+    "pacsaudit.probes",
+    "pacsaudit.engine",
+    "pacsaudit.targets",
+    "pacsaudit.net",
+    "pacsaudit.plan",
+    "pacsaudit.run",
+    "pacsaudit.config",
+    "pacsaudit.report",
+    "pacsaudit.lab",
+    "pacsaudit.errors",  # the scanner's error mapping (ssl, socket, the finding model)
+    "pacsaudit.model",
+    "asyncio",
+)
+
+
+def _modules_of(tmp_path: Path, *args: str) -> list[str]:
+    """The modules a CLI call loaded, run in a fresh interpreter (which must exit 0)."""
+    modules_file = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(modules_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    modules: list[str] = json.loads(modules_file.read_text())
+    return modules
+
+
+def test_deid_loads_none_of_the_scanner(tmp_path: Path) -> None:
+    """Nor, quiet and in one process, the terminal (rich) or a process pool."""
+    (tmp_path / "in").mkdir()
+    key = tmp_path / "deid.key"
+    out = tmp_path / "out"
+    args = ("deid", str(tmp_path / "in"), str(out), "-q", "-j", "1", "--key-file", str(key))
+    modules = _modules_of(tmp_path, *args)
+    assert "pacsaudit.deid.command" in modules
+    assert out.is_dir()
+    assert _loaded(modules, SCANNER) == []
+    assert _loaded(modules, ("rich", "multiprocessing", "concurrent.futures.process")) == []

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.engine.rtt import CEILING
-from pacsaudit.errors import UsageError
 from pacsaudit.measure.keyed_hash import KeyedHasher, KeyFileError, load_or_create_key
 from pacsaudit.model import Severity
 from pacsaudit.net.limits import parse_rate
@@ -36,6 +35,7 @@ from pacsaudit.probes.http.options import Limits as HttpLimits
 from pacsaudit.targets.permutation import Shard
 from pacsaudit.targets.readers import InputFormat
 from pacsaudit.targets.spec import parse_ports
+from pacsaudit.usage import UsageError
 
 PROBE_SHARE_OF_HOST_BUDGET = 0.8
 """The web and share probes stop themselves within this share of ``--host-timeout``, so they

@@ -24,14 +24,8 @@ from dataclasses import dataclass
 
 from pacsaudit.model import ErrorInfo, ErrorKind, Status
 from pacsaudit.peertext import printable_bytes
-
-
-class PacsauditError(Exception):
-    """Base of the project's own exceptions."""
-
-
-class UsageError(PacsauditError):
-    """Bad user input (targets, ports, files); reported as one line before any scanning."""
+from pacsaudit.usage import PacsauditError as PacsauditError
+from pacsaudit.usage import UsageError as UsageError
 
 
 class ProtocolError(PacsauditError):

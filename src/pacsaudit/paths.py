@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 
 def check_creatable(path: Path) -> None:

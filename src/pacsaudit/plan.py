@@ -20,7 +20,6 @@ from pathlib import Path
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.engine.sources import PositionedSource, WalkSource, scan_fingerprint
 from pacsaudit.engine.state import ScanState, StateError
-from pacsaudit.errors import UsageError
 from pacsaudit.probes.catalog import PROBE_NAMES, default_scan_ports
 from pacsaudit.probes.dicom.options import DicomOptions
 from pacsaudit.probes.fileshare.options import WalkOptions
@@ -30,6 +29,7 @@ from pacsaudit.targets.compact import LIST_ALGORITHM, TargetList, compact_target
 from pacsaudit.targets.permutation import Shard, TargetSpace
 from pacsaudit.targets.readers import InputFormat, ReadStats, read_open_ports
 from pacsaudit.targets.spec import AddressSpace, SourcedEntry, read_entries
+from pacsaudit.usage import UsageError
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from pacsaudit.engine.options import EngineOptions
-from pacsaudit.errors import UsageError
 from pacsaudit.plan import make_plan
 from pacsaudit.probes.dicom.probe import DicomOptions
+from pacsaudit.usage import UsageError
 
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]
 

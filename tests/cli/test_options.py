@@ -17,7 +17,7 @@ from pacsaudit.cli.scan import scan
 from pacsaudit.cli.scan_options import CLI_ONLY, scan_arguments
 from pacsaudit.config import ScanArguments
 from pacsaudit.deid.canary import write_corpus
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 
 def _parameters() -> dict[str, inspect.Parameter]:

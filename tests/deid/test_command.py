@@ -9,9 +9,9 @@ import pytest
 from pacsaudit.deid.canary import write_corpus
 from pacsaudit.deid.command import load_safe_private, run_deid_command
 from pacsaudit.deid.keys import load_or_create_key
-from pacsaudit.errors import UsageError
 from pacsaudit.inspection.model import DeidSummary, decode_record
 from pacsaudit.inspection.pool import MAX_JOBS, check_jobs, max_jobs
+from pacsaudit.usage import UsageError
 
 SHAPE = '{"creator": "...", "element": "0x10"}'
 

@@ -21,8 +21,8 @@ from pacsaudit.deid.canary import CanaryFile, find_canaries, write_corpus
 from pacsaudit.deid.journal import JOURNAL_FILE, encode_entry, read_journal
 from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.run import DeidPlan, run_deid
-from pacsaudit.errors import UsageError
 from pacsaudit.inspection.files import METADATA_DIR
+from pacsaudit.usage import UsageError
 
 Corpus = tuple[Path, list[CanaryFile]]
 

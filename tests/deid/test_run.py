@@ -19,11 +19,11 @@ from pacsaudit.deid.canary import CanaryFile, find_canaries, make_dataset
 from pacsaudit.deid.keys import load_or_create_key
 from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.run import LOG_FILE, REVIEW_FILE, TMP_SUFFIX, DeidPlan, run_deid
-from pacsaudit.errors import UsageError
 from pacsaudit.inspection.files import METADATA_DIR
 from pacsaudit.inspection.inspect import inspect_paths
 from pacsaudit.inspection.model import DeidFile, decode_record
 from pacsaudit.measure.annex_e import Option
+from pacsaudit.usage import UsageError
 
 Corpus = tuple[Path, list[CanaryFile]]
 

@@ -24,9 +24,9 @@ from hostile_servers import probe_options
 from loopback import free_port
 from pacsaudit.engine import cluster as cluster_module
 from pacsaudit.engine.options import EngineOptions
-from pacsaudit.errors import UsageError
 from pacsaudit.plan import ScaleOptions, make_plan
 from pacsaudit.run import execute
+from pacsaudit.usage import UsageError
 
 distributed = pytest.importorskip("distributed")
 

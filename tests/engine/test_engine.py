@@ -32,7 +32,6 @@ from loopback import free_port
 from pacsaudit.contract import make_finding
 from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.engine.sweep import Sweep, first_protocol
-from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, Status, decode_finding, utc_timestamp
 from pacsaudit.net.limits import TokenBucket, network_key, parse_rate
 from pacsaudit.plan import ScaleOptions, ScanPlan, describe_plan, make_plan
@@ -42,6 +41,7 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.run import execute
 from pacsaudit.targets.permutation import Shard
 from pacsaudit.targets.spec import AddressSpace, Target
+from pacsaudit.usage import UsageError
 
 T = TypeVar("T")
 PACSAUDIT = [sys.executable, "-m", "pacsaudit"]

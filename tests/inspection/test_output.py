@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from pacsaudit.deid.canary import write_corpus
-from pacsaudit.errors import UsageError
 from pacsaudit.inspection.command import run_inspect
 from pacsaudit.inspection.inspect import inspect_paths
 from pacsaudit.inspection.model import InspectSummary, decode_record
 from pacsaudit.inspection.report import OutputMode, RecordsOutput
+from pacsaudit.usage import UsageError
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from pacsaudit.engine.options import new_event_loop_factory
-from pacsaudit.errors import UsageError
 from pacsaudit.lab.manager import LabInfo
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.model import AePolicy, AssociationOutcome, DicomResult, Finding
 from pacsaudit.probes.dicom.ae_guess import AeGuessOptions, read_ae_list, shipped_lists
 from pacsaudit.probes.dicom.probe import Depth, DicomOptions, DicomProbe
 from pacsaudit.targets.spec import Target
+from pacsaudit.usage import UsageError
 
 
 def scan_locked(lab: LabInfo, guess: AeGuessOptions, depth: Depth = Depth.DISCOVER) -> DicomResult:

@@ -133,3 +133,12 @@ def test_refresh_check_reports_a_changed_edition(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "~ (0008,0050) Accession No." in result.stdout
+
+
+def test_every_option_has_its_column_in_option_order() -> None:
+    """The table's loader walks the columns, not the options: none may be missing."""
+    from pacsaudit.measure.annex_e import _COLUMNS
+
+    assert list(_COLUMNS) == list(Option)
+    # and each column is read: every option has actions in the table
+    assert {o for a in load_table().attributes for o in a.options} == set(Option)

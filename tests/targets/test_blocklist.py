@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets import blocklist as blocklist_module
 from pacsaudit.targets.blocklist import (
     LOCAL_TAG,
@@ -25,6 +24,7 @@ from pacsaudit.targets.blocklist import (
 )
 from pacsaudit.targets.permutation import Shard, TargetSpace, TargetWalk
 from pacsaudit.targets.spec import IntervalSet, SourcedEntry
+from pacsaudit.usage import UsageError
 
 CONF = Path(blocklist_module.__file__).parent.parent / "data" / "blocklist.conf"
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from pacsaudit.engine.sources import WalkSource
 from pacsaudit.engine.state import ScanState, StateError
-from pacsaudit.errors import UsageError
 from pacsaudit.targets import collect
 from pacsaudit.targets.blocklist import default_blocklist
 from pacsaudit.targets.collect import IntervalCollector, SortedRuns
@@ -24,6 +23,7 @@ from pacsaudit.targets.compact import collect_targets, compact_targets
 from pacsaudit.targets.permutation import Shard
 from pacsaudit.targets.readers import InputFormat, OpenPort, ReadStats, parse_open_ports
 from pacsaudit.targets.spec import IntervalSet, SourcedEntry, Target, read_entries
+from pacsaudit.usage import UsageError
 
 BASE = int(ipaddress.IPv4Address("198.51.100.0"))
 

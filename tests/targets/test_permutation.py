@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.blocklist import default_blocklist
 from pacsaudit.targets.permutation import (
     ALGORITHM,
@@ -36,6 +35,7 @@ from pacsaudit.targets.permutation import (
     prime_factors,
 )
 from pacsaudit.targets.spec import AddressSpace, IntervalSet, SourcedEntry, Target, iter_targets
+from pacsaudit.usage import UsageError
 
 # ---------------------------------------------------------------------------------------------
 # Strategies: small spaces (bounded so that every example can be enumerated), anywhere in the

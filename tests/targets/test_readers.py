@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.blocklist import default_blocklist
 from pacsaudit.targets.readers import (
     MAX_LINE_CHARS,
@@ -28,6 +27,7 @@ from pacsaudit.targets.readers import (
     targets_from_results,
 )
 from pacsaudit.targets.spec import SourcedEntry, Target
+from pacsaudit.usage import UsageError
 
 # `zmap -p 104 -o results.txt`: the default output, saddr only, no header.
 ZMAP_PLAIN = "192.0.2.10\n192.0.2.11\n198.51.100.7\n"

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.spec import (
     AddressSpace,
     IntervalSet,
@@ -30,6 +29,7 @@ from pacsaudit.targets.spec import (
     read_entries,
     resolve_name,
 )
+from pacsaudit.usage import UsageError
 
 
 def v4(text: str) -> int:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from pacsaudit.errors import UsageError
 from pacsaudit.paths import check_creatable
+from pacsaudit.usage import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console

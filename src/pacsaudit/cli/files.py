@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail, say
-from pacsaudit.errors import UsageError
+from pacsaudit.cli.common import EXIT_INTERRUPTED, err_console, fail, say, warn_line
+from pacsaudit.usage import UsageError
 
 PROFILE = "Profile options (PS3.15 E.3): what the Basic Profile keeps"
 
@@ -159,7 +159,6 @@ def deid(
     given = dict(locals())  # the parameters, before anything else is bound
     from pacsaudit.deid.command import run_deid_command
     from pacsaudit.inspection.pool import check_jobs
-    from pacsaudit.inspection.report import warn
     from pacsaudit.measure.annex_e import Option
 
     # each profile option is on when its flag is given (--retain-safe-private: a file named)
@@ -171,7 +170,7 @@ def deid(
     try:
         workers, note = check_jobs(jobs)
         if note:
-            warn(err_console(), note)
+            warn_line(note)
         result = run_deid_command(
             source,
             target,
@@ -182,7 +181,7 @@ def deid(
             records_output=output,
             console=None if quiet else err_console(),
             overwrite=overwrite,
-            warn=functools.partial(warn, err_console()),
+            warn=warn_line,  # the console made only if a warning comes
             pseudonymise_paths=pseudonymise_paths,
         )
     except UsageError as exc:

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from pacsaudit.cli.common import err_console, fail, say, warn_line
-from pacsaudit.errors import UsageError
 from pacsaudit.model import Severity
+from pacsaudit.usage import UsageError
 
 
 def report_command(

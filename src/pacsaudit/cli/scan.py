@@ -18,12 +18,12 @@ from pacsaudit.cli.common import (
     say,
 )
 from pacsaudit.cli.common import log_level as parse_log_level
-from pacsaudit.errors import UsageError
 from pacsaudit.probes.dicom.options import (
     DEFAULT_CALLED_AE,
     DEFAULT_CALLING_AE,
     Depth,
 )
+from pacsaudit.usage import UsageError
 
 if TYPE_CHECKING:
     from pacsaudit.config import ScanArguments

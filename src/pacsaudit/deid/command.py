@@ -11,22 +11,23 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
-from rich.console import Console
-from rich.text import Text
 
 from pacsaudit.deid.keys import default_key_path, load_or_create_key
 from pacsaudit.deid.profile import DeidOptions
 from pacsaudit.deid.records import DeidRecord, DeidSummary, decode_deid_record
 from pacsaudit.deid.report import print_deid
 from pacsaudit.deid.run import LOG_FILE, REVIEW_FILE, DeidPlan, DeidResult, run_deid
-from pacsaudit.errors import UsageError
 from pacsaudit.files.output import RecordsOutput, progress_bar
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.measure.annex_e import Option
 from pacsaudit.peertext import visible
+
+if TYPE_CHECKING:
+    from rich.console import Console
+from pacsaudit.usage import UsageError
 
 _SAFE_PRIVATE_SHAPE = 'a JSON list of {"creator": "...", "element": "0x10"} objects'
 _JSON_TYPES = {dict: "object", list: "list", str: "string", int: "number", float: "number"}
@@ -167,6 +168,8 @@ def run_deid_command(
 
 def _show(result: DeidResult, console: Console | None, warn: Callable[[str], None] | None) -> None:
     if console is not None:
+        from rich.text import Text  # here: a quiet run prints nothing
+
         print_deid(result.summary, result.files, console)
         if result.summary.review:
             line = Text.assemble(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from pacsaudit.deid.records import DeidFile, DeidSummary
 from pacsaudit.peertext import visible
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 def print_deid(summary: DeidSummary, files: list[DeidFile], console: Console) -> None:
+    from rich.table import Table  # here: a quiet run prints nothing
+
     table = Table(title="pacsaudit deid", header_style="bold", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")

@@ -29,7 +29,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -51,7 +51,6 @@ from pacsaudit.deid.keys import Pseudonyms
 from pacsaudit.deid.profile import Deidentifier, DeidOptions, iter_review_reasons
 from pacsaudit.deid.records import DeidFile, DeidSummary
 from pacsaudit.deid.tail import copy_range, pixel_tail
-from pacsaudit.errors import UsageError
 from pacsaudit.files.output import encode_line, unlisted_warnings
 from pacsaudit.files.pool import ordered_map
 from pacsaudit.files.read import (
@@ -69,6 +68,7 @@ from pacsaudit.files.read import (
     walk,
 )
 from pacsaudit.measure.annex_e import load_table
+from pacsaudit.usage import UsageError
 
 TMP_SUFFIX = ".pacsaudit-tmp"
 RUN_FILE = "run.json"
@@ -568,9 +568,11 @@ def _process(
             tally.add(outcome.record, outcome.size)
             if on_file is not None:
                 on_file(outcome.size)
-    except (KeyboardInterrupt, BrokenProcessPool):
+    except (KeyboardInterrupt, BrokenExecutor):
         # Ctrl-C reaches the workers too (same process group) and breaks the pool: either way
         # what was written is whole, the rest is done by running the same command again.
+        # (BrokenExecutor: the base of BrokenProcessPool, named without loading
+        # multiprocessing, which a one-process run never needs.)
         return True
     finally:
         logs.close()

@@ -49,8 +49,8 @@ from pacsaudit.engine.options import (
     new_event_loop_factory,
     raise_fd_limit,
 )
-from pacsaudit.errors import UsageError
 from pacsaudit.model import Finding, decode_finding
+from pacsaudit.usage import UsageError
 
 log = logging.getLogger(__name__)
 

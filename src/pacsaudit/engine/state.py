@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 FORMAT = "pacsaudit-scan-state"
 VERSION = 1

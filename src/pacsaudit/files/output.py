@@ -17,22 +17,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from pacsaudit.errors import UsageError
 from pacsaudit.files.read import describe_os_error
 from pacsaudit.paths import check_creatable
 from pacsaudit.peertext import visible
+from pacsaudit.usage import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _encoder = msgspec.json.Encoder()
 
@@ -217,6 +212,8 @@ def _replace(path: Path, data: bytes) -> None:
 def warn(console: Console, message: str) -> None:
     """One warning line; the message is data (a folder may be named ``[red]`` or hold an escape
     sequence): never read as markup, its control characters made visible."""
+    from rich.text import Text
+
     line = Text.assemble(("warning:", "yellow"), " ", visible(message))
     console.print(line, highlight=False, soft_wrap=True)
 
@@ -227,6 +224,15 @@ def progress_bar(console: Console | None, label: str) -> Iterator[tuple[object, 
     if console is None:
         yield (None, None)
         return
+    # imported here: a quiet run draws no bar (rich.progress is ~6 ms of start-up)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(
         TextColumn(f"[bold]{label}[/]"),
         BarColumn(),

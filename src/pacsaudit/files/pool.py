@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,6 +67,9 @@ def ordered_map(
         for chunk in _chunks(items, chunk_size):
             yield from fn(chunk)
         return
+    # imported here: multiprocessing is ~10 ms of a one-process run's start-up
+    from concurrent.futures import ProcessPoolExecutor
+
     pool_args: tuple[Any, ...] = tuple(initargs)
     with ProcessPoolExecutor(max_workers=jobs, initializer=initializer, initargs=pool_args) as pool:
         pending: deque[Future[list[R]]] = deque()

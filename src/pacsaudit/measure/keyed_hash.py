@@ -24,7 +24,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 KEY_BYTES = 32
 HASH_BYTES = 8

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from pacsaudit.errors import UsageError
+from pacsaudit.usage import UsageError
 
 _RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _PER = {None: 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import msgspec
 
-from pacsaudit.errors import UsageError
 from pacsaudit.intel.correlate import orthanc_cves, orthanc_dicom_port
 from pacsaudit.intel.fleets import find_fleets
 from pacsaudit.model import (
@@ -32,6 +31,7 @@ from pacsaudit.model import (
     decode_finding,
 )
 from pacsaudit.report.service import FLEET, Count, Service, is_ip, json_object, read_service
+from pacsaudit.usage import UsageError
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """A longer line is not a finding we wrote; refusing it bounds memory on hostile input."""

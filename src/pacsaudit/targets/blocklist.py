@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.collect import IntervalCollector
 from pacsaudit.targets.spec import (
     AddressSpace,
@@ -48,6 +47,7 @@ from pacsaudit.targets.spec import (
     parse_address_entry,
     resolve_name,
 )
+from pacsaudit.usage import UsageError
 
 LOCAL_TAG = "@local"
 """Marks a block of the shipped list that an explicit target may open (see the module doc)."""

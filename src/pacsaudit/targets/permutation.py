@@ -52,9 +52,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.packed import packed
 from pacsaudit.targets.spec import AddressSpace, IntervalSet, Target
+from pacsaudit.usage import UsageError
 
 ALGORITHM = "pacsaudit-cyclic/1"
 """Names this walk in fingerprints: a change to how the order is derived must change it, so a

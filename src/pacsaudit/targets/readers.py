@@ -49,9 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.blocklist import Scope
 from pacsaudit.targets.spec import Target
+from pacsaudit.usage import UsageError
 
 MAX_LINE_CHARS = 64 * 1024
 """Longer lines are malformed (a masscan banner record stays far below this)."""

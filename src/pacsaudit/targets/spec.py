@@ -15,8 +15,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pacsaudit.errors import UsageError
 from pacsaudit.targets.packed import packed
+from pacsaudit.usage import UsageError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

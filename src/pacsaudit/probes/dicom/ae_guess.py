@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from pacsaudit.errors import UsageError
 from pacsaudit.probes.dicom.pdu import encode_ae_title
+from pacsaudit.usage import UsageError
 
 
 @dataclass(frozen=True, slots=True)
