@@ -114,4 +114,7 @@ def test_a_silent_peer_times_a_read_out_on_time(
 
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             elapsed = runner.run(main())
-    assert 0.1 <= elapsed < 0.6
+    # The deadline is counted on the loop's clock: uvloop's is libuv's millisecond time, cached
+    # at the start of each loop iteration, so it may lag time.monotonic() by a few ms (0.0994 s
+    # measured once in a loaded full run).
+    assert 0.1 - 0.005 <= elapsed < 0.6
