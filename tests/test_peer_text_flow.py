@@ -65,6 +65,16 @@ NETWORK = settings(
 WALK = WalkOptions(budget=3.0, read_timeout=0.5, connect_timeout=0.5)
 
 
+def scan_site(site: Site) -> Finding:
+    """The HTTP probe's finding on ``site``, served on loopback."""
+
+    async def main() -> Finding:
+        async with PeerServer(site) as peer, asyncio.timeout(10):
+            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
+
+    return asyncio.run(main())
+
+
 def run_sinks(finding: Finding, shown: list[str]) -> None:
     check_finding(finding)
     check_terminal([finding], shown)
@@ -218,11 +228,7 @@ def test_http_text_through_every_sink(
         }
     )
 
-    async def main() -> Finding:
-        async with PeerServer(site) as peer, asyncio.timeout(10):
-            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
-
-    finding = asyncio.run(main())
+    finding = scan_site(site)
     r = finding.result
     assert isinstance(r, HttpResult), finding
     assert r.auth is not None, r
@@ -247,11 +253,7 @@ or another formula prefix) and hostile text."""
 def test_gateway_ae_titles_through_every_sink(titles: list[str]) -> None:
     site = Site(routes={"/config/ae": json_route([{"aeTitle": t} for t in titles])})
 
-    async def main() -> Finding:
-        async with PeerServer(site) as peer, asyncio.timeout(10):
-            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
-
-    finding = asyncio.run(main())
+    finding = scan_site(site)
     r = finding.result
     assert isinstance(r, HttpResult), finding
     [listing] = r.ae_titles
@@ -271,11 +273,7 @@ def test_listed_ae_titles_through_every_sink(titles: list[str], server: str) -> 
         }
     )
 
-    async def main() -> Finding:
-        async with PeerServer(site) as peer, asyncio.timeout(10):
-            return await HttpProbe(http_options()).scan(Target("127.0.0.1", peer.port))
-
-    finding = classify(asyncio.run(main()))
+    finding = classify(scan_site(site))
     r = finding.result
     assert isinstance(r, HttpResult), finding
     listing = next(a for a in r.ae_titles if a.path == "/dcm4chee-arc/aets")
