@@ -5,6 +5,8 @@ Clara DICOM Adapter and the MONAI Deploy Informatics Gateway need GPUs, Kubernet
 stacks not installable here), so the in-memory sites serve answers built from the public
 formats the data files cite, and the docstrings say which:
 
+- Visage 7 (Visage Imaging, closed): only its page title, as a published census dork list
+  searches for it;
 - MedDream PACS Server (Softneta, closed): only the two strings Greenbone's detection script
   requires of ``/pacs/login.php``;
 - PacsOne Server 7.2.3 PHP (``login.php``: ``printf("%s Login", $PRODUCT)`` with ``$PRODUCT =
@@ -147,6 +149,30 @@ def test_pacsone_login_is_not_meddream_nor_half_of_its_fingerprint() -> None:
     splash = "<html><body><div id='loginSplash'></div></body></html>"
     other = result_of(scan(Site(routes={"/pacs/login.php": html(splash)})))
     assert other.apps == []
+
+
+VISAGE_TITLES = ("Visage 7", "Visage 7 Web Client - Login")
+"""Titles holding the phrase the census dork list searches for (``http.title:"Visage 7"``);
+the rest of each title is made up, the product's pages being closed."""
+
+
+def test_visage_7_by_its_title() -> None:
+    for title in VISAGE_TITLES:
+        page = f"<html><head><title>{title}</title></head><body></body></html>"
+        r = result_of(scan(Site(routes={"/": html(page)})))
+        assert apps(r)["Visage 7"] == ("viewer", "/", "title", False), title
+
+
+def test_visage_alone_or_in_the_body_is_not_visage_7() -> None:
+    """The word alone is a face-tracking SDK's and JavaScript libraries' too; a body that
+    names the product is a page about it, not the product."""
+    for page in (
+        "<html><head><title>visage|SDK demo</title></head></html>",
+        "<html><head><title>Visage 8 bundle</title></head></html>",
+        "<html><head><title>Links</title></head><body>Visage 7 web client</body></html>",
+    ):
+        r = result_of(scan(Site(routes={"/": html(page)})))
+        assert "Visage 7" not in apps(r), page
 
 
 def test_monai_label_info() -> None:
