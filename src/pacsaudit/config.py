@@ -117,6 +117,7 @@ class ScanArguments:
     resume: bool = False
     cluster: str | None = None
     tasks: int | None = None
+    processes: int | None = None
     fail_on: Severity | None = None
 
     def validate(self) -> None:
@@ -246,6 +247,7 @@ class ScanArguments:
             skip_malformed=self.skip_malformed,
             cluster=self.cluster,
             tasks=self.tasks,
+            processes=self.processes,
         )
 
     def plan(self) -> ScanPlan:

@@ -154,6 +154,19 @@ class Collector:
         else:
             self._refused.pop(key, None)  # the latest record of the service decides
 
+    @staticmethod
+    def wants(finding: Finding) -> bool:
+        """Whether :meth:`add` would keep anything of ``finding`` (a hint, a refusal, a
+        second-pass record). A scan in processes sends the parent only these, besides the
+        table's rows: a main pass records each service once, so a record that would only
+        drop an earlier refusal of its service never has one to drop."""
+        if hints_of(finding):
+            return True
+        result = finding.result
+        return (isinstance(result, DicomResult) and result.called_ae_source is not None) or (
+            _refused(finding)
+        )
+
     def seed(self, path: Path) -> None:
         """Read the committed output of an interrupted scan (``--resume``): only lines that
         can hold a refusal, a hint or a second-pass finding are decoded."""

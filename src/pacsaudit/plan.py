@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pacsaudit.engine.options import EngineOptions
+from pacsaudit.engine.options import MAX_PROCESSES, EngineOptions
 from pacsaudit.engine.sources import PositionedSource, WalkSource, scan_fingerprint
 from pacsaudit.engine.state import ScanState, StateError
 from pacsaudit.probes.catalog import PROBE_NAMES, default_scan_ports
@@ -50,13 +50,23 @@ class ScaleOptions:
     cluster: str | None = None
     """A Dask scheduler address, or ``local:N`` for a LocalCluster of N worker processes."""
     tasks: int | None = None
-    """Shards the cluster runs (default: twice its workers); saved in the state."""
+    """Shards the run is cut into (default: one per process here, twice the workers on a
+    cluster); saved in the state."""
+    processes: int | None = None
+    """Processes scanning on this machine (None: one per core for a large run)."""
 
     def validate(self) -> None:
         if self.resume and self.state is None:
             raise UsageError("--resume needs the scan's state: give -o FILE (or --state FILE)")
         if self.tasks is not None and self.tasks < 1:
             raise UsageError("--tasks must be at least 1")
+        if self.processes is not None and not 1 <= self.processes <= MAX_PROCESSES:
+            raise UsageError(f"--processes must be from 1 to {MAX_PROCESSES}")
+        if self.processes is not None and self.cluster is not None:
+            raise UsageError(
+                "--processes is for a scan on this machine; on a cluster its workers are the "
+                "processes (local:N for N here)"
+            )
 
 
 @dataclass(frozen=True)
@@ -338,8 +348,11 @@ def check_state(plan: ScanPlan) -> None:
         raise StateError(f"{path} was saved as shard {meta.get('shard')}, not {plan.scale.shard}")
 
 
-def describe_plan(plan: ScanPlan, *, tasks: int | None = None) -> list[str]:
-    """What ``--dry-run`` prints: how many targets, how the shards split them, the seed."""
+def describe_plan(
+    plan: ScanPlan, *, tasks: int | None = None, processes: int | None = None
+) -> list[str]:
+    """What ``--dry-run`` prints: how many targets, how the shards split them, the seed, and
+    how many processes scan them here."""
     addresses = plan.space.size() if plan.results is None else plan.results.addresses
     kind = "result-file targets" if plan.results is not None else "targets"
     lines = [
@@ -360,4 +373,6 @@ def describe_plan(plan: ScanPlan, *, tasks: int | None = None) -> list[str]:
         lines.append(f"  shard {part}: {count} targets")
     if len(split) > 64:
         lines.append(f"  … and {len(split) - 64} more")
+    if processes is not None:
+        lines.append(f"processes on this machine: {processes}")
     return lines

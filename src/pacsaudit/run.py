@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,13 +24,14 @@ import msgspec
 
 from pacsaudit.engine.checkpoint import Batch, OutputFile, Recorder, RecorderThread, run_shard
 from pacsaudit.engine.collection import scan_collection
-from pacsaudit.engine.jobs import shard_jobs, split_tasks
+from pacsaudit.engine.jobs import ShardJob, shard_jobs, split_tasks
 from pacsaudit.engine.options import (
     EngineOptions,
     ScanStats,
     new_event_loop_factory,
     raise_fd_limit,
 )
+from pacsaudit.engine.processes import usable_processes
 from pacsaudit.engine.rtt import WINDOW_CAP, in_flight_window
 from pacsaudit.engine.state import ScanState
 from pacsaudit.followup import Collector, second_pass
@@ -40,6 +42,10 @@ from pacsaudit.probes.dispatch import Dispatcher
 from pacsaudit.targets.compact import LIST_ALGORITHM
 
 MAX_TABLE_ROWS = 500
+AUTO_PROCESSES = 8
+"""The most processes a run starts by itself (``--processes`` may ask for more)."""
+TARGETS_PER_PROCESS = 2048
+"""Targets a process must have before the run starts another (with ``--processes`` unset)."""
 SECOND_PASS = "second-pass"
 """The name a second pass's batch is journalled under: no shard of the walk has it, so its
 commit moves no shard's position (every shard is complete by then)."""
@@ -266,9 +272,16 @@ def _execute_here(
     outcome: ScanOutcome,
     progress: Progress | None,
 ) -> None:
-    """Every shard job of this run in this process, one after another."""
+    """Every shard job of this run on this machine: in child processes where the run is
+    large enough to use more than one core (:mod:`pacsaudit.engine.processes`), else in this
+    process, one after another."""
     state = recorder.state
-    jobs = shard_jobs(plan, state, split_tasks(state, None, 1))
+    wanted = processes_for(plan)
+    jobs = shard_jobs(plan, state, split_tasks(state, plan.scale.tasks, wanted))
+    processes = usable_processes(wanted, engine, len(jobs))
+    if processes > 1:
+        _execute_in_processes(plan, engine, recorder, outcome, progress, jobs, processes)
+        return
     probe = build_dispatcher(plan)
     done_before = sum(job.done for job in jobs)
 
@@ -310,6 +323,77 @@ def _execute_here(
     finally:
         runner.close()
         writer.close()
+
+
+class ForParent:
+    """In a child process: which findings the parent's :class:`ScanOutcome` must see (all
+    of them reach the output): the table's first :data:`MAX_TABLE_ROWS`, each one that
+    raises the worst severity so far, and what the second pass reads (``Collector.wants``).
+    On a sweep of thousands of open services the rest would be sent, decoded and dropped."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.worst = -1
+
+    def __call__(self, finding: Finding) -> bool:
+        keep = Collector.wants(finding)
+        if finding.status in INTERESTING and self.rows < MAX_TABLE_ROWS:
+            self.rows += 1
+            keep = True
+        severity = getattr(finding.result, "severity", None)
+        if severity is not None and severity.rank > self.worst:
+            self.worst = severity.rank
+            keep = True
+        return keep
+
+
+def processes_for(plan: ScanPlan) -> int:
+    """``--processes``, or as many as the cores this process may use (at most
+    :data:`AUTO_PROCESSES`) where each gets :data:`TARGETS_PER_PROCESS` targets or more:
+    below that, forking costs more than a second core gives back."""
+    if plan.scale.processes is not None:
+        return plan.scale.processes
+    if not hasattr(os, "fork"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(1, min(cores, AUTO_PROCESSES, plan.total // TARGETS_PER_PROCESS))
+
+
+def _execute_in_processes(
+    plan: ScanPlan,
+    engine: EngineOptions,
+    recorder: Recorder,
+    outcome: ScanOutcome,
+    progress: Progress | None,
+    jobs: list[ShardJob],
+    processes: int,
+) -> None:
+    from pacsaudit.engine.processes import ProcessRun, run_in_processes
+
+    on_tick = None
+    if progress is not None:
+        total = sum(job.done for job in jobs)
+        total += sum(plan.source(j.shard, j.start).estimate() for j in jobs)
+        progress.start(total, sum(job.done for job in jobs))
+        on_tick = functools.partial(progress.update, outcome.stats)
+    run = ProcessRun(
+        targets=plan,
+        probe_factory=functools.partial(build_dispatcher, plan),
+        engine=engine,
+        recorder=recorder,
+        stats=outcome.stats,
+        on_finding=outcome.add,
+        jobs=jobs,
+        processes=processes,
+        on_tick=on_tick,
+        for_parent=ForParent,
+    )
+    try:
+        outcome.interrupted = run_in_processes(run)
+    finally:
+        if progress is not None:
+            progress.update(outcome.stats)
+            progress.stop()
 
 
 async def _tick(progress: Progress, stats: ScanStats) -> None:

@@ -27,6 +27,7 @@ from pacsaudit.usage import UsageError
 
 if TYPE_CHECKING:
     from pacsaudit.config import ScanArguments
+    from pacsaudit.plan import ScanPlan
 
 
 def scan(
@@ -78,6 +79,7 @@ def scan(
     resume: o.Resume = False,
     cluster: o.Cluster = None,
     tasks: o.Tasks = None,
+    processes: o.Processes = None,
 ) -> None:
     """Probe targets for DICOM and web services and record how open each one is."""
     # Every parameter reaches the scan through locals() (typer has converted them: paths are
@@ -102,10 +104,11 @@ def run_scan_command(
     except UsageError as exc:
         raise fail(str(exc)) from None
     if dry_run:
-        cluster_tasks = arguments.tasks or (
-            2 * arguments.local_workers() if arguments.cluster else None
-        )
-        for line in describe_plan(plan, tasks=cluster_tasks):
+        from pacsaudit.run import processes_for
+
+        processes = None if arguments.cluster else processes_for(plan)
+        tasks = _dry_run_tasks(arguments, plan)
+        for line in describe_plan(plan, tasks=tasks, processes=processes):
             print(line)
         return
     check_output(arguments.output, resume=arguments.resume, overwrite=overwrite)
@@ -142,3 +145,14 @@ def run_scan_command(
         if console is not None:
             say(f"a finding is {outcome.worst_severity} or worse", "failing", "red")
         raise typer.Exit(EXIT_SEVERITY)
+
+
+def _dry_run_tasks(arguments: ScanArguments, plan: ScanPlan) -> int | None:
+    """The tasks a run would cut its shard into where that is asked for: ``--tasks``, or
+    twice a local cluster's workers (None: the shard itself; a run in processes here cuts it
+    into one task per process, which the dry run's process line says)."""
+    if arguments.tasks is not None:
+        return arguments.tasks
+    if arguments.cluster:
+        return 2 * arguments.local_workers()
+    return None

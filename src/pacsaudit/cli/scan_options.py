@@ -487,7 +487,18 @@ Tasks = Annotated[
         panel=SCALE,
         metavar="N",
         min=1,
-        help="Shards the cluster runs (default: twice its workers).",
+        help="Shards the run is cut into (default: one per process; on a cluster, twice its "
+        "workers).",
+    ),
+]
+Processes = Annotated[
+    int | None,
+    _option(
+        "--processes",
+        panel=SCALE,
+        metavar="N",
+        min=1,
+        help="Scanning processes on this machine (default: one per core, from 2,048 targets each).",
     ),
 ]
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pacsaudit.model import Status
 
 FD_RESERVE = 64
+MAX_PROCESSES = 256
+"""The most scanning processes one run starts on this machine (``--processes``)."""
 """File descriptors kept free for output files, logs and the lab's subprocess pipes."""
 
 

@@ -280,3 +280,31 @@ def test_pdu_and_dimse_agree_on_the_echo_fixture() -> None:
     command = dimse.decode_command_set(parsed.pdvs[0].data)
     assert command.command_field == CommandField.C_ECHO_RQ
     assert command.elements[Tag.MESSAGE_ID] == 1
+
+
+@pytest.mark.parametrize("destination", ["PA0123456789AB", "A", "ODD", "SIXTEEN-CHARS-AE"])
+def test_the_move_template_gives_the_command_encoded_whole(destination: str) -> None:
+    """The destination spliced into a template encoded once per length is byte for byte the
+    command encoded with it (odd lengths padded alike)."""
+    from pacsaudit.probes.dicom import query
+
+    study_root_move = "1.2.840.10008.5.1.4.1.2.2.2"
+    whole = dimse.encode_command_set(
+        {
+            Tag.AFFECTED_SOP_CLASS_UID: study_root_move,
+            Tag.COMMAND_FIELD: CommandField.C_MOVE_RQ,
+            Tag.MESSAGE_ID: 4,
+            Tag.MOVE_DESTINATION: destination,
+            Tag.PRIORITY: query.MEDIUM_PRIORITY,
+            Tag.COMMAND_DATA_SET_TYPE: query.DATASET_PRESENT,
+        }
+    )
+    assert query.c_move_rq(4, study_root_move, destination) == whole
+    assert query.c_move_rq(4, study_root_move, destination) == whole  # from the template
+
+
+def test_a_decoded_command_set_shared_from_the_cache_cannot_be_changed() -> None:
+    first = dimse.decode_command_set(C_ECHO_RSP_COMMAND)
+    assert dimse.decode_command_set(bytes(C_ECHO_RSP_COMMAND)) is first  # equal bytes, one read
+    with pytest.raises(TypeError):
+        first.elements[0x0900] = 1  # type: ignore[index]

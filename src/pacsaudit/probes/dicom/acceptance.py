@@ -22,11 +22,12 @@ associations (:class:`Associate`), so the planning is tested without a socket.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from pacsaudit.model import ErrorInfo, StorageCheck
 from pacsaudit.probes.dicom import pdu, uids
+from pacsaudit.probes.dicom.per_answer import PerAnswer
 
 MAX_ASSOCIATIONS = 7
 """One for the whole proposal, two halves, four quarters: the most a host costs."""
@@ -151,6 +152,10 @@ async def check_storage(
     open is asked again. ``refused``: the main association proposed them and was refused for
     this reason (the probe then associated without them): the classes are asked in halves.
     """
+    if shared is not None and refused is None:
+        known = _shared_only(shared.accept, shared.first_id)
+        if known is not None:
+            return known  # the main association's answer told everything
     tally = _Tally()
     queue = _first_groups(tally, shared, refused)
     while queue:
@@ -180,6 +185,20 @@ async def check_storage(
     for group in queue:
         tally.unanswered.update(group)
     return tally.result()
+
+
+def _read_shared(accept: pdu.AssociateAccept, first_id: Hashable) -> StorageCheck | None:
+    """The check's result where the main association's answer left nothing to ask (None
+    otherwise): a function of the answer alone."""
+    assert isinstance(first_id, int)
+    tally = _Tally()
+    if _first_groups(tally, Shared(accept, first_id), None):
+        return None
+    return tally.result()
+
+
+_shared_only = PerAnswer(_read_shared)
+"""Worked out once per kind of server: a sweep of one product asks nothing more of any host."""
 
 
 def _first_groups(

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 
 from pacsaudit.probes.dicom.errors import DicomProtocolError
 
@@ -144,8 +145,14 @@ def encode_command_set(elements: Mapping[int, CommandValue]) -> bytes:
     return _ELEMENT.pack(0, Tag.COMMAND_GROUP_LENGTH, 4) + struct.pack("<L", len(body)) + body
 
 
+@functools.lru_cache(maxsize=1024)
 def decode_command_set(data: bytes) -> CommandSet:
-    """Decode an Implicit VR Little Endian command set, refusing anything malformed."""
+    """Decode an Implicit VR Little Endian command set, refusing anything malformed.
+
+    Read once per distinct command set: every host of a product answers our C-ECHO, C-FIND
+    and C-MOVE with the same bytes (message IDs count from 1 on each association). A failure
+    is never cached, the result is never changed by its readers, and the bound keeps a hostile
+    scan's distinct answers from growing the cache."""
     end = len(data)
     if end > MAX_COMMAND_SET_LENGTH:
         raise DicomProtocolError("oversized-command", "command set larger than 64 KiB")
@@ -176,7 +183,7 @@ def decode_command_set(data: bytes) -> CommandSet:
             # Error comments and unknown elements are kept as bytes, never echoed in messages.
             elements[element] = bytes(data[pos:value_end])
         pos = value_end
-    return CommandSet(elements)
+    return CommandSet(MappingProxyType(elements))  # shared from the cache: read-only
 
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"

@@ -22,7 +22,8 @@ import functools
 import random
 import ssl
 import time
-from typing import ClassVar
+from collections.abc import Hashable
+from typing import ClassVar, NamedTuple
 
 import msgspec
 
@@ -62,6 +63,7 @@ from pacsaudit.probes.dicom.dimse import CommandField, c_echo_rq
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
 from pacsaudit.probes.dicom.oneshot import Dial, associate_once
 from pacsaudit.probes.dicom.options import Depth, DicomOptions
+from pacsaudit.probes.dicom.per_answer import PerAnswer
 from pacsaudit.probes.dicom.proposal import (
     CONTEXT_KEYWORDS,
     CONTEXT_UIDS,
@@ -455,23 +457,13 @@ class DicomProbe:
         version_name = accept.implementation_version_name if accept else None
         toolkit = identify_toolkit(class_uid, version_name)
         policy = ae_policy(attempts)
-        accepted_contexts = (
-            [
-                c.abstract_syntax
-                for c in records[attempts.index(accepted)].contexts
-                if c.accepted and c.abstract_syntax != UNKNOWN_SOP_CLASS_KEYWORD
-            ]
-            if accepted
-            else []
-        )
-        unknown_ok = (
-            any(
-                c.context_id == UNKNOWN_SOP_CLASS_CONTEXT_ID and c.result == _ACCEPTANCE
-                for c in accept.contexts
-            )
-            if accept is not None
+        answers = (
+            _answers(accept, accepted.storage_proposed)
+            if accepted is not None and accept is not None
             else None
         )
+        accepted_contexts = list(answers.accepted) if answers is not None else []
+        unknown_ok = answers.unknown_ok if answers is not None else None
         return DicomResult(
             tls=tls,
             ae_policy=policy,
@@ -492,14 +484,9 @@ class DicomProbe:
         )
 
     def _record(self, a: Attempt) -> AssociationAttempt:
-        contexts: list[ContextOutcome] = []
-        if a.accept is not None:
-            for c in a.accept.contexts:
-                if a.storage_proposed and c.context_id in STORAGE_IDS:
-                    continue  # the storage check's, read into the finding's `storage`
-                # A refused context's transfer syntax means nothing: not part of the key.
-                ts = c.transfer_syntax if c.result == _ACCEPTANCE else None
-                contexts.append(_context_outcome(c.context_id, c.result, ts))
+        contexts = (
+            list(_answers(a.accept, a.storage_proposed).contexts) if a.accept is not None else []
+        )
         return AssociationAttempt(
             called_ae=a.called_ae,
             calling_ae=a.calling_ae,
@@ -551,6 +538,42 @@ class DicomTlsProbe(DicomProbe):
 
     def __init__(self, options: DicomOptions | None = None, *, dial: Dial | None = None) -> None:
         super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True), dial=dial)
+
+
+class _Answers(NamedTuple):
+    """What a finding says of one AC's answers (:func:`_read_answers`)."""
+
+    contexts: tuple[ContextOutcome, ...]
+    """The probe's own contexts in words (the storage check's are read into ``storage``)."""
+    accepted: tuple[str, ...]
+    """Keywords of the accepted ones, the unknown class's test context left out."""
+    unknown_ok: bool
+
+
+def _read_answers(accept: pdu.AssociateAccept, storage_proposed: Hashable) -> _Answers:
+    contexts: list[ContextOutcome] = []
+    for c in accept.contexts:
+        if storage_proposed and c.context_id in STORAGE_IDS:
+            continue  # the storage check's, read into the finding's `storage`
+        # A refused context's transfer syntax means nothing: not part of the key.
+        ts = c.transfer_syntax if c.result == _ACCEPTANCE else None
+        contexts.append(_context_outcome(c.context_id, c.result, ts))
+    return _Answers(
+        contexts=tuple(contexts),
+        accepted=tuple(
+            c.abstract_syntax
+            for c in contexts
+            if c.accepted and c.abstract_syntax != UNKNOWN_SOP_CLASS_KEYWORD
+        ),
+        unknown_ok=any(
+            c.context_id == UNKNOWN_SOP_CLASS_CONTEXT_ID and c.result == _ACCEPTANCE
+            for c in accept.contexts
+        ),
+    )
+
+
+_answers = PerAnswer(_read_answers)
+"""Once per kind of server: every host of one product answers alike."""
 
 
 @functools.lru_cache(maxsize=1024)

@@ -7,6 +7,7 @@ and nothing it raises or returns carries a value read from one.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +39,10 @@ DRAIN_LIMIT = 10_000
 """Pending responses we read after a C-CANCEL before calling the peer endless."""
 
 
+@functools.lru_cache(maxsize=64)
 def c_find_rq(message_id: int, sop_class: str) -> bytes:
+    """Our C-FIND-RQ command set: a probe asks every host the same (message IDs count from 1
+    on each association), so it is encoded once."""
     return encode_command_set(
         {
             Tag.AFFECTED_SOP_CLASS_UID: sop_class,
@@ -61,16 +65,29 @@ def c_cancel_rq(message_id_being_responded_to: int) -> bytes:
 
 
 def c_move_rq(message_id: int, sop_class: str, destination: str) -> bytes:
-    return encode_command_set(
+    """Our C-MOVE-RQ command set. The destination is drawn for each host; the rest is the
+    same everywhere, so the destination is spliced into a template encoded once per length."""
+    raw = destination.encode("ascii")
+    template, at = _move_template(message_id, sop_class, len(raw))
+    return template[:at] + raw + template[at + len(raw) :]
+
+
+@functools.lru_cache(maxsize=64)
+def _move_template(message_id: int, sop_class: str, length: int) -> tuple[bytes, int]:
+    """A C-MOVE-RQ with a placeholder destination of ``length`` characters, and where it is."""
+    placeholder = "~" * length  # "~" is in no UID and in no other element of the command
+    encoded = encode_command_set(
         {
             Tag.AFFECTED_SOP_CLASS_UID: sop_class,
             Tag.COMMAND_FIELD: CommandField.C_MOVE_RQ,
             Tag.MESSAGE_ID: message_id,
-            Tag.MOVE_DESTINATION: destination,
+            Tag.MOVE_DESTINATION: placeholder,
             Tag.PRIORITY: MEDIUM_PRIORITY,
             Tag.COMMAND_DATA_SET_TYPE: DATASET_PRESENT,
         }
     )
+    at = encoded.index(placeholder.encode())
+    return encoded, at
 
 
 _FIXED: dict[int, Dataset] = {}
