@@ -522,8 +522,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=512,
-        help="pacsaudit --concurrency (0: the CLI's default window; the library then uses 512)",
+        default=0,
+        help="pacsaudit --concurrency (0, the default: the CLI runs with its own defaults, as "
+        "a user would; the library then uses 512)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of library/CLI/nmap runs")
     parser.add_argument("--pynetdicom-hosts", type=int, default=1024)
