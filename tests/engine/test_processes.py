@@ -163,12 +163,13 @@ def test_a_child_killed_mid_scan_is_reported_and_resume_completes(
     assert outcome_keys(out) == expected  # nothing lost, nothing twice
 
 
-@pytest.mark.parametrize("how", ["interrupt", "kill-parent"])
+@pytest.mark.parametrize("how", ["interrupt", "interrupt-twice", "kill-parent"])
 def test_stopping_the_parent_stops_the_children_and_resume_loses_nothing(
     tmp_path: Path, peers: PeerSet, how: str
 ) -> None:
     """Ctrl-C (SIGINT to the parent alone: children ignore it and are stopped through their
-    pipes, their last batches recorded) and ``kill -9`` of the parent (the children see their
+    pipes, their last batches recorded), Ctrl-C twice (the children are killed, their
+    unrecorded targets stay pending) and ``kill -9`` of the parent (the children see their
     stop pipes close): the children end within seconds, and ``--resume`` completes the scan."""
     expected = reference(peers, tmp_path)
     out = tmp_path / f"{how}.jsonl"
@@ -180,15 +181,19 @@ def test_stopping_the_parent_stops_the_children_and_resume_loses_nothing(
         wait_for_lines(out, proc, 40)
         children = children_of(proc.pid)
         assert len(children) == 2
-        os.kill(proc.pid, signal.SIGINT if how == "interrupt" else signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL if how == "kill-parent" else signal.SIGINT)
+        if how == "interrupt-twice":  # stop waiting for the children's last batches
+            time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
         assert gone(children, within=10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    if how == "interrupt":
+    if how != "kill-parent":
         assert proc.returncode == 130, stderr
+        assert "error" not in stderr
     assert out.read_bytes().count(b"\n") < len(expected)
     r = subprocess.run(
         [*PACSAUDIT, *scan_args(peers, out, "--processes", "2", "--resume")],

@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
@@ -216,24 +216,35 @@ class _Child:
     ended: bool = False
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
+    killed: bool = False
+    """Killed by the parent (a second Ctrl-C, or a stop that outlasted the grace)."""
 
 
 def run_in_processes(run: ProcessRun) -> bool:
     """Run every job in a child process, at most ``run.processes`` at once, recording their
     batches as they come; True when interrupted (Ctrl-C). Raises :class:`ProcessesError`
-    after the others finished when a shard's process failed or died."""
+    after the others finished when a shard's process failed or died.
+
+    Ctrl-C is counted by a handler of its own, never raised: a KeyboardInterrupt in the middle
+    of a commit would leave a torn batch in the output with more batches to follow it."""
     engine = share(run.engine, run.processes)
     waiting = deque(run.jobs)
     live: dict[int, _Child] = {}
     finished: list[_Child] = []
     selector = selectors.DefaultSelector()
-    interrupted = False
+    interrupts: list[int] = []
     stop_by: float | None = None
     last_tick = time.monotonic()
-    try:
-        while waiting or live:
-            try:
-                while waiting and len(live) < run.processes and not interrupted:
+    with _counting_interrupts(interrupts):
+        try:
+            while waiting or live:
+                if interrupts and stop_by is None:  # stop the children, record their last batches
+                    waiting.clear()
+                    _stop(live.values())
+                    stop_by = time.monotonic() + STOP_GRACE
+                if len(interrupts) > 1 or (stop_by is not None and time.monotonic() > stop_by):
+                    _kill(live.values())  # a second Ctrl-C, or the grace is over
+                while waiting and len(live) < run.processes:
                     child = _start(waiting.popleft(), run, engine, live.values())
                     live[child.out] = child
                     selector.register(child.out, selectors.EVENT_READ, child)
@@ -243,41 +254,48 @@ def run_in_processes(run: ProcessRun) -> bool:
                         selector.unregister(child.out)
                         _reap(child)
                         finished.append(live.pop(child.out))
-                if stop_by is not None and time.monotonic() > stop_by:
-                    _kill(live.values())
-                    stop_by = float("inf")
                 now = time.monotonic()
                 if run.on_tick is not None and now - last_tick >= TICK:
                     run.on_tick()
                     last_tick = now
-            except KeyboardInterrupt:
-                if interrupted:  # a second Ctrl-C: stop waiting for last batches
-                    _kill(live.values())
-                    stop_by = float("inf")
-                    continue
-                interrupted = True
-                waiting.clear()
-                _stop(live.values())
-                stop_by = time.monotonic() + STOP_GRACE
-    except BaseException:
-        _stop(live.values())
-        _kill(live.values())
-        for child in live.values():
-            _reap(child)
-        raise
-    finally:
-        for child in live.values():
-            with contextlib.suppress(OSError):
-                os.close(child.out)
-        selector.close()
+        except BaseException:
+            _stop(live.values())
+            _kill(live.values())
+            for child in live.values():
+                _reap(child)
+            raise
+        finally:
+            for child in live.values():
+                with contextlib.suppress(OSError):
+                    os.close(child.out)
+            selector.close()
+    interrupted = bool(interrupts)
     failed = [c for c in finished if not c.complete and (c.error or not interrupted)]
     if failed:
         reasons = "; ".join(f"shard {c.job.name}: {c.error or 'ended early'}" for c in failed)
         raise ProcessesError(
-            f"{reasons}. Its progress is saved: fix the cause and run the same command "
-            "with --resume"
+            f"{reasons}. The findings written are whole; with a state, the same command with "
+            "--resume continues from the last checkpoint"
         )
     return interrupted
+
+
+@contextlib.contextmanager
+def _counting_interrupts(interrupts: list[int]) -> Iterator[None]:
+    """SIGINT appends to ``interrupts`` instead of raising, while the run records batches
+    (on the main thread only, where signal handlers can be set; elsewhere Ctrl-C is not ours)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def count(_signum: int, _frame: object) -> None:
+        interrupts.append(1)
+
+    previous = signal.signal(signal.SIGINT, count)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _read(child: _Child, run: ProcessRun) -> bool:
@@ -362,6 +380,7 @@ def _stop(children: Iterable[_Child]) -> None:
 
 def _kill(children: Iterable[_Child]) -> None:
     for child in children:
+        child.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signal.SIGKILL)
 
@@ -377,7 +396,7 @@ def _reap(child: _Child) -> None:
         usage.ru_utime,
         usage.ru_stime,
     )
-    if child.error is None and not child.complete:
+    if child.error is None and not child.complete and not child.killed:
         if os.WIFSIGNALED(status):
             child.error = f"its process was killed by signal {os.WTERMSIG(status)}"
         elif os.waitstatus_to_exitcode(status) != 0:
