@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from typing import TYPE_CHECKING
 
 from pacsaudit.measure.keyed_hash import KeyedHasher
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 # Attributes of the PS3.15 Annex E basic profile that a Query/Retrieve SCP can return at the
 # PATIENT and STUDY levels (PS3.4 C.6.1.1 and C.6.2.1, "all other attributes" of the Patient
@@ -109,6 +110,8 @@ def raw_value(ds: Dataset, keyword: str) -> bytes | None:
         return value
     if value is None:
         return b""
+    from pydicom.sequence import Sequence  # loaded by then: ``ds`` is pydicom's
+
     if isinstance(value, Sequence):
         return b"\x01" if len(value) else b""
     return str(value).encode("utf-8", "replace")
@@ -124,6 +127,9 @@ def first_item(ds: Dataset, keyword: str) -> Dataset | None:
         value = ds[_tag(keyword)].value
     except Exception:
         return None
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
     if isinstance(value, Sequence) and len(value) and isinstance(value[0], Dataset):
         return value[0]
     return None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from pacsaudit.intel.knowledge import DataMarker, knowledge
 from pacsaudit.measure.identifiers import raw_value
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 
 def _text(ds: Dataset, keyword: str) -> str:

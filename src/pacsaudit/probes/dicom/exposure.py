@@ -11,13 +11,11 @@ written anywhere.
 
 from __future__ import annotations
 
-import functools
 import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from pacsaudit.errors import classify
 from pacsaudit.measure.identifiers import (
@@ -33,6 +31,7 @@ from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.measure.markers import MarkerTally
 from pacsaudit.model import ErrorInfo, Exposure, MoveCheck, QueryStats, Retrieval
 from pacsaudit.probes.dicom import query
+from pacsaudit.probes.dicom.keyed_query import KeyedQuery
 from pacsaudit.probes.dicom.options import ExposureOptions
 from pacsaudit.probes.dicom.session import Session
 from pacsaudit.probes.dicom.uids import (
@@ -47,7 +46,15 @@ from pacsaudit.probes.dicom.uids import (
 REFUSED_STATUSES = frozenset({0x0122, 0x0124, 0xA700, 0xA900, 0x0211})
 
 
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+
 def _identifier(level: str, keys: dict[str, str]) -> Dataset:
+    """A query with values (series and images of one study): pydicom builds and writes it,
+    loaded by then (the studies it asks about were decoded)."""
+    from pydicom.dataset import Dataset
+
     ds = Dataset()
     ds.QueryRetrieveLevel = level
     for keyword, value in keys.items():
@@ -55,23 +62,22 @@ def _identifier(level: str, keys: dict[str, str]) -> Dataset:
     return ds
 
 
-@functools.cache
-def patient_identifier(phi: tuple[str, ...] = PATIENT_LEVEL_PHI) -> Dataset:
-    """The patient-level query (one per key set, shared: never modify it)."""
-    return query.fixed(_identifier("PATIENT", dict.fromkeys(phi, "")))
+def patient_identifier(phi: tuple[str, ...] = PATIENT_LEVEL_PHI) -> KeyedQuery:
+    """The patient-level query: every key empty (written by hand, :mod:`.keyed_query`)."""
+    return KeyedQuery("PATIENT", phi)
 
 
-@functools.cache
-def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> Dataset:
-    """The study-level query (one per key set, shared: never modify it)."""
-    keys = dict.fromkeys(phi, "")
-    keys.update(
-        StudyInstanceUID="",
-        ModalitiesInStudy="",
-        NumberOfStudyRelatedInstances="",
-        NumberOfStudyRelatedSeries="",
-    )
-    return query.fixed(_identifier("STUDY", keys))
+def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> KeyedQuery:
+    """The study-level query, with the keys the survey counts and lists by."""
+    return KeyedQuery("STUDY", (*phi, *STUDY_COUNT_KEYS))
+
+
+STUDY_COUNT_KEYS = (
+    "StudyInstanceUID",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedInstances",
+    "NumberOfStudyRelatedSeries",
+)
 
 
 # Required keys only (PS3.4 C.6.1.1.2, C.6.2.1.2): for servers that fail on optional ones.
@@ -185,7 +191,7 @@ class ExposureSurvey:
         self,
         level: _Level,
         sop_class: str,
-        identifier: Dataset,
+        identifier: Dataset | KeyedQuery,
         on_record: Callable[[Dataset], None],
     ) -> query.QueryOutcome:
         budget = self.options.max_records - level.records

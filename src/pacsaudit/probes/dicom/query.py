@@ -1,6 +1,7 @@
 """C-FIND and C-MOVE over an accepted association, bounded and cancellable (PS3.4 C.4, PS3.7 9.1).
 
-Identifiers are encoded and decoded with pydicom in the transfer syntax the peer accepted.
+Identifiers are encoded (the survey's fixed ones by hand, :mod:`.keyed_query`) and decoded with
+pydicom in the transfer syntax the peer accepted.
 Decoded identifiers are handed to a callback and dropped: this module never keeps a dataset,
 and nothing it raises or returns carries a value read from one.
 """
@@ -11,17 +12,15 @@ import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, cast
-
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from pacsaudit.probes.dicom.dimse import CommandField, Tag, encode_command_set
 from pacsaudit.probes.dicom.errors import DicomProtocolError
+from pacsaudit.probes.dicom.keyed_query import KeyedQuery
 from pacsaudit.probes.dicom.session import Session
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -103,7 +102,12 @@ def fixed(ds: Dataset) -> Dataset:
     return ds
 
 
-def encode_identifier(ds: Dataset, transfer_syntax: str | None) -> bytes:
+def encode_identifier(ds: Dataset | KeyedQuery, transfer_syntax: str | None) -> bytes:
+    if isinstance(ds, KeyedQuery):
+        return ds.encode(transfer_syntax)
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
     reuse = _FIXED.get(id(ds)) is ds
     if reuse:
         cached = _ENCODED.get((id(ds), transfer_syntax))
@@ -120,7 +124,12 @@ def encode_identifier(ds: Dataset, transfer_syntax: str | None) -> bytes:
 
 
 def decode_identifier(data: bytes, transfer_syntax: str | None) -> Dataset:
-    """Parse an identifier; any failure is a protocol error that names no value."""
+    """Parse an identifier; any failure is a protocol error that names no value. pydicom is
+    loaded here, by the first match of a scan (see :mod:`.keyed_query`)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+
     try:
         ds = read_dataset(
             cast(BinaryIO, DicomBytesIO(data)), transfer_syntax != EXPLICIT_VR_LE, True
@@ -166,7 +175,7 @@ async def find(
     session: Session,
     context_id: int,
     sop_class: str,
-    identifier: Dataset,
+    identifier: Dataset | KeyedQuery,
     *,
     max_records: int,
     reserve: float,
