@@ -396,6 +396,18 @@ class TestDimseReassembly:
         assert message.command.status == 0xFF00
         assert message.dataset == b"\x10\x00\x10\x00\x00\x00\x00\x00"
 
+    def test_a_query_that_fits_is_two_pdus_as_the_general_path_cuts_them(self) -> None:
+        """Command and identifier within one PDV each: one PDU for each, flagged command-last
+        and data-last, the bytes the chunking path makes (and the same again from the cache)."""
+        conn = established()
+        identifier = b"\x08\x00\x52\x00\x08\x00\x00\x00PATIENT "
+        wire = conn.send_dimse(1, FIND_RSP_PENDING, identifier)
+        expected = pdu.encode_p_data([(1, 0x03, FIND_RSP_PENDING)]) + pdu.encode_p_data(
+            [(1, 0x02, identifier)]
+        )
+        assert wire == expected
+        assert conn.send_dimse(1, FIND_RSP_PENDING, bytes(identifier)) == expected
+
     def test_two_messages_in_one_pdu(self) -> None:
         conn = established()
         conn.receive_data(p_data((1, 0x03, C_ECHO_RSP_COMMAND), (1, 0x03, C_ECHO_RSP_COMMAND)))

@@ -10,6 +10,7 @@ in the current state is a protocol violation, never silently ignored.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from pacsaudit.probes.dicom import pdu
@@ -231,6 +232,8 @@ class RequestorConnection:
         room = max(room, 1)
         if dataset is None and len(command) <= room:  # C-ECHO, C-CANCEL: one PDU, one PDV
             return pdu.encode_single_pdv(context_id, 0x03, command)
+        if dataset is not None and len(command) <= room and len(dataset) <= room:
+            return _two_pdus(context_id, command, dataset)  # a query: command, then identifier
         out: list[bytes] = []
         for is_command, payload in ((True, command), (False, dataset)):
             if payload is None:
@@ -363,3 +366,13 @@ class RequestorConnection:
     def _expect_state(self, state: State, action: str) -> None:
         if self.state is not state:
             raise RuntimeError(f"cannot {action} in state {self.state.value}")
+
+
+@functools.lru_cache(maxsize=256)
+def _two_pdus(context_id: int, command: bytes, dataset: bytes) -> bytes:
+    """A message whose command and data set each fit one PDV: two P-DATA-TF PDUs, as the
+    general path cuts them. Kept per message: the survey's C-FIND requests (command and
+    identifier are the same objects for every host) are written once per context."""
+    return pdu.encode_single_pdv(context_id, 0x03, command) + pdu.encode_single_pdv(
+        context_id, 0x02, dataset
+    )
