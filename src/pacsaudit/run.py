@@ -55,7 +55,11 @@ _encoder = msgspec.json.Encoder()
 class Progress(Protocol):
     """Where a run reports how far it is (the CLI draws a bar; tests may count)."""
 
-    def start(self, total: int, done_before: int) -> None: ...
+    def start(self, total: int, done_before: int, *, own_thread: bool = True) -> None:
+        """``own_thread=False``: draw only when :meth:`update` is called, from the caller's
+        thread (a run that forks must have no other thread: one holding a lock at the fork,
+        stderr's say, would leave it held for good in the child)."""
+        ...
 
     def update(self, stats: ScanStats) -> None:
         """Called a few times a second while the run is here."""
@@ -374,7 +378,7 @@ def _execute_in_processes(
     if progress is not None:
         total = sum(job.done for job in jobs)
         total += sum(plan.source(j.shard, j.start).estimate() for j in jobs)
-        progress.start(total, sum(job.done for job in jobs))
+        progress.start(total, sum(job.done for job in jobs), own_thread=False)
         on_tick = functools.partial(progress.update, outcome.stats)
     run = ProcessRun(
         targets=plan,

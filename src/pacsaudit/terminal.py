@@ -25,8 +25,11 @@ class ProgressBar:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._done_before = 0
+        self._manual = False
 
-    def start(self, total: int, done_before: int) -> None:
+    def start(self, total: int, done_before: int, *, own_thread: bool = True) -> None:
+        """Draw the bar; without ``own_thread`` only when :meth:`update` is called (rich's
+        refresh thread stays unstarted: a scan in processes forks while the bar is up)."""
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -45,7 +48,9 @@ class ProgressBar:
             console=self._console,
             transient=False,
             refresh_per_second=5,
+            auto_refresh=own_thread,
         )
+        self._manual = not own_thread
         self._done_before = done_before
         self._bar.start()
         self._task = self._bar.add_task("scanning", total=total, found=0, rate="")
@@ -58,6 +63,7 @@ class ProgressBar:
             completed=self._done_before + stats.done,
             found=stats.found,
             rate=f"{stats.rate:,.0f}/s",
+            refresh=self._manual,
         )
 
     def note(self, line: str) -> None:

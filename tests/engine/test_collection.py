@@ -40,7 +40,7 @@ class Seen:
     def _look(self) -> None:
         self.settings.add((gc.isenabled(), gc.get_threshold()))
 
-    def start(self, total: int, done_before: int) -> None:
+    def start(self, total: int, done_before: int, *, own_thread: bool = True) -> None:
         self._look()
 
     def update(self, stats: ScanStats) -> None:

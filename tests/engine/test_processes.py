@@ -315,3 +315,43 @@ def test_a_child_sends_the_parent_the_table_rows_the_worst_severities_and_second
     assert not wanted(dicom(3, Severity.MEDIUM))
     assert wanted(dicom(4, Severity.INFO, ae_policy=AePolicy.CALLED_AE_ENFORCED))  # a refusal
     assert not wanted(msgspec.structs.replace(finding(5), status=Status.CLOSED, result=None))
+
+
+def test_the_progress_bar_runs_no_thread_while_children_are_forked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rich's refresh thread holding stderr's lock at a fork would leave it held in the
+    child; with processes the bar is drawn from the parent's loop instead."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from pacsaudit.engine import processes as processes_module
+    from pacsaudit.run import execute
+    from pacsaudit.terminal import ProgressBar
+
+    threads_at_fork: list[list[str]] = []
+    start = processes_module._start
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads_at_fork.append([type(t).__name__ for t in threading.enumerate()])
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(processes_module, "_start", watched)
+    plan = make_plan(
+        targets=["127.77.0.0/24"],
+        input_files=[],
+        exclude_files=[],
+        ports=(free_port("127.77.0.1"),),
+        engine=EngineOptions(concurrency=64, connect_timeout=1.0),
+        dicom=DicomOptions(),
+        output=tmp_path / "out.jsonl",
+        scale=ScaleOptions(processes=2, tasks=4, state=tmp_path / "out.jsonl.state"),
+    )
+    screen = io.StringIO()
+    outcome = execute(plan, ProgressBar(Console(file=screen, force_terminal=True, width=100)))
+    assert outcome.stats.done == 256
+    assert len(threads_at_fork) == 4
+    assert not any("Refresh" in name for names in threads_at_fork for name in names)
+    assert "scanning" in screen.getvalue()
