@@ -297,3 +297,25 @@ def test_the_split_into_tasks_is_saved_and_kept(tmp_path: Path) -> None:
             split_tasks(state, 4, 2)
     finally:
         state.close()
+
+
+def test_a_new_state_has_large_pages_and_an_old_one_still_loads(tmp_path: Path) -> None:
+    """A batch of megabytes is journalled in 16 KiB pages; a state made with SQLite's 4 KiB
+    default (before 2026-12-04) resumes as before."""
+    import sqlite3
+
+    from pacsaudit.engine.state import PAGE_SIZE
+
+    out, state = journalled(tmp_path, FIRST, BATCH * 2000, len(FIRST))
+    state.close()
+    with sqlite3.connect(tmp_path / "s.state") as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("VACUUM")  # the file now as an older pacsaudit wrote it
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    old = ScanState.load(tmp_path / "s.state")
+    output = OutputFile.resume(out, old)
+    output.close()
+    old.close()
+    assert out.read_bytes() == FIRST + BATCH * 2000
