@@ -287,13 +287,11 @@ def _execute_here(
         _execute_in_processes(plan, engine, recorder, outcome, progress, jobs, processes)
         return
     probe = build_dispatcher(plan)
-    done_before = sum(job.done for job in jobs)
 
     async def main() -> None:
         ticker: asyncio.Task[None] | None = None
         if progress is not None:
-            total = done_before + sum(plan.source(j.shard, j.start).estimate() for j in jobs)
-            progress.start(total, done_before)
+            _start_progress(progress, plan, jobs, own_thread=True)
             ticker = asyncio.create_task(_tick(progress, outcome.stats))
         try:
             for job in jobs:
@@ -376,9 +374,7 @@ def _execute_in_processes(
 
     on_tick = None
     if progress is not None:
-        total = sum(job.done for job in jobs)
-        total += sum(plan.source(j.shard, j.start).estimate() for j in jobs)
-        progress.start(total, sum(job.done for job in jobs), own_thread=False)
+        _start_progress(progress, plan, jobs, own_thread=False)
         on_tick = functools.partial(progress.update, outcome.stats)
     run = ProcessRun(
         targets=plan,
@@ -398,6 +394,15 @@ def _execute_in_processes(
         if progress is not None:
             progress.update(outcome.stats)
             progress.stop()
+
+
+def _start_progress(
+    progress: Progress, plan: ScanPlan, jobs: list[ShardJob], *, own_thread: bool
+) -> None:
+    """The bar's total: what earlier runs did, and what the jobs left hold."""
+    done_before = sum(job.done for job in jobs)
+    total = done_before + sum(plan.source(j.shard, j.start).estimate() for j in jobs)
+    progress.start(total, done_before, own_thread=own_thread)
 
 
 async def _tick(progress: Progress, stats: ScanStats) -> None:

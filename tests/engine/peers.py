@@ -10,11 +10,14 @@ probed twice, or a per-network cap broken, from the server side.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 BANNER = b"SLOW-PEER\r\n"
 
@@ -116,3 +119,13 @@ def serving(addresses: list[tuple[str, float]]) -> Iterator[PeerSet]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+def outcome_keys(path: Path) -> list[tuple[Any, ...]]:
+    """What two scans of the same targets must agree on, line order aside: each target's
+    status and the banner a slow peer sent."""
+    keys = []
+    for line in path.read_bytes().splitlines():
+        rec = json.loads(line)
+        keys.append((rec["ip"], rec["port"], rec["status"], (rec["result"] or {}).get("banner")))
+    return sorted(keys)

@@ -3,7 +3,6 @@ merged output equals a single-process scan, an unreachable cluster fails before 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from engine.peers import PeerSet, serving
+from engine.peers import PeerSet, outcome_keys, serving
 from hostile_servers import probe_options
 from loopback import free_port
 from pacsaudit.engine import cluster as cluster_module
@@ -68,14 +67,6 @@ def scan_args(peers: PeerSet, out: Path, *extra: str) -> list[str]:
         "--depth", "discover", "--read-timeout", "3", "--host-timeout", "4",
         "--connect-timeout", "1", "--seed", "77", "-q", "-o", str(out), *extra,
     ]  # fmt: skip
-
-
-def outcome_keys(path: Path) -> list[tuple[Any, ...]]:
-    keys = []
-    for line in path.read_bytes().splitlines():
-        rec = json.loads(line)
-        keys.append((rec["ip"], rec["port"], rec["status"], (rec["result"] or {}).get("banner")))
-    return sorted(keys)
 
 
 def busy_worker_pid(scheduler: str, cluster: Any) -> int:

@@ -4,7 +4,6 @@ stop the children and lose nothing; the scan's bounds are shared out, never mult
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from engine.peers import PeerSet, serving
+from engine.peers import PeerSet, outcome_keys, serving
 from loopback import free_port
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.engine.processes import (
@@ -55,14 +54,6 @@ def scan_args(peers: PeerSet, out: Path, *extra: str) -> list[str]:
         "--depth", "discover", "--read-timeout", "3", "--host-timeout", "4",
         "--connect-timeout", "1", "--seed", "91", "-q", "-o", str(out), *extra,
     ]  # fmt: skip
-
-
-def outcome_keys(path: Path) -> list[tuple[Any, ...]]:
-    keys = []
-    for line in path.read_bytes().splitlines():
-        rec = json.loads(line)
-        keys.append((rec["ip"], rec["port"], rec["status"], (rec["result"] or {}).get("banner")))
-    return sorted(keys)
 
 
 def reference(peers: PeerSet, tmp_path: Path) -> list[tuple[Any, ...]]:
@@ -129,12 +120,10 @@ def test_a_scan_in_processes_equals_a_one_process_scan(tmp_path: Path, peers: Pe
     assert outcome_keys(out) == expected
 
 
-def test_a_child_killed_mid_scan_is_reported_and_resume_completes(
-    tmp_path: Path, peers: PeerSet
-) -> None:
-    expected = reference(peers, tmp_path)
-    out = tmp_path / "killed.jsonl"
-    args = scan_args(peers, out, "--processes", "2", "--tasks", "2", "--rate", "100/s")
+def scan_and(peers: PeerSet, out: Path, act: Any, *extra: str) -> tuple[int, str, list[int]]:
+    """Start a scan in two processes, wait for its first findings, ``act(parent, children)``;
+    the exit code, standard error and the children's pids once it ended."""
+    args = scan_args(peers, out, "--processes", "2", "--rate", "100/s", *extra)
     proc = subprocess.Popen(
         [*PACSAUDIT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -142,17 +131,16 @@ def test_a_child_killed_mid_scan_is_reported_and_resume_completes(
         wait_for_lines(out, proc, 40)
         children = children_of(proc.pid)
         assert len(children) == 2
-        os.kill(children[0], signal.SIGKILL)
+        act(proc, children)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 2, stderr
-    assert "killed by signal 9" in stderr
-    assert "--resume" in stderr
-    written = out.read_bytes().count(b"\n")
-    assert 40 <= written < len(expected)  # the other shard finished, the killed one did not
+    return proc.returncode, stderr, children
+
+
+def resumed_equals(peers: PeerSet, out: Path, expected: list[tuple[Any, ...]]) -> None:
     r = subprocess.run(
         [*PACSAUDIT, *scan_args(peers, out, "--processes", "2", "--resume")],
         capture_output=True,
@@ -161,6 +149,24 @@ def test_a_child_killed_mid_scan_is_reported_and_resume_completes(
     )
     assert r.returncode == 0, r.stderr
     assert outcome_keys(out) == expected  # nothing lost, nothing twice
+
+
+def test_a_child_killed_mid_scan_is_reported_and_resume_completes(
+    tmp_path: Path, peers: PeerSet
+) -> None:
+    expected = reference(peers, tmp_path)
+    out = tmp_path / "killed.jsonl"
+
+    def kill_a_child(_parent: subprocess.Popen[str], children: list[int]) -> None:
+        os.kill(children[0], signal.SIGKILL)
+
+    code, stderr, _ = scan_and(peers, out, kill_a_child, "--tasks", "2")
+    assert code == 2, stderr
+    assert "killed by signal 9" in stderr
+    assert "--resume" in stderr
+    written = out.read_bytes().count(b"\n")
+    assert 40 <= written < len(expected)  # the other shard finished, the killed one did not
+    resumed_equals(peers, out, expected)
 
 
 @pytest.mark.parametrize("how", ["interrupt", "interrupt-twice", "kill-parent"])
@@ -173,36 +179,20 @@ def test_stopping_the_parent_stops_the_children_and_resume_loses_nothing(
     stop pipes close): the children end within seconds, and ``--resume`` completes the scan."""
     expected = reference(peers, tmp_path)
     out = tmp_path / f"{how}.jsonl"
-    args = scan_args(peers, out, "--processes", "2", "--rate", "100/s")
-    proc = subprocess.Popen(
-        [*PACSAUDIT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_for_lines(out, proc, 40)
-        children = children_of(proc.pid)
-        assert len(children) == 2
-        os.kill(proc.pid, signal.SIGKILL if how == "kill-parent" else signal.SIGINT)
+
+    def stop(parent: subprocess.Popen[str], _children: list[int]) -> None:
+        os.kill(parent.pid, signal.SIGKILL if how == "kill-parent" else signal.SIGINT)
         if how == "interrupt-twice":  # stop waiting for the children's last batches
             time.sleep(0.05)
-            os.kill(proc.pid, signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
-        assert gone(children, within=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            os.kill(parent.pid, signal.SIGINT)
+
+    code, stderr, children = scan_and(peers, out, stop)
+    assert gone(children, within=10)
     if how != "kill-parent":
-        assert proc.returncode == 130, stderr
+        assert code == 130, stderr
         assert "error" not in stderr
     assert out.read_bytes().count(b"\n") < len(expected)
-    r = subprocess.run(
-        [*PACSAUDIT, *scan_args(peers, out, "--processes", "2", "--resume")],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert r.returncode == 0, r.stderr
-    assert outcome_keys(out) == expected
+    resumed_equals(peers, out, expected)
 
 
 # -- the parts --------------------------------------------------------------------------------

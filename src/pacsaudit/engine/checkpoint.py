@@ -24,6 +24,7 @@ from pathlib import Path
 import msgspec
 
 from pacsaudit.contract import MultiProbe, Probe
+from pacsaudit.engine.jobs import ShardedTargets
 from pacsaudit.engine.options import EngineOptions, ScanStats
 from pacsaudit.engine.sources import PositionedSource
 from pacsaudit.engine.state import ScanState, StateError
@@ -171,6 +172,17 @@ class Recorder:
         if batch:
             self.output.append(batch)
 
+    def record(self, shard: str, batch: Batch) -> None:
+        """:meth:`commit` of one checkpoint's :class:`Batch`, however it travelled here."""
+        self.commit(
+            shard,
+            batch.batch,
+            position=batch.position,
+            pending=batch.pending,
+            done=batch.done,
+            complete=batch.complete,
+        )
+
 
 class RecorderThread:
     """Records batches on a thread of their own, in the order they come.
@@ -208,14 +220,7 @@ class RecorderThread:
                 continue  # drain: the scan is ending with the error
             shard, b = item
             try:
-                self.recorder.commit(
-                    shard,
-                    b.batch,
-                    position=b.position,
-                    pending=b.pending,
-                    done=b.done,
-                    complete=b.complete,
-                )
+                self.recorder.record(shard, b)
             except BaseException as exc:  # reported to the scan by submit() and close()
                 self._error = exc
 
@@ -232,6 +237,21 @@ class Batch:
 
 
 OnBatch = Callable[[Batch], None]
+
+
+@dataclass(frozen=True)
+class ShardRun:
+    """What a run of shards elsewhere — child processes, a cluster's workers — needs: the
+    targets, a way to build the probe where the shard runs (the engine never imports a
+    probe), and where batches are recorded and findings and counts go, in the process that
+    holds the output."""
+
+    targets: ShardedTargets
+    probe_factory: Callable[[], MultiProbe]
+    engine: EngineOptions
+    recorder: Recorder
+    stats: ScanStats
+    on_finding: Callable[[Finding], None]
 
 
 async def run_shard(

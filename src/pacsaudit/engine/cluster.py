@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pacsaudit.contract import MultiProbe
-from pacsaudit.engine.checkpoint import Batch, Recorder, run_shard
+from pacsaudit.engine.checkpoint import Batch, ShardRun, run_shard
 from pacsaudit.engine.jobs import ShardedTargets, ShardJob, shard_jobs, split_tasks
 from pacsaudit.engine.options import (
     EngineOptions,
@@ -49,7 +49,7 @@ from pacsaudit.engine.options import (
     new_event_loop_factory,
     raise_fd_limit,
 )
-from pacsaudit.model import Finding, decode_finding
+from pacsaudit.model import decode_finding
 from pacsaudit.usage import UsageError
 
 log = logging.getLogger(__name__)
@@ -127,17 +127,10 @@ class _Shard:
 
 
 @dataclass(frozen=True)
-class ClusterRun:
-    """What a cluster run needs besides the client: the targets, a way to build the probe on
-    a worker (a picklable callable: the engine never imports a probe), and where each finding
-    and progress line goes in the client process."""
+class ClusterRun(ShardRun):
+    """A run on a cluster: the probe factory must be picklable (it travels to the workers),
+    and progress lines go to ``progress`` in the client process."""
 
-    targets: ShardedTargets
-    probe_factory: Callable[[], MultiProbe]
-    engine: EngineOptions
-    recorder: Recorder
-    stats: ScanStats
-    on_finding: Callable[[Finding], None]
     tasks: int | None = None
     """``--tasks``; None: twice the cluster's worker threads (or the saved split)."""
     progress: Callable[[str], None] | None = None
@@ -252,14 +245,7 @@ def _handle(
     if kind != "batch" or attempt != entry.attempt:
         return  # a lost attempt's leftovers: its targets are pending for the current one
     batch = Batch(*message[3:8])
-    run.recorder.commit(
-        name,
-        batch.batch,
-        position=batch.position,
-        pending=batch.pending,
-        done=batch.done,
-        complete=batch.complete,
-    )
+    run.recorder.record(name, batch)
     run.stats.done += batch.done - entry.done
     for line in batch.batch.splitlines():
         finding = decode_finding(line)

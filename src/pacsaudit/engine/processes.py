@@ -44,9 +44,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pacsaudit.contract import MultiProbe
-from pacsaudit.engine.checkpoint import Batch, Recorder, run_shard
-from pacsaudit.engine.jobs import ShardedTargets, ShardJob
+from pacsaudit.engine.checkpoint import Batch, ShardRun, run_shard
+from pacsaudit.engine.jobs import ShardJob
 from pacsaudit.engine.options import (
     MAX_PROCESSES,
     EngineOptions,
@@ -158,17 +157,11 @@ class FrameReader:
 
 
 @dataclass(frozen=True)
-class ProcessRun:
-    """What a run in processes needs: the targets, the probe each child builds for itself,
-    the scan's engine options (shared out among the children), and where findings, progress
-    and batches go in the parent."""
+class ProcessRun(ShardRun):
+    """A run in child processes: each child builds its probe for itself, the engine options
+    are the scan's (shared out among the children), and the jobs are run at most
+    ``processes`` at once."""
 
-    targets: ShardedTargets
-    probe_factory: Callable[[], MultiProbe]
-    engine: EngineOptions
-    recorder: Recorder
-    stats: ScanStats
-    on_finding: Callable[[Finding], None]
     jobs: list[ShardJob]
     processes: int
     on_tick: Callable[[], None] | None = None
@@ -321,14 +314,8 @@ def _read(child: _Child, run: ProcessRun) -> bool:
 
 def _handle(frame: Frame, child: _Child, run: ProcessRun) -> None:
     if isinstance(frame, BatchFrame):
-        run.recorder.commit(
-            child.job.name,
-            frame.lines,
-            position=frame.position,
-            pending=frame.pending,
-            done=frame.done,
-            complete=frame.complete,
-        )
+        batch = Batch(frame.lines, frame.position, frame.pending, frame.done, frame.complete)
+        run.recorder.record(child.job.name, batch)
         run.stats.done += frame.done - child.done
         child.done, child.complete = frame.done, frame.complete
         run.stats.by_status.update(frame.by_status)
