@@ -77,8 +77,8 @@ class ProcessesError(UsageError):
 
 class BatchFrame(msgspec.Struct, tag="batch", array_like=True):
     """One checkpoint: the JSON lines (as written to the output), the shard's progress, the
-    findings the summary reads (all but closed and filtered, decoded again by the parent) and
-    the statuses counted since the last frame."""
+    findings the parent's summary must see (:attr:`ProcessRun.for_parent`; decoded again
+    there) and the statuses counted since the last frame."""
 
     lines: bytes
     position: int
