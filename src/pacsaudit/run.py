@@ -350,11 +350,11 @@ class ForParent:
 
 
 def processes_for(plan: ScanPlan) -> int:
-    """``--processes``, or as many as the cores this process may use (at most
-    :data:`AUTO_PROCESSES`) where each gets :data:`TARGETS_PER_PROCESS` targets or more:
-    below that, forking costs more than a second core gives back."""
-    if plan.scale.processes is not None:
-        return plan.scale.processes
+    """``--processes`` (at most one per target), or as many as the cores this process may
+    use (at most :data:`AUTO_PROCESSES`) where each gets :data:`TARGETS_PER_PROCESS` targets
+    or more: below that, forking costs more than a second core gives back."""
+    if plan.scale.processes is not None:  # never more than there are targets
+        return max(1, min(plan.scale.processes, plan.total))
     if not hasattr(os, "fork"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1

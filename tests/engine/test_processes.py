@@ -268,6 +268,7 @@ def test_processes_default_to_the_cores_for_large_runs_only() -> None:
     large = plan("127.0.0.0/16")
     assert processes_for(large) == max(1, min(cores, 8, 65536 // TARGETS_PER_PROCESS))
     assert processes_for(plan("127.0.0.0/24", processes=3)) == 3
+    assert processes_for(plan("127.0.0.0/31", processes=8)) == 2  # one per target at most
     with pytest.raises(UsageError, match="on a cluster its workers"):
         plan("127.0.0.0/24", processes=2, cluster="local:2")
     with pytest.raises(UsageError, match="--processes must be"):
