@@ -346,3 +346,41 @@ def test_the_progress_bar_runs_no_thread_while_children_are_forked(
     assert len(threads_at_fork) == 4
     assert not any("Refresh" in name for names in threads_at_fork for name in names)
     assert "scanning" in screen.getvalue()
+
+
+def test_the_rate_is_the_scans_not_each_childs(tmp_path: Path) -> None:
+    """``--rate`` over two children: each spends half of it, so the scan as a whole keeps to
+    the rate (the same bound as the one-process test in test_engine, two buckets' bursts)."""
+    from datetime import datetime
+
+    from pacsaudit.model import decode_finding
+    from pacsaudit.net.limits import TokenBucket
+    from pacsaudit.run import execute
+
+    rate, count = 400.0, 320
+    out = tmp_path / "rate.jsonl"
+    plan = make_plan(
+        targets=[f"127.78.0.{n}" for n in range(1, 161)],
+        input_files=[],
+        exclude_files=[],
+        ports=(free_port("127.78.0.1"), free_port("127.78.0.2")),
+        engine=EngineOptions(concurrency=256, rate=rate, connect_timeout=1.0),
+        dicom=DicomOptions(),
+        output=out,
+        scale=ScaleOptions(processes=2, state=tmp_path / "rate.jsonl.state"),
+    )
+    started = time.monotonic()
+    outcome = execute(plan)
+    elapsed = time.monotonic() - started
+    findings = [decode_finding(line) for line in out.read_bytes().splitlines()]
+    assert outcome.stats.done == len(findings) == count
+    assert {f.status for f in findings} == {Status.CLOSED}
+    assert elapsed >= (count - 2) / rate * 0.9  # each child's bucket starts with one token
+    starts = sorted(
+        datetime.fromisoformat(f.timestamp).timestamp() - (f.duration_ms or 0) / 1000
+        for f in findings
+    )
+    burst = TokenBucket(rate / 2).burst
+    for i, t in enumerate(starts):  # no 100 ms window holds more than the rate allows
+        window = sum(1 for u in starts[i:] if u < t + 0.1)
+        assert window <= rate * 0.1 + 2 * burst + 2
