@@ -206,7 +206,6 @@ class _Child:
     reader: FrameReader = field(default_factory=FrameReader)
     done: int = 0
     complete: bool = False
-    ended: bool = False
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     killed: bool = False
@@ -254,11 +253,11 @@ def run_in_processes(run: ProcessRun) -> bool:
         except BaseException:
             _stop(live.values())
             _kill(live.values())
-            for child in live.values():
-                _reap(child)
+            while live:  # reaped, their pipes closed: not closed twice below
+                _reap(live.popitem()[1])
             raise
         finally:
-            for child in live.values():
+            for child in live.values():  # only if reaping itself failed
                 with contextlib.suppress(OSError):
                     os.close(child.out)
             selector.close()
@@ -322,7 +321,6 @@ def _handle(frame: Frame, child: _Child, run: ProcessRun) -> None:
         for finding in frame.found:
             run.on_finding(finding)
     elif isinstance(frame, EndFrame):
-        child.ended = True
         run.stats.absorb(frame.timing)
     else:
         child.error = printable_text(frame.message)[:500]
@@ -366,7 +364,10 @@ def _stop(children: Iterable[_Child]) -> None:
 
 
 def _kill(children: Iterable[_Child]) -> None:
+    """SIGKILL, once per child (the loop asks again every tick until each is reaped)."""
     for child in children:
+        if child.killed:
+            continue
         child.killed = True
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signal.SIGKILL)

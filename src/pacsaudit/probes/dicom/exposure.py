@@ -11,6 +11,7 @@ written anywhere.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -62,11 +63,14 @@ def _identifier(level: str, keys: dict[str, str]) -> Dataset:
     return ds
 
 
+@functools.cache
 def patient_identifier(phi: tuple[str, ...] = PATIENT_LEVEL_PHI) -> KeyedQuery:
-    """The patient-level query: every key empty (written by hand, :mod:`.keyed_query`)."""
+    """The patient-level query: every key empty (written by hand, :mod:`.keyed_query`); one
+    per key set, as every host is asked the same."""
     return KeyedQuery("PATIENT", phi)
 
 
+@functools.cache
 def study_identifier(phi: tuple[str, ...] = STUDY_LEVEL_PHI) -> KeyedQuery:
     """The study-level query, with the keys the survey counts and lists by."""
     return KeyedQuery("STUDY", (*phi, *STUDY_COUNT_KEYS))
