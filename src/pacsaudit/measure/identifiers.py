@@ -9,8 +9,9 @@ message.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -172,10 +173,12 @@ class IdentifierTally:
     hasher: KeyedHasher
     max_hashes: int = 100_000
     records: int = 0
-    phi: Counter[str] = field(default_factory=Counter)
+    # Counts in defaultdicts: a Counter takes a microsecond to make, and a sweep makes
+    # several per host.
+    phi: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
     patient_hashes: set[str] = field(default_factory=set)
-    modalities: Counter[str] = field(default_factory=Counter)
-    years: Counter[int] = field(default_factory=Counter)
+    modalities: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
+    years: defaultdict[int, int] = field(default_factory=functools.partial(defaultdict, int))
 
     def add(self, ds: Dataset, phi_keys: tuple[str, ...]) -> None:
         """Count one identifier's non-empty PHI attributes and hash its Patient ID."""

@@ -8,7 +8,8 @@ only, per marker, how many studies matched.
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -60,7 +61,7 @@ def matches(marker: DataMarker, ds: Dataset) -> bool:
 @dataclass
 class MarkerTally:
     studies: int = 0
-    hits: Counter[str] = field(default_factory=Counter)
+    hits: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
 
     def add_study(self, ds: Dataset) -> None:
         self.studies += 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+
+import msgspec
 
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.dimse import MAX_COMMAND_SET_LENGTH, CommandSet, decode_command_set
@@ -45,40 +46,33 @@ NEED_DATA = Sentinel("NEED_DATA")
 """No complete event is buffered; feed more bytes."""
 
 
-@dataclass(frozen=True, slots=True)
-class AssociationAccepted:
+class AssociationAccepted(msgspec.Struct, frozen=True, gc=False):
     accept: pdu.AssociateAccept
 
 
-@dataclass(frozen=True, slots=True)
-class AssociationRejected:
+class AssociationRejected(msgspec.Struct, frozen=True, gc=False):
     reject: pdu.AssociateReject
 
 
-@dataclass(frozen=True, slots=True)
-class AssociationAborted:
+class AssociationAborted(msgspec.Struct, frozen=True, gc=False):
     abort: pdu.Abort
 
 
-@dataclass(frozen=True, slots=True)
-class DimseMessage:
+class DimseMessage(msgspec.Struct, frozen=True, gc=False):
     context_id: int
     command: CommandSet
     dataset: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class Released:
+class Released(msgspec.Struct, frozen=True, gc=False):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseRequested:
+class ReleaseRequested(msgspec.Struct, frozen=True, gc=False):
     """The peer asked to release; answer with :meth:`RequestorConnection.release_reply`."""
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionClosed:
+class ConnectionClosed(msgspec.Struct, frozen=True, gc=False):
     """The transport reported EOF; ``clean`` when it came after a release or an abort."""
 
     clean: bool

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
+import msgspec
+
 from pacsaudit.peertext import printable_bytes
 from pacsaudit.probes.dicom.errors import DicomProtocolError
 
@@ -282,26 +284,25 @@ class Abort:
     reason: int
 
 
-@dataclass(frozen=True, slots=True)
-class Pdv:
+class Pdv(msgspec.Struct, frozen=True, gc=False):
+    """One PDV item of a P-DATA-TF. This and the other values every host's exchange makes
+    are msgspec Structs: a frozen dataclass takes 0.5 µs to build, a Struct 0.07 µs."""
+
     context_id: int
     is_command: bool
     is_last: bool
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class PData:
+class PData(msgspec.Struct, frozen=True, gc=False):
     pdvs: tuple[Pdv, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseReply:
+class ReleaseReply(msgspec.Struct, frozen=True, gc=False):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class ReleaseRequest:
+class ReleaseRequest(msgspec.Struct, frozen=True, gc=False):
     pass
 
 
