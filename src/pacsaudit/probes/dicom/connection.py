@@ -104,6 +104,9 @@ _ALLOWED: dict[State, frozenset[int]] = {
 
 _HEADER_LENGTH = pdu.PDU_HEADER_LENGTH
 _ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
+_WHOLE_COMMAND = 0x03
+"""Message control header of a PDV holding a whole command set (command, last fragment)."""
+_P_DATA_TF = int(pdu.PduType.P_DATA_TF)
 _FIRST_PDU_TYPES = frozenset(
     {pdu.PduType.ASSOCIATE_AC, pdu.PduType.ASSOCIATE_RJ, pdu.PduType.ABORT}
 )
@@ -134,27 +137,34 @@ class _Assembler:
         self._size = 0
         self._command_size = 0
 
-    def feed(self, pdv: pdu.Pdv) -> DimseMessage | None:
+    def feed(self, context_id: int, control: int, data: bytes) -> DimseMessage | None:
+        """One PDV: its presentation context, message control header and fragment."""
         if self._context_id is None:
-            self._context_id = pdv.context_id
-        elif pdv.context_id != self._context_id:
+            if control == _WHOLE_COMMAND and len(data) <= self._max:
+                # A command in one PDV, the commonest answer of all (C-ECHO-RSP, a final
+                # C-FIND-RSP): a message at once unless a dataset follows.
+                command = decode_command_set(data)
+                if not command.has_dataset:
+                    return DimseMessage(context_id, command, None)
+            self._context_id = context_id
+        elif context_id != self._context_id:
             raise DicomProtocolError(
                 "interleaved-message", "PDV for another context before the message ended"
             )
-        self._size += len(pdv.data)
+        self._size += len(data)
         if self._size > self._max:
             raise DicomProtocolError(
                 "oversized-message", f"DIMSE message exceeds the limit of {self._max} bytes"
             )
-        if pdv.is_command:
+        if control & 0x01:  # a command fragment
             if self._decoded is not None:
                 raise DicomProtocolError("invalid-pdv", "command fragment after the command ended")
             # Refuse an oversized command as soon as it is one, not once the message cap is hit.
-            self._command_size += len(pdv.data)
+            self._command_size += len(data)
             if self._command_size > MAX_COMMAND_SET_LENGTH:
                 raise DicomProtocolError("oversized-command", "command set larger than 64 KiB")
-            self._command.append(pdv.data)
-            if not pdv.is_last:
+            self._command.append(data)
+            if not control & 0x02:
                 return None
             self._decoded = decode_command_set(b"".join(self._command))
             if self._decoded.has_dataset:
@@ -162,8 +172,8 @@ class _Assembler:
             return self._finish(None)
         if self._decoded is None:
             raise DicomProtocolError("invalid-pdv", "dataset fragment before its command")
-        self._dataset.append(pdv.data)
-        if not pdv.is_last:
+        self._dataset.append(data)
+        if not control & 0x02:
             return None
         return self._finish(b"".join(self._dataset))
 
@@ -308,9 +318,12 @@ class RequestorConnection:
                     f"{pdu.PduType(pdu_type).name} not allowed in state {self.state.value}",
                 )
             self._received_any_pdu = True
-            event = self._on_pdu(pdu.parse_body(pdu_type, body))
-            if event is not None:
-                return event
+            if pdu_type == _P_DATA_TF:  # the commonest, by far, once queries run
+                self._on_p_data(body)
+            else:
+                event = self._on_pdu(pdu.parse_body(pdu_type, body))
+                if event is not None:
+                    return event
             if self._pending:
                 return self._pending.pop(0)
 
@@ -326,18 +339,20 @@ class RequestorConnection:
         if not looks_dicom:
             raise NotDicomError(bytes(buf[:256]))
 
+    def _on_p_data(self, body: bytes) -> None:
+        """A P-DATA-TF's PDVs into the assembler, straight from the body (no PDU objects)."""
+        accepted = self.accepted_contexts
+        feed = self._assembler.feed
+        for context_id, control, data in pdu.split_pdvs(body):
+            if context_id not in accepted:
+                raise DicomProtocolError(
+                    "unknown-context", f"PDV on presentation context {context_id} not accepted"
+                )
+            message = feed(context_id, control, data)
+            if message is not None:
+                self._pending.append(message)
+
     def _on_pdu(self, item: pdu.Pdu) -> Event | None:
-        if isinstance(item, pdu.PData):  # the commonest, by far, once queries run
-            for pdv in item.pdvs:
-                if pdv.context_id not in self.accepted_contexts:
-                    raise DicomProtocolError(
-                        "unknown-context",
-                        f"PDV on presentation context {pdv.context_id} not accepted",
-                    )
-                message = self._assembler.feed(pdv)
-                if message is not None:
-                    self._pending.append(message)
-            return None
         if isinstance(item, pdu.AssociateAccept):
             self.state = State.ESTABLISHED
             self.peer_max_pdu = item.max_pdu_length or 0

@@ -485,25 +485,34 @@ def _parse_role(body: bytes, start: int, end: int) -> RoleSelection:
     return RoleSelection(_ascii(body[start + 2 : uid_end]), body[uid_end], body[uid_end + 1])
 
 
-def _parse_p_data(body: memoryview) -> PData:
-    pdvs: list[Pdv] = []
-    pos = 0
+def split_pdvs(body: bytes) -> list[tuple[int, int, bytes]]:
+    """A P-DATA-TF body's PDV items as (presentation context id, message control header,
+    fragment), every length checked. The requestor's connection reads these plain tuples (a
+    host receives five P-DATA-TF and builds no objects for them); :func:`parse_body` wraps
+    them in :class:`Pdv`."""
     end = len(body)
     if end == 0:
         raise DicomProtocolError("invalid-pdu", "P-DATA-TF without any PDV")
+    pdvs: list[tuple[int, int, bytes]] = []
+    pos = 0
     while pos < end:
         if end - pos < 6:
             raise DicomProtocolError("truncated-item", "truncated PDV header")
-        (length,) = struct.unpack_from(">L", body, pos)
+        (length,) = _UL.unpack_from(body, pos)
         if length < 2 or pos + 4 + length > end:
             raise DicomProtocolError("truncated-item", "PDV length overruns its P-DATA-TF")
-        ctx = body[pos + 4]
-        mch = body[pos + 5]
-        pdvs.append(
-            Pdv(ctx, bool(mch & 0x01), bool(mch & 0x02), bytes(body[pos + 6 : pos + 4 + length]))
-        )
+        pdvs.append((body[pos + 4], body[pos + 5], body[pos + 6 : pos + 4 + length]))
         pos += 4 + length
-    return PData(tuple(pdvs))
+    return pdvs
+
+
+def _parse_p_data(body: bytes) -> PData:
+    return PData(
+        tuple(
+            Pdv(ctx, bool(mch & 0x01), bool(mch & 0x02), data)
+            for ctx, mch, data in split_pdvs(body)
+        )
+    )
 
 
 def _fixed(body: memoryview, name: str) -> memoryview:
@@ -524,7 +533,7 @@ def parse_body(pdu_type: int, body: bytes | memoryview) -> Pdu:
         b = _fixed(view, "A-ABORT")
         return Abort(b[2], b[3])
     if pdu_type == PduType.P_DATA_TF:
-        return _parse_p_data(view)
+        return _parse_p_data(bytes(body))
     if pdu_type == PduType.RELEASE_RP:
         _fixed(view, "A-RELEASE-RP")
         return ReleaseReply()

@@ -14,6 +14,7 @@ from pacsaudit.errors import BudgetSpent, PeerClosed
 from pacsaudit.net.stream import Connection
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.connection import (
+    NEED_DATA,
     AssociationAborted,
     ConnectionClosed,
     DimseMessage,
@@ -21,7 +22,6 @@ from pacsaudit.probes.dicom.connection import (
     Released,
     ReleaseRequested,
     RequestorConnection,
-    Sentinel,
 )
 from pacsaudit.probes.dicom.errors import DicomProtocolError
 
@@ -60,16 +60,18 @@ class Session:
         session deadline every call fails, so a peer streaming answers without end cannot
         hold the probe."""
         per_read = self.read_timeout if wait is None else wait
+        proto = self.proto
         while True:
-            left = self.time_left()
+            left = self.deadline - time.monotonic()
             if left <= 0:
                 raise BudgetSpent("the probe's time budget for this target is spent")
-            event = self.proto.next_event()
-            if not isinstance(event, Sentinel):
-                if isinstance(event, ConnectionClosed) and not event.clean:
-                    raise PeerClosed("peer closed the connection")
-                return event
-            self.proto.receive_data(await self.conn.read(min(per_read, left)))
+            event = proto.next_event()
+            if event is NEED_DATA:
+                proto.receive_data(await self.conn.read(min(per_read, left)))
+                continue
+            if type(event) is ConnectionClosed and not event.clean:
+                raise PeerClosed("peer closed the connection")
+            return event  # type: ignore[return-value]
 
     def send(self, context_id: int, command: bytes, dataset: bytes | None = None) -> None:
         self.conn.write(self.proto.send_dimse(context_id, command, dataset))
