@@ -165,14 +165,24 @@ def response(context_id: int, command: CommandSet) -> bytes | None:
         return echo_response(context_id, message_id)
     if field not in (CommandField.C_FIND_RQ, *REFUSALS):
         return None
+    sop_class = command.elements.get(Tag.AFFECTED_SOP_CLASS_UID)
+    return final_response(
+        context_id, field, message_id, sop_class if isinstance(sop_class, str) else None
+    )
+
+
+@lru_cache(maxsize=1024)
+def final_response(context_id: int, field: int, message_id: int, sop_class: str | None) -> bytes:
+    """A final C-FIND/C-MOVE/C-GET response, written once per request kind like the C-ECHO
+    answer: a scanner asks every host the same, and the responders' CPU shares the scanner's
+    cores in the benchmark (it stands for remote servers, whose CPU is not the scanner's)."""
     elements: dict[int, int | str | bytes] = {
         Tag.COMMAND_FIELD: field | 0x8000,
         Tag.MESSAGE_ID_BEING_RESPONDED_TO: message_id,
         Tag.COMMAND_DATA_SET_TYPE: NO_DATASET,
         Tag.STATUS: REFUSALS.get(field, 0x0000),
     }
-    sop_class = command.elements.get(Tag.AFFECTED_SOP_CLASS_UID)
-    if isinstance(sop_class, str):
+    if sop_class is not None:
         elements[Tag.AFFECTED_SOP_CLASS_UID] = sop_class
     return pdu.encode_p_data([(context_id, 0x03, encode_command_set(elements))])
 

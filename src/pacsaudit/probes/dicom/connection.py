@@ -287,6 +287,8 @@ class RequestorConnection:
         """
         if self._error is not None:
             raise self._error
+        if not self._buffer and not self._pending and not self._eof:
+            return NEED_DATA  # the driver asks before every read: answered without a call
         try:
             return self._next_event()
         except DicomProtocolError as exc:
@@ -373,8 +375,8 @@ class RequestorConnection:
         return ReleaseRequested()
 
     def _expect_state(self, state: State, action: str) -> None:
-        if self.state is not state:
-            raise RuntimeError(f"cannot {action} in state {self.state.value}")
+        if self._state is not state:
+            raise RuntimeError(f"cannot {action} in state {self._state.value}")
 
 
 @functools.lru_cache(maxsize=256)
