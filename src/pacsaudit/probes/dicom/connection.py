@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
 
 import msgspec
 
 from pacsaudit.probes.dicom import pdu
 from pacsaudit.probes.dicom.dimse import MAX_COMMAND_SET_LENGTH, CommandSet, decode_command_set
 from pacsaudit.probes.dicom.errors import DicomProtocolError, NotDicomError
+from pacsaudit.probes.dicom.per_answer import PerAnswer
 
 DEFAULT_MAX_PDU_RECEIVE = 1 << 20
 """Largest PDU we accept from a peer; we advertise a smaller maximum (see ``probe``)."""
@@ -205,7 +208,9 @@ class RequestorConnection:
         self._error: DicomProtocolError | None = None
         self.peer_max_pdu: int = 0
         """The peer's maximum PDU length (0 = unlimited), once the association is accepted."""
-        self.accepted_contexts: dict[int, str | None] = {}
+        self.accepted_contexts: Mapping[int, str | None] = {}
+        """Accepted presentation context id → its transfer syntax (read-only: shared by the
+        connections that received the same answer)."""
 
     @property
     def state(self) -> State:
@@ -358,9 +363,7 @@ class RequestorConnection:
         if isinstance(item, pdu.AssociateAccept):
             self.state = State.ESTABLISHED
             self.peer_max_pdu = item.max_pdu_length or 0
-            self.accepted_contexts = {
-                c.context_id: c.transfer_syntax for c in item.contexts if c.result == _ACCEPTANCE
-            }
+            self.accepted_contexts = _accepted(item)
             return AssociationAccepted(item)
         if isinstance(item, pdu.AssociateReject):
             self.state = State.CLOSED
@@ -377,6 +380,14 @@ class RequestorConnection:
     def _expect_state(self, state: State, action: str) -> None:
         if self._state is not state:
             raise RuntimeError(f"cannot {action} in state {self._state.value}")
+
+
+@PerAnswer
+def _accepted(accept: pdu.AssociateAccept, _extra: Hashable) -> Mapping[int, str | None]:
+    """The accepted contexts of an AC, worked out once per kind of server."""
+    return MappingProxyType(
+        {c.context_id: c.transfer_syntax for c in accept.contexts if c.result == _ACCEPTANCE}
+    )
 
 
 @functools.lru_cache(maxsize=256)
