@@ -47,6 +47,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from pacsaudit.contract import MultiProbe, Probe, make_finding
 from pacsaudit.engine.options import EngineOptions, ScanStats
@@ -54,7 +55,7 @@ from pacsaudit.engine.rtt import SENTINEL_EVERY, RttEstimator
 from pacsaudit.errors import classify
 from pacsaudit.model import ErrorInfo, ErrorKind, Finding, Status
 from pacsaudit.net.limits import TokenBucket, network_key
-from pacsaudit.net.stream import CONNECTION_LIMITER, DIAL_TICKET, DialTicket
+from pacsaudit.net.stream import CONNECTION_LIMITER, DIAL_TICKET, DialTicket, deadlines
 from pacsaudit.targets.spec import Target
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,8 @@ class _Slot:
     """One target between leaving the source and being reported."""
 
     __slots__ = (
-        "attempt", "deadline", "dialed", "fd", "net", "position", "rto", "sock", "started",
-        "target", "ticket",
+        "attempt", "budget", "deadline", "dialed", "fd", "net", "over_budget", "position", "rto",
+        "sock", "started", "target", "ticket",
     )  # fmt: skip
 
     def __init__(self, position: int, target: Target, net: int) -> None:
@@ -109,6 +110,9 @@ class _Slot:
         """The adaptive timeout when the connect began (an answer after it is late)."""
         self.attempt = 1
         self.ticket: DialTicket | None = None
+        self.budget: dict[Any, Any] | None = None
+        """The entry of the probe's host budget in the loop's deadlines (withdrawn when done)."""
+        self.over_budget = False
 
 
 def first_protocol(probe: Probe | MultiProbe, port: int) -> str:
@@ -209,6 +213,7 @@ class Sweep:
         """
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._budgets = deadlines(loop)
         self._items = items
         self._done = loop.create_future()
         self._connect_ex = socket.socket.connect_ex  # whatever wraps it now (the tests' guard)
@@ -576,23 +581,37 @@ class Sweep:
         context.run(DIAL_TICKET.set, ticket)
         task = self._loop.create_task(self._probe_one(target), context=context)
         self._tasks[task] = slot
+        # The host budget: an entry in the loop's deadlines (one timer for all probes, whose
+        # budgets are equal) instead of asyncio.timeout's timer handle and context per probe.
+        slot.budget = self._budgets.add(self.options.host_timeout, self._budget_spent, task)
         if len(self._tasks) > self.stats.peak_probing:
             self.stats.peak_probing = len(self._tasks)
         task.add_done_callback(self._task_done)
 
+    def _budget_spent(self, task: asyncio.Task[list[Finding]]) -> None:
+        slot = self._tasks.get(task)
+        if slot is not None and not task.done():
+            slot.over_budget = True
+            task.cancel()
+
     async def _probe_one(self, target: Target) -> list[Finding]:
-        deadline = asyncio.timeout(self.options.host_timeout)
         try:
-            async with deadline:
-                if self._scan_all is not None:
-                    return await self._scan_all(target)
-                assert self._scan_one is not None
-                return [await self._scan_one(target)]
+            if self._scan_all is not None:
+                return await self._scan_all(target)
+            assert self._scan_one is not None
+            return [await self._scan_one(target)]
+        except asyncio.CancelledError:
+            # The budget's cancel becomes the target's finding; any other (the sweep shutting
+            # down) goes on up, as asyncio.timeout tells them apart.
+            task = asyncio.current_task()
+            slot = self._tasks.get(task) if task is not None else None
+            if task is None or slot is None or not slot.over_budget or task.uncancel() > 0:
+                raise
+            error = ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
+            protocol = self._protocol(target.port)
+            return [make_finding(protocol, target, None, Status.ERROR, error=error)]
         except Exception as exc:  # a probe bug must not end the scan
             protocol = self._protocol(target.port)
-            if isinstance(exc, TimeoutError) and deadline.expired():
-                error = ErrorInfo(ErrorKind.BUDGET_EXCEEDED, "host time budget spent")
-                return [make_finding(protocol, target, None, Status.ERROR, error=error)]
             log.debug(
                 "probe %s failed on %s:%d: %s",
                 self.probe.name,
@@ -608,6 +627,8 @@ class Sweep:
         slot = self._tasks.pop(task, None)
         if slot is None:
             return
+        if slot.budget is not None:
+            slot.budget.pop(task, None)
         if slot.ticket is not None:
             slot.ticket.discard()
         if task.cancelled():

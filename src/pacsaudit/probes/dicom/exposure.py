@@ -264,6 +264,10 @@ class ExposureSurvey:
             self.images = sum(c for c in counts if c is not None)
             self.images_source = "study-related-instances"
             return
+        if not counts:  # no study listed: nothing to count, no series level to open
+            self.images = 0
+            self.images_source = "series-related-instances"
+            return
         series_level = self.levels.setdefault("SERIES", _Level("SERIES", "study-root"))
         image_level = self.levels.setdefault("IMAGE", _Level("IMAGE", "study-root"))
         total = 0
@@ -432,8 +436,13 @@ class ExposureSurvey:
 
     async def retrieval(self) -> Retrieval:
         get_ok = PATIENT_ROOT_GET in self.contexts or STUDY_ROOT_GET in self.contexts
-        move_class = next(
-            (c for c in (STUDY_ROOT_MOVE, PATIENT_ROOT_MOVE) if c in self.contexts), None
+        contexts = self.contexts
+        move_class = (
+            STUDY_ROOT_MOVE
+            if STUDY_ROOT_MOVE in contexts
+            else PATIENT_ROOT_MOVE
+            if PATIENT_ROOT_MOVE in contexts
+            else None
         )
         if move_class is None or not self.options.check_move:
             return Retrieval(get_accepted=get_ok, move_accepted=move_class is not None)

@@ -428,7 +428,7 @@ class DicomProbe:
             worklist = contexts.get(uids.MODALITY_WORKLIST_FIND)
             if worklist is not None:  # counted unless the exchange breaks before
                 attempt.worklist = _NOT_QUERIED
-            if any(uid in contexts for uid in (uids.PATIENT_ROOT_FIND, uids.STUDY_ROOT_FIND)):
+            if uids.PATIENT_ROOT_FIND in contexts or uids.STUDY_ROOT_FIND in contexts:
                 # run() keeps partial counts and records the error instead of raising.
                 attempt.exposure = await survey.run()
                 if attempt.exposure.error is not None:
