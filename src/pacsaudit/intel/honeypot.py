@@ -11,6 +11,8 @@ in a ``honeypot-signal`` flag. Sources: ``data/dicom_fingerprints.json`` → ``h
 
 from __future__ import annotations
 
+import functools
+
 from pacsaudit.intel.knowledge import modality_identity
 from pacsaudit.model import AssociationOutcome, DicomResult
 
@@ -58,6 +60,12 @@ def honeypot_signals(result: DicomResult) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+@functools.lru_cache(maxsize=1024)
+def _vendor_root(uid: str) -> str | None:
+    """The maker whose UID root ``uid`` is under (read once per kind of server)."""
+    return next((v for root, v in VENDOR_ROOTS.items() if uid.startswith(root + ".")), None)
+
+
 def _persona(result: DicomResult) -> list[str]:
     uid, name = result.implementation_class_uid, result.implementation_version_name
     if uid is None:
@@ -66,7 +74,7 @@ def _persona(result: DicomResult) -> list[str]:
     persona = PERSONAS.get((uid, (name or "").strip()))
     if persona is not None:
         found.append(f"identifiers {uid} / {name} are exactly {persona}")
-    vendor = next((v for root, v in VENDOR_ROOTS.items() if uid.startswith(root + ".")), None)
+    vendor = _vendor_root(uid)
     device = modality_identity(uid)  # a maker's own device UID (data file: modalities)
     if vendor is None and device is not None:
         vendor = device.vendor

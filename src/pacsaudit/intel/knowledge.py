@@ -185,4 +185,13 @@ def modality_identity(class_uid: str | None) -> ModalityIdentity | None:
     """The acquisition device whose Implementation Class UID this is, if one is listed."""
     if class_uid is None:
         return None
-    return next((m for m in knowledge().modalities if m.uid == class_uid), None)
+    return _modalities_by_uid().get(class_uid)
+
+
+@cache
+def _modalities_by_uid() -> dict[str, ModalityIdentity]:
+    """The listed devices by UID, the first listed winning (every finding asks, twice)."""
+    by_uid: dict[str, ModalityIdentity] = {}
+    for m in knowledge().modalities:
+        by_uid.setdefault(m.uid, m)
+    return by_uid
