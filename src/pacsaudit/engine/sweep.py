@@ -568,8 +568,8 @@ class Sweep:
     def _start_probe(self, slot: _Slot, sock: socket.socket | None, prepaid: bool) -> None:
         assert self._loop is not None
         target = slot.target
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # No TCP_NODELAY here: the transport a probe wraps the socket in sets it (uvloop's and
+        # asyncio's both), and a second setsockopt per target is a system call for nothing.
         ticket = DialTicket(
             target.ip,
             target.port,

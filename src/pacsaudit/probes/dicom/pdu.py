@@ -60,6 +60,7 @@ AE_TITLE_LENGTH = 16
 # Offsets of the AE titles inside an A-ASSOCIATE-RQ, header included (PS3.8 Table 9-11).
 CALLED_AE_OFFSET = 10
 CALLING_AE_OFFSET = 26
+assert CALLING_AE_OFFSET == CALLED_AE_OFFSET + AE_TITLE_LENGTH  # with_ae_titles joins them
 
 _HEADER = struct.Struct(">BBL")
 _ITEM_HEADER = struct.Struct(">BBH")
@@ -200,11 +201,19 @@ def with_ae_titles(associate_rq: bytes, called_ae: str, calling_ae: str | None =
     A scan sends the same request to every target but for the AE titles; splicing them into a
     template costs a slice where re-encoding would cost the whole item tree.
     """
-    buf = bytearray(associate_rq)
-    buf[CALLED_AE_OFFSET : CALLED_AE_OFFSET + AE_TITLE_LENGTH] = encode_ae_title(called_ae)
-    if calling_ae is not None:
-        buf[CALLING_AE_OFFSET : CALLING_AE_OFFSET + AE_TITLE_LENGTH] = encode_ae_title(calling_ae)
-    return bytes(buf)
+    calling = (
+        encode_ae_title(calling_ae)
+        if calling_ae is not None
+        else associate_rq[CALLING_AE_OFFSET : CALLING_AE_OFFSET + AE_TITLE_LENGTH]
+    )
+    return b"".join(
+        (
+            associate_rq[:CALLED_AE_OFFSET],
+            encode_ae_title(called_ae),
+            calling,
+            associate_rq[CALLING_AE_OFFSET + AE_TITLE_LENGTH :],
+        )
+    )
 
 
 def encode_p_data(pdvs: Sequence[tuple[int, int, bytes]]) -> bytes:
