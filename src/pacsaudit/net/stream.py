@@ -64,6 +64,10 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._armed = math.inf
 
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop these deadlines run on, None once it is gone."""
+        return self._loop()
+
     def add(self, timeout: float, on_expiry: Expiry, key: object) -> _Group:
         """Call ``on_expiry(key)`` in ``timeout`` seconds unless the wait is withdrawn first:
         ``group.pop(key, None)`` on the returned group (the cheapest withdrawal there is)."""
@@ -120,14 +124,25 @@ _DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
 _DEADLINES_LOCK = threading.Lock()
 
 
+_last: Deadlines | None = None
+"""The registry found last: a scan asks for its loop's once per connection, and a weak
+dictionary's lookup makes a weak reference each time (threads with loops of their own only
+miss here, and fall back to the dictionary)."""
+
+
 def deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
     """The loop's :class:`Deadlines` (one per loop, forgotten with the loop)."""
+    global _last
+    last = _last
+    if last is not None and last.loop() is loop:
+        return last
     found = _DEADLINES.get(loop)
     if found is None:
         with _DEADLINES_LOCK:
             found = _DEADLINES.get(loop)
             if found is None:
                 found = _DEADLINES[loop] = Deadlines(loop)
+    _last = found
     return found
 
 
