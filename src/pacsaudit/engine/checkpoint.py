@@ -35,7 +35,13 @@ from pacsaudit.targets.spec import Target
 CHECKPOINT_INTERVAL = 0.5
 """Seconds between checkpoints: the most work a crash can make the scan repeat."""
 CHECKPOINT_FINDINGS = 16_384
-"""A batch is written early when it holds this many findings (a few MB at most)."""
+"""A batch is written early when it holds this many findings (closed and filtered ports, a
+few hundred bytes each: a few MB at most)."""
+CHECKPOINT_SERVICES = 512
+"""…or this many findings with a service's facts (an open DICOM service at exposure depth is
+about 3 KB of JSON): 16,384 of those would be a 48 MB batch, held in memory, sent and
+journalled at once — and the last batch, recorded after the last probe, is the scan's tail
+(512: about 25 ms less wall time on a 4,096-host sweep, 6 alternating runs)."""
 _SILENT = frozenset({Status.CLOSED, Status.FILTERED})
 _encoder = msgspec.json.Encoder()
 
@@ -265,6 +271,7 @@ async def run_shard(
     on_finding: Callable[[Finding], None] | None = None,
     interval: float = CHECKPOINT_INTERVAL,
     flush_findings: int = CHECKPOINT_FINDINGS,
+    flush_services: int = CHECKPOINT_SERVICES,
 ) -> ScanStats:
     """Scan one shard, handing a :class:`Batch` to ``on_batch`` at every checkpoint.
 
@@ -273,25 +280,30 @@ async def run_shard(
     ``on_finding`` sees every finding but closed and filtered ones (the summary's business).
     """
     findings: list[Finding] = []
+    services = 0
+    """Findings of the batch with a service's facts (not closed or filtered)."""
     done = done_before
     sweep: Sweep
 
     def checkpoint(complete: bool = False) -> None:
+        nonlocal services
         # One C call encodes the whole batch as JSON lines (the encoding model.encode_finding
         # uses, newline included).
         blob = _encoder.encode_lines(findings) if findings else b""
         findings.clear()
+        services = 0
         on_batch(Batch(blob, source.position, sweep.pending(), done, complete))
 
     def on_done(_position: int, _target: Target, found: list[Finding]) -> None:
-        nonlocal done
+        nonlocal done, services
         findings.extend(found)
         done += 1
-        if on_finding is not None:
-            for finding in found:
-                if finding.status not in _SILENT:
+        for finding in found:
+            if finding.status not in _SILENT:
+                services += 1
+                if on_finding is not None:
                     on_finding(finding)
-        if len(findings) >= flush_findings:
+        if len(findings) >= flush_findings or services >= flush_services:
             checkpoint()
 
     async def periodically() -> None:
