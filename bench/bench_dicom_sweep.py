@@ -29,11 +29,13 @@ import os
 import platform
 import resource
 import select
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -110,13 +112,17 @@ def run_child(cmd: Sequence[str], deadline: float = CHILD_DEADLINE) -> ChildRun:
         full = [str(TIME), "-f", "%M %U %S", "-o", report.name, *cmd]
         started = time.perf_counter()
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # A blocking wait, bounded by a timer that kills: Popen.wait(timeout=...) polls with
+        # sleeps of up to 50 ms, which rounded every wall time up by as much.
+        killer = threading.Timer(deadline, proc.kill)
+        killer.start()
         try:
-            returncode = proc.wait(timeout=deadline)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise SystemExit(f"{cmd[0]} ran longer than {deadline:.0f} s; killed") from None
+            returncode = proc.wait()
+        finally:
+            killer.cancel()
         wall = time.perf_counter() - started
+        if returncode == -signal.SIGKILL and wall >= deadline:
+            raise SystemExit(f"{cmd[0]} ran longer than {deadline:.0f} s; killed")
         # A failing command adds a "Command exited with non-zero status" line first.
         rss_kb, user, system = Path(report.name).read_text().split("\n")[-2].split()
     return ChildRun(returncode, wall, float(user) + float(system), int(rss_kb) / 1024)

@@ -11,9 +11,8 @@ pydicom is loaded only when an answer holds a match to decode.
 
 from __future__ import annotations
 
-import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 QUERY_RETRIEVE_LEVEL = 0x00080052
@@ -59,13 +58,18 @@ class KeyedQuery:
 
     level: str
     keywords: tuple[str, ...]
+    _encoded: tuple[bytes, bytes] = field(init=False, repr=False, compare=False)
+    """Both encodings, written when the query is made: every host of a sweep is asked the same
+    (hashing the query to look them up cost each host a microsecond a query)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_encoded", (_encode(self, False), _encode(self, True)))
 
     def encode(self, transfer_syntax: str | None) -> bytes:
         """The identifier in Implicit VR Little Endian, or Explicit where that was accepted."""
-        return _encode(self, transfer_syntax == EXPLICIT_VR_LE)
+        return self._encoded[transfer_syntax == EXPLICIT_VR_LE]
 
 
-@functools.cache
 def _encode(query: KeyedQuery, explicit: bool) -> bytes:
     level = query.level.encode("ascii")
     if len(level) % 2:
