@@ -287,9 +287,13 @@ class DialTicket:
         self.sock = sock
         self.prepaid = prepaid
 
+    def holds(self, ip: str, port: int) -> bool:
+        """Whether this ticket is for a dial to ``ip:port``."""
+        return port == self.port and ip == self.ip
+
     def take(self, ip: str, port: int) -> tuple[socket.socket | None, bool]:
         """``(socket or None, whether the dial is already paid for)`` for a dial."""
-        if port != self.port or ip != self.ip:
+        if not self.holds(ip, port):
             return None, False
         sock, self.sock = self.sock, None
         if sock is not None:
@@ -392,12 +396,18 @@ async def open_connection(
 ) -> Connection:
     """Connect to ``ip:port`` (and shake hands with TLS when ``tls`` is given)."""
     loop = asyncio.get_running_loop()
-    try:
-        sock = await connect_socket(ip, port, options.connect_timeout)
-    except OSError as exc:
-        if type(exc) is OSError and exc.errno is not None:
-            raise _refused(exc.errno) from None
-        raise
+    ticket = DIAL_TICKET.get()
+    if ticket is not None and ticket.sock is not None and ticket.holds(ip, port):
+        sock, _paid = ticket.take(ip, port)  # the engine's socket: no connect coroutine to run
+    else:
+        sock = None
+    if sock is None:
+        try:
+            sock = await connect_socket(ip, port, options.connect_timeout)
+        except OSError as exc:
+            if type(exc) is OSError and exc.errno is not None:
+                raise _refused(exc.errno) from None
+            raise
     conn = Connection(loop)
     try:
         if tls is None:
