@@ -149,6 +149,11 @@ class _Assembler:
                 command = decode_command_set(data)
                 if not command.has_dataset:
                     return DimseMessage(context_id, command, None)
+                # A pending C-FIND-RSP: its identifier follows; the command is read already.
+                self._context_id = context_id
+                self._size = self._command_size = len(data)
+                self._decoded = command
+                return None
             self._context_id = context_id
         elif context_id != self._context_id:
             raise DicomProtocolError(
