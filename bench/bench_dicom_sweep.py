@@ -111,10 +111,13 @@ def run_child(cmd: Sequence[str], deadline: float = CHILD_DEADLINE) -> ChildRun:
     with tempfile.NamedTemporaryFile(prefix="rusage-", suffix=".txt") as report:
         full = [str(TIME), "-f", "%M %U %S", "-o", report.name, *cmd]
         started = time.perf_counter()
-        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            full, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+        )
         # A blocking wait, bounded by a timer that kills: Popen.wait(timeout=...) polls with
-        # sleeps of up to 50 ms, which rounded every wall time up by as much.
-        killer = threading.Timer(deadline, proc.kill)
+        # sleeps of up to 50 ms, which rounded every wall time up by as much. The timer kills
+        # the whole group: /usr/bin/time and the command it runs.
+        killer = threading.Timer(deadline, os.killpg, (proc.pid, signal.SIGKILL))
         killer.start()
         try:
             returncode = proc.wait()
