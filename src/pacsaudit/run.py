@@ -30,6 +30,7 @@ from pacsaudit.engine.options import (
     ScanStats,
     new_event_loop_factory,
     raise_fd_limit,
+    reserve_descriptor_table,
 )
 from pacsaudit.engine.processes import usable_processes
 from pacsaudit.engine.rtt import WINDOW_CAP, in_flight_window
@@ -316,6 +317,7 @@ def _execute_here(
                 progress.update(outcome.stats)
                 progress.stop()
 
+    reserve_descriptor_table(engine.concurrency)  # before the recorder's thread starts
     writer = RecorderThread(recorder)
     runner = asyncio.Runner(loop_factory=new_event_loop_factory())
     try:

@@ -48,6 +48,7 @@ from pacsaudit.engine.options import (
     ScanStats,
     new_event_loop_factory,
     raise_fd_limit,
+    reserve_descriptor_table,
 )
 from pacsaudit.model import decode_finding
 from pacsaudit.usage import UsageError
@@ -307,6 +308,7 @@ def scan_task(
     engine = dataclasses.replace(
         engine, concurrency=raise_fd_limit(engine.concurrency), predial=True
     )
+    reserve_descriptor_table(engine.concurrency)  # a worker has threads: one growth, not five
 
     class Superseded(Exception):
         pass

@@ -8,6 +8,8 @@ the plan and run layers above, import them without importing each other.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import resource
 import time
 from collections import Counter
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 from pacsaudit.model import Status
 
 FD_RESERVE = 64
+"""File descriptors kept free for output files, logs and the lab's subprocess pipes."""
 MAX_PROCESSES = 256
 """The most scanning processes one run starts on this machine (``--processes``)."""
-"""File descriptors kept free for output files, logs and the lab's subprocess pipes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,32 @@ def raise_fd_limit(wanted: int) -> int:
         except (ValueError, OSError):
             pass
     return max(1, min(wanted, soft - FD_RESERVE))
+
+
+def reserve_descriptor_table(window: int) -> None:
+    """Size this process's descriptor table for ``window`` sockets at once, before it starts a
+    thread.
+
+    Linux grows the table by doubling as descriptors are opened, and in a process with more
+    than one thread (the recorder's, the frame writer's, io_uring's workers) every growth
+    waits for an RCU grace period (``synchronize_rcu`` in ``expand_fdtable``): 4-20 ms asleep
+    here, five times for a shard's 2,048 sockets, all inside the dial burst. A table never
+    shrinks, so one descriptor duplicated to the top and closed again is enough; it costs
+    8 bytes and two bits a slot. ``F_DUPFD`` takes the lowest free number at or above the
+    top, so no open descriptor is touched.
+    """
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = min(window + FD_RESERVE, soft) - 1
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.close(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top))
+    except OSError:
+        pass  # no room at the top (the limit is lower than asked): the table grows as it may
+    finally:
+        os.close(fd)
 
 
 def new_event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:

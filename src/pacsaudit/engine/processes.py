@@ -52,6 +52,7 @@ from pacsaudit.engine.options import (
     EngineOptions,
     ScanStats,
     new_event_loop_factory,
+    reserve_descriptor_table,
 )
 from pacsaudit.model import Finding
 from pacsaudit.peertext import printable_text
@@ -447,6 +448,7 @@ class FrameWriter:
 
 def _child_main(job: ShardJob, run: ProcessRun, engine: EngineOptions, out: int, stop: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a child stops
+    reserve_descriptor_table(engine.concurrency)  # while this process has one thread
     writer = FrameWriter(out)
     stats = ScanStats()
     found: list[Finding] = []
