@@ -23,7 +23,8 @@ def table():
 
 soft = int(sys.argv[2])
 if soft:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 read_end, write_end = os.pipe()
 before, opened = table(), sorted(os.listdir("/proc/self/fd"))
 reserve_descriptor_table(int(sys.argv[1]))

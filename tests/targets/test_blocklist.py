@@ -269,6 +269,12 @@ def test_user_exclusions_win_over_explicit_targets(tmp_path: Path) -> None:
     assert reasons["10.1.0.0/16"].note == "do not touch"
     assert reasons["10.1.0.0/16"].origin == f"{excludes}:2"
     assert not reasons["10.1.0.0/16"].local
+    # one address, as a ZMap line names it: excluded with its note, its neighbour kept
+    single = scope_of("8.8.8.8", "8.8.8.9", "10.1.0.1", blocklist=blocklist)
+    assert single.space.v4.size() == 1
+    assert "8.8.8.9" in single
+    assert single.excluded == 2
+    assert {str(n.block): n.addresses for n in single.notes} == {"8.8.8.8/32": 1, "10.1.0.0/16": 1}
 
 
 def test_exclude_files_cannot_open_a_block(tmp_path: Path) -> None:

@@ -255,6 +255,7 @@ class Blocklist:
         # intervals (what the user may scan, and what the blocks removed from it).
         allowed = {4: IntervalCollector(4), 6: IntervalCollector(6)}
         removed = {4: IntervalCollector(4), 6: IntervalCollector(6)}
+        hard = self._hard
         for entry in entries:
             try:
                 parsed = parse_address_entry(entry.text)
@@ -264,6 +265,11 @@ class Blocklist:
                 names.setdefault(parsed, entry)
                 continue
             family, first, last = parsed
+            if first == last and first not in hard[family]:
+                # One address (a ZMap line) outside every hard block: each block holding it
+                # is local and covers it, so it is named explicitly and kept, with no note.
+                allowed[family].add(first, last)
+                continue
             scanned, cut = self._allowed_part(family, first, last, entry, notes)
             for lo, hi in scanned:
                 allowed[family].add(lo, hi)
