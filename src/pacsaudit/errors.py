@@ -20,7 +20,8 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
-from dataclasses import dataclass
+
+import msgspec
 
 from pacsaudit.model import ErrorInfo, ErrorKind, Status
 from pacsaudit.peertext import printable_bytes
@@ -75,8 +76,7 @@ class PeerClosed(ConnectionError):
     """The peer closed the connection (EOF) while we waited for data."""
 
 
-@dataclass(frozen=True, slots=True)
-class Classified:
+class Classified(msgspec.Struct, frozen=True):
     status: Status
     error: ErrorInfo | None
 

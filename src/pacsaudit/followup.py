@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -51,8 +50,7 @@ _MARKERS = (b'"dicom_aet"', b'"ae_titles"', b'"called-ae-enforced"', b'"called_a
 _decoder = msgspec.json.Decoder(Finding)
 
 
-@dataclass(frozen=True, slots=True)
-class Hint:
+class Hint(msgspec.Struct, frozen=True):
     """An AE title a web API of ``ip`` revealed, and for which DICOM port (None: not said)."""
 
     ip: str
@@ -61,8 +59,7 @@ class Hint:
     source: str
 
 
-@dataclass(frozen=True, slots=True)
-class Followup:
+class Followup(msgspec.Struct, frozen=True):
     """One second-pass association: this refused service, this title, from this source."""
 
     finding: Finding

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import msgspec
+
 DATA_FILE = "dicom_fingerprints.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Implementation:
+class Implementation(msgspec.Struct, frozen=True):
     id: str
     toolkit: str
     uid_exact: frozenset[str]
@@ -28,8 +28,7 @@ class Implementation:
     max_pdu_length: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Cve:
+class Cve(msgspec.Struct, frozen=True):
     id: str
     product: str
     introduced: str | None
@@ -43,8 +42,7 @@ class Cve:
     ``storage``, ``query-retrieve``, ``worklist``; ``client`` and ``local-tool`` never."""
 
 
-@dataclass(frozen=True, slots=True)
-class DataMarker:
+class DataMarker(msgspec.Struct, frozen=True):
     """Markers of a public or canned data set (demo data, honeypot contents)."""
 
     id: str
@@ -64,8 +62,7 @@ class DataMarker:
     TCIA's UID root alone is research data, together with hash-like Patient IDs a honeypot)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ModalityIdentity:
+class ModalityIdentity(msgspec.Struct, frozen=True):
     """An Implementation Class UID read from files an acquisition device wrote (the data
     file's ``modalities``): the maker and the modality its equipment module named."""
 
@@ -75,8 +72,7 @@ class ModalityIdentity:
     uid: str
 
 
-@dataclass(frozen=True, slots=True)
-class Knowledge:
+class Knowledge(msgspec.Struct, frozen=True):
     implementations: tuple[Implementation, ...]
     cves: tuple[Cve, ...]
     markers: tuple[DataMarker, ...]

@@ -4,7 +4,8 @@ QNAP's firmware versions, fixed per branch and told apart by build number and da
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 _PART = re.compile(r"(\d+)|([A-Za-z]+)")
 
@@ -39,8 +40,7 @@ def version_in_range(
 _FIRMWARE = re.compile(r"^\s*(?:(\d+(?:\.\d+)*))?\s*(?:build\s*(\d{8}))?\s*$", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Firmware:
+class Firmware(msgspec.Struct, frozen=True):
     """A NAS firmware version as QNAP writes it: ``5.0.1.2145 build 20220903``.
 
     ``branch`` is the first three numbers (``5.0.1``), which QNAP fixes separately; ``number``
@@ -96,8 +96,7 @@ _DSM = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DsmVersion:
+class DsmVersion(msgspec.Struct, frozen=True):
     """A Synology DSM version as its advisories write it: ``7.2.1-69057-6`` (release 7.2.1,
     build 69057, update 6; also ``7.2.1-69057 Update 6``). A release without a micro number is
     ``.0`` (``7.2-64570-4`` is 7.2.0). The build number rises from release to release, the

@@ -30,8 +30,9 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
+
+import msgspec
 
 from pacsaudit.errors import ConnectTimeout, PeerClosed, ReadTimeout, tls_failure
 from pacsaudit.net.limits import TokenBucket
@@ -262,8 +263,7 @@ def _expire(waiter: asyncio.Future[None]) -> None:
         waiter.set_exception(ReadTimeout("read timed out"))
 
 
-@dataclass(frozen=True, slots=True)
-class DialOptions:
+class DialOptions(msgspec.Struct, frozen=True):
     connect_timeout: float = 3.0
     tls_handshake_timeout: float = 5.0
 

@@ -11,7 +11,8 @@ that build the real probe on its first scan.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.contract import Probe
 from pacsaudit.model import Finding
@@ -33,13 +34,12 @@ PROBE_PROTOCOLS: dict[str, str] = {spec.key: spec.key for spec in CATALOG}
 """The protocol each probe's findings name."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeOptions:
+class ProbeOptions(msgspec.Struct, frozen=True):
     """What each probe is built from, one field per ``ProbeSpec.options`` name."""
 
-    dicom: DicomOptions = field(default_factory=DicomOptions)
-    fileshare: WalkOptions = field(default_factory=WalkOptions)
-    http: HttpOptions = field(default_factory=HttpOptions)
+    dicom: DicomOptions = msgspec.field(default_factory=DicomOptions)
+    fileshare: WalkOptions = msgspec.field(default_factory=WalkOptions)
+    http: HttpOptions = msgspec.field(default_factory=HttpOptions)
 
 
 def followers(answer: FirstAnswer) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ probe that follows (:attr:`~pacsaudit.probes.spec.ProbeSpec.banner_prefixes` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.contract import Probe
 from pacsaudit.measure.classify import classify_all
@@ -50,15 +51,16 @@ def sniff_protocol(banner: str | None) -> str | None:
 _SILENT_KINDS = frozenset({ErrorKind.RESET, ErrorKind.EOF})
 
 
-@dataclass(frozen=True, slots=True)
-class Dispatcher:
+class Dispatcher(msgspec.Struct, frozen=True):
     """Runs the right probe(s) for each target; one finding per protocol tried."""
 
     probes: Mapping[str, Probe]
     forced: str | None = None
-    tls_followers: Sequence[str] = field(default_factory=lambda: followers(FirstAnswer.TLS_ALERT))
+    tls_followers: Sequence[str] = msgspec.field(
+        default_factory=lambda: followers(FirstAnswer.TLS_ALERT)
+    )
     """Tried in order where the port answered with a TLS alert."""
-    silent_followers: Sequence[str] = field(
+    silent_followers: Sequence[str] = msgspec.field(
         default_factory=lambda: followers(FirstAnswer.SILENT_CLOSE)
     )
     """Tried in order where the port closed or reset on our A-ASSOCIATE-RQ without a word —

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import importlib
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from pacsaudit.contract import Probe
 
@@ -26,8 +27,7 @@ class FirstAnswer(enum.StrEnum):
     """Closed or reset without a word: what TLS servers and SMB servers do to a DICOM RQ."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeSpec:
+class ProbeSpec(msgspec.Struct, frozen=True):
     """One probe as the catalogue lists it."""
 
     key: str

@@ -8,11 +8,11 @@ write to the same fields and we read what pynetdicom writes, and malformed varia
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from encoded_pdus import (
     ABORT_PROVIDER,
@@ -239,7 +239,7 @@ class TestAssociateRq:
 
     def test_role_selection_items_read_the_same_in_pynetdicom(self) -> None:
         roles = (pdu.RoleSelection("1.2.840.10008.5.1.4.1.1.2", 1, 1),)
-        raw = dataclasses.replace(verification_request(), roles=roles).encode()
+        raw = msgspec.structs.replace(verification_request(), roles=roles).encode()
         user = pynetdicom_rq(raw).user_information
         assert user is not None
         (role,) = user.role_selection.values()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable
 
+import msgspec
 from encoded_pdus import ASSOCIATE_AC_DCMTK
 
 from pacsaudit.probes.dicom import pdu
@@ -42,7 +42,7 @@ def test_an_equal_answer_read_elsewhere_is_derived_again() -> None:
     cached one, so a memo entry can only be reused for the very tuples it was made from."""
     derived, calls = counting()
     cached = accept_of(ASSOCIATE_AC_DCMTK)
-    copied = dataclasses.replace(cached, contexts=tuple(list(cached.contexts)))
+    copied = msgspec.structs.replace(cached, contexts=tuple(list(cached.contexts)))
     assert derived(cached) == derived(copied)
     assert len(calls) == 2
 

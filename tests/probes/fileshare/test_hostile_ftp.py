@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
 
 from pacsaudit.measure.classify import classify
 from pacsaudit.model import ErrorKind, ExposureClass, FileShareResult, Finding, Status
@@ -217,7 +218,7 @@ def test_not_ftp() -> None:
 
 def test_lying_server_is_bounded_and_recorded() -> None:
     server = LyingFtp()
-    found, took = timed(server, dataclasses.replace(OPTIONS, max_depth=3))
+    found, took = timed(server, msgspec.structs.replace(OPTIONS, max_depth=3))
     assert found.status is Status.FTP
     r = found.result
     assert isinstance(r, FileShareResult)
@@ -237,7 +238,7 @@ def test_lying_server_is_bounded_and_recorded() -> None:
 def test_pasv_naming_another_host_is_not_followed() -> None:
     """The PASV reply names 10.0.0.1: the probe connects to the target's own address only
     (tests/conftest.py would fail any connection off loopback)."""
-    found, _ = timed(LyingFtp(pasv_host="10,0,0,1"), dataclasses.replace(OPTIONS, max_depth=1))
+    found, _ = timed(LyingFtp(pasv_host="10,0,0,1"), msgspec.structs.replace(OPTIONS, max_depth=1))
     assert found.status is Status.FTP
     assert isinstance(found.result, FileShareResult)
     assert found.result.directories >= 1

@@ -8,19 +8,19 @@ brute-force run.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+import msgspec
 
 from pacsaudit.probes.dicom.pdu import encode_ae_title
 from pacsaudit.usage import UsageError
 
 
-@dataclass(frozen=True, slots=True)
-class AeGuessOptions:
+class AeGuessOptions(msgspec.Struct, frozen=True):
     enabled: bool = False
-    called: tuple[str, ...] = field(default_factory=tuple)
-    calling: tuple[str, ...] = field(default_factory=tuple)
+    called: tuple[str, ...] = msgspec.field(default_factory=tuple)
+    calling: tuple[str, ...] = msgspec.field(default_factory=tuple)
     max_guesses: int = 24
     interval: float = 0.2
 

@@ -8,7 +8,8 @@ identifiers, cryptography for certificates).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.net.stream import DialOptions
@@ -29,8 +30,7 @@ class Depth(enum.StrEnum):
     retrieving anything."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExposureOptions:
+class ExposureOptions(msgspec.Struct, frozen=True):
     max_records: int = 10_000
     """Per query level (patients, studies, series, images)."""
     reserve: float = 2.0
@@ -38,8 +38,7 @@ class ExposureOptions:
     check_move: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class DicomOptions:
+class DicomOptions(msgspec.Struct, frozen=True):
     calling_ae: str = DEFAULT_CALLING_AE
     default_called_ae: str = DEFAULT_CALLED_AE
     tls_ports: frozenset[int] = frozenset(DICOM_TLS_PORTS)
@@ -47,14 +46,14 @@ class DicomOptions:
     """Speak TLS on every port (for a port identified as TLS by the dispatcher)."""
     read_timeout: float = 5.0
     max_pdu_receive: int = 1 << 20
-    dial: DialOptions = field(default_factory=DialOptions)
+    dial: DialOptions = msgspec.field(default_factory=DialOptions)
     depth: Depth = Depth.DISCOVER
-    exposure: ExposureOptions = field(default_factory=ExposureOptions)
+    exposure: ExposureOptions = msgspec.field(default_factory=ExposureOptions)
     hasher: KeyedHasher | None = None
     """Required for ``Depth.EXPOSURE``: keys the Patient ID hashes."""
     budget: float = 30.0
     """Seconds for the whole probe of one ip:port; queries stop in time to release cleanly."""
-    guess: AeGuessOptions = field(default_factory=AeGuessOptions)
+    guess: AeGuessOptions = msgspec.field(default_factory=AeGuessOptions)
     associate_wait: float = 8.0
     """Seconds the answer to an A-ASSOCIATE-RQ may take, at least ``read_timeout`` and within
     ``budget``: a reject that comes late is evidence (dicompot delays ~5 s), not a timeout. A

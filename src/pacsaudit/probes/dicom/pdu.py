@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -104,15 +103,13 @@ def encode_ae_title(title: str) -> bytes:
     return raw.ljust(AE_TITLE_LENGTH, b" ")
 
 
-@dataclass(frozen=True, slots=True)
-class PresentationContextProposal:
+class PresentationContextProposal(msgspec.Struct, frozen=True):
     context_id: int
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RoleSelection:
+class RoleSelection(msgspec.Struct, frozen=True):
     """SCP/SCU Role Selection sub-item (PS3.7 D.3.3.4): which roles one SOP class may take.
 
     Proposed by the requestor for itself; in an A-ASSOCIATE-AC the acceptor's answer, where
@@ -124,8 +121,7 @@ class RoleSelection:
     scp_role: int
 
 
-@dataclass(frozen=True, slots=True)
-class AssociateRequest:
+class AssociateRequest(msgspec.Struct, frozen=True):
     """What an A-ASSOCIATE-RQ carries; ``encode`` turns it into the PDU."""
 
     called_ae: str
@@ -266,8 +262,7 @@ class PresentationContextResult(NamedTuple):
     transfer_syntax: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class AssociateAccept:
+class AssociateAccept(msgspec.Struct, frozen=True):
     called_ae: str
     calling_ae: str
     protocol_version: int
@@ -276,19 +271,17 @@ class AssociateAccept:
     max_pdu_length: int | None
     implementation_class_uid: str | None
     implementation_version_name: str | None
-    extra_user_items: tuple[int, ...] = field(default=())
-    roles: tuple[RoleSelection, ...] = field(default=())
+    extra_user_items: tuple[int, ...] = ()
+    roles: tuple[RoleSelection, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class AssociateReject:
+class AssociateReject(msgspec.Struct, frozen=True):
     result: int
     source: int
     reason: int
 
 
-@dataclass(frozen=True, slots=True)
-class Abort:
+class Abort(msgspec.Struct, frozen=True):
     source: int
     reason: int
 
@@ -375,15 +368,14 @@ def _items(body: bytes, start: int, end: int, where: str) -> Iterator[tuple[int,
         pos = item_end
 
 
-@dataclass(slots=True)
-class _UserInformation:
+class _UserInformation(msgspec.Struct):
     """What the User Information item of an A-ASSOCIATE-AC said (PS3.7 D.3.3)."""
 
     max_length: int | None = None
     class_uid: str | None = None
     version_name: str | None = None
-    extra: list[int] = field(default_factory=list)
-    roles: list[RoleSelection] = field(default_factory=list)
+    extra: list[int] = msgspec.field(default_factory=list)
+    roles: list[RoleSelection] = msgspec.field(default_factory=list)
 
 
 def _parse_accept(body: bytes) -> AssociateAccept:

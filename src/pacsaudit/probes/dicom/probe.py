@@ -17,7 +17,6 @@ scripts, which treat every rejection alike, miss the second.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import random
 import ssl
@@ -537,7 +536,9 @@ class DicomTlsProbe(DicomProbe):
     default_ports: ClassVar[tuple[int, ...]] = DICOM_TLS.ports
 
     def __init__(self, options: DicomOptions | None = None, *, dial: Dial | None = None) -> None:
-        super().__init__(dataclasses.replace(options or DicomOptions(), always_tls=True), dial=dial)
+        super().__init__(
+            msgspec.structs.replace(options or DicomOptions(), always_tls=True), dial=dial
+        )
 
 
 class _Answers(NamedTuple):

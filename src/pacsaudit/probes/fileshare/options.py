@@ -6,7 +6,7 @@ importing aioftp, impacket or pydicom, which a scan of DICOM ports never needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 FTP_PORTS = (21,)
 SMB_PORTS = (445,)
@@ -18,8 +18,7 @@ MAGIC_END = PREAMBLE + len(MAGIC)
 """Bytes needed to tell a DICOM Part 10 file from anything else: 132."""
 
 
-@dataclass(frozen=True, slots=True)
-class WalkOptions:
+class WalkOptions(msgspec.Struct, frozen=True):
     """Bounds of one target's walk (all shares together); validated before any packet."""
 
     max_depth: int = 8

@@ -6,7 +6,7 @@ validates them without importing httpx, which a scan of DICOM ports never needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from pacsaudit.measure.keyed_hash import KeyedHasher
 from pacsaudit.net.stream import DialOptions
@@ -16,8 +16,7 @@ HTTP_PORTS = (80, 443, 8042, 8080, 8443)
 HTTPS_PORTS = (443, 8443)
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(msgspec.Struct, frozen=True):
     request_timeout: float = 10.0
     """Seconds for one whole exchange: connect, headers, body (slowloris peers)."""
     max_redirects: int = 3
@@ -27,13 +26,12 @@ class Limits:
     """Body cap for one QIDO-RS page or REST listing."""
 
 
-@dataclass(frozen=True, slots=True)
-class HttpOptions:
+class HttpOptions(msgspec.Struct, frozen=True):
     https_ports: frozenset[int] = frozenset(HTTPS_PORTS)
     always_tls: bool = False
     """Speak TLS on every port (the ``https`` variant the dispatcher runs after a TLS alert)."""
     read_timeout: float = 5.0
-    dial: DialOptions = field(default_factory=DialOptions)
+    dial: DialOptions = msgspec.field(default_factory=DialOptions)
     enumerate: bool = True
     """Exposure depth: page through QIDO-RS / Orthanc's listing and count. False: only find
     out what answers (one record at most is read, and not counted)."""
@@ -46,7 +44,7 @@ class HttpOptions:
     ``--host-timeout``)."""
     max_records: int = 10_000
     page_size: int = 100
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = msgspec.field(default_factory=Limits)
     max_requests: int = 64
     try_default_credentials: bool = False
     max_credentials: int = 4
@@ -54,7 +52,7 @@ class HttpOptions:
     """Seconds between two credential attempts on one target (account lockouts, log floods)."""
     contact: str | None = None
     """The scanning party's contact (``--contact``), added to the User-Agent."""
-    walk: WalkOptions = field(default_factory=WalkOptions)
+    walk: WalkOptions = msgspec.field(default_factory=WalkOptions)
     """Bounds of the share walk of an open directory listing or WebDAV folder: the file-share
     probes' own (``--max-depth``, ``--max-entries``, ``--max-reads``, ``--max-samples``)."""
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import secrets
 import ssl
 import time
@@ -530,7 +529,7 @@ class HttpsProbe(HttpProbe):
     default_ports: ClassVar[tuple[int, ...]] = HTTPS.ports
 
     def __init__(self, options: HttpOptions | None = None) -> None:
-        super().__init__(dataclasses.replace(options or HttpOptions(), always_tls=True))
+        super().__init__(msgspec.structs.replace(options or HttpOptions(), always_tls=True))
 
 
 # -- helpers ------------------------------------------------------------------------------------
