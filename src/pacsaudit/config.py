@@ -10,8 +10,9 @@ Validation raises :class:`~pacsaudit.errors.UsageError` with one line naming the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from pacsaudit.engine.options import EngineOptions
 from pacsaudit.engine.rtt import CEILING
@@ -62,8 +63,7 @@ def ports(text: str) -> tuple[int, ...]:
     return parse_ports(text)
 
 
-@dataclass(frozen=True, slots=True)
-class ScanArguments:
+class ScanArguments(msgspec.Struct, frozen=True):
     """Every ``pacsaudit scan`` option, with the CLI's defaults."""
 
     targets: tuple[str, ...] = ()

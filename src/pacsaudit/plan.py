@@ -9,13 +9,13 @@ or from the open ports a SYN scanner found (``--input-format``).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import secrets
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from pacsaudit.engine.options import MAX_PROCESSES, EngineOptions
 from pacsaudit.engine.sources import PositionedSource, WalkSource, scan_fingerprint
@@ -32,13 +32,12 @@ from pacsaudit.targets.spec import AddressSpace, SourcedEntry, read_entries
 from pacsaudit.usage import UsageError
 
 
-@dataclass(frozen=True)
-class ScaleOptions:
+class ScaleOptions(msgspec.Struct, frozen=True):
     """How targets are ordered, split, checkpointed and distributed (``docs/scale.md``)."""
 
     seed: int | None = None
     """Seeds the walk's order; drawn at random (and saved in the state) when not given."""
-    shard: Shard = field(default_factory=Shard)
+    shard: Shard = msgspec.field(default_factory=Shard)
     """This run's slice, ``--shard I/N``."""
     state: Path | None = None
     """The SQLite state database; None: no checkpoints (output on stdout, or ``--no-state``)."""
@@ -69,8 +68,7 @@ class ScaleOptions:
             )
 
 
-@dataclass(frozen=True)
-class ScanPlan:
+class ScanPlan(msgspec.Struct, frozen=True):
     space: AddressSpace
     ports: tuple[int, ...]
     engine: EngineOptions
@@ -78,10 +76,10 @@ class ScanPlan:
     output: Path | None
     excluded: int = 0
     forced_probe: str | None = None
-    fileshare: WalkOptions = field(default_factory=WalkOptions)
+    fileshare: WalkOptions = msgspec.field(default_factory=WalkOptions)
     """Bounds of the FTP, SMB and rsync walks."""
-    http: HttpOptions = field(default_factory=HttpOptions)
-    scale: ScaleOptions = field(default_factory=ScaleOptions)
+    http: HttpOptions = msgspec.field(default_factory=HttpOptions)
+    scale: ScaleOptions = msgspec.field(default_factory=ScaleOptions)
     results: TargetList | None = None
     """Targets read from ZMap/masscan results (``space`` then only scoped them), packed and
     walked in the seeded order like an address space."""
@@ -227,7 +225,7 @@ def make_plan(
         forced_probe=forced_probe,
         fileshare=fileshare or WalkOptions(),
         http=http or HttpOptions(),
-        scale=dataclasses.replace(scale, seed=seed),
+        scale=msgspec.structs.replace(scale, seed=seed),
         results=results,
         notes=tuple(notes),
     )

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
@@ -80,8 +78,7 @@ def build_dispatcher(plan: ScanPlan) -> Dispatcher:
     return Dispatcher(scan_probes(plan, ports, plan.forced_probe), forced=plan.forced_probe)
 
 
-@dataclass(frozen=True, slots=True)
-class SecondPass:
+class SecondPass(msgspec.Struct, frozen=True):
     """What the second pass did: associations tried, hosts the bound left out, seconds."""
 
     tried: int
@@ -89,13 +86,12 @@ class SecondPass:
     seconds: float
 
 
-@dataclass
-class ScanOutcome:
+class ScanOutcome(msgspec.Struct):
     stats: ScanStats
-    interesting: list[Finding] = field(default_factory=list)
+    interesting: list[Finding] = msgspec.field(default_factory=list)
     interrupted: bool = False
     worst_severity: Severity | None = None
-    followup: Collector = field(default_factory=Collector)
+    followup: Collector = msgspec.field(default_factory=Collector)
     """The main pass's refusals and revealed AE titles, for the second pass."""
     second_pass: SecondPass | None = None
 
@@ -133,7 +129,7 @@ def run_engine(plan: ScanPlan) -> EngineOptions:
         max_probing = min(concurrency, max_probing or plan.engine.concurrency)
     else:
         concurrency = raise_fd_limit(plan.engine.concurrency)
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         plan.engine,
         concurrency=concurrency,
         max_probing=max_probing,

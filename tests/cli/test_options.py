@@ -7,11 +7,11 @@ import inspect
 import os
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import pydicom
 import pytest
+from msgspec.structs import fields
 
 from pacsaudit.cli.scan import scan
 from pacsaudit.cli.scan_options import CLI_ONLY, scan_arguments
@@ -31,7 +31,7 @@ def test_every_parameter_is_a_field_or_a_command_switch() -> None:
     assert names >= CLI_ONLY
 
 
-def test_parameter_defaults_are_the_dataclass_defaults() -> None:
+def test_parameter_defaults_are_the_scan_arguments_defaults() -> None:
     params = _parameters()
     for f in fields(ScanArguments):
         given = params[f.name].default

@@ -11,11 +11,11 @@ default) and a short metavar, so the help column keeps most of the width.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from msgspec.structs import fields
 
 from pacsaudit.engine.rtt import CEILING
 from pacsaudit.model import Severity

@@ -18,7 +18,6 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -231,8 +230,7 @@ class RecorderThread:
                 self._error = exc
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(msgspec.Struct, frozen=True):
     """What one checkpoint hands on: lines, and the shard's progress when they were cut."""
 
     batch: bytes
@@ -245,8 +243,7 @@ class Batch:
 OnBatch = Callable[[Batch], None]
 
 
-@dataclass(frozen=True)
-class ShardRun:
+class ShardRun(msgspec.Struct, frozen=True):
     """What a run of shards elsewhere — child processes, a cluster's workers — needs: the
     targets, a way to build the probe where the shard runs (the engine never imports a
     probe), and where batches are recorded and findings and counts go, in the process that

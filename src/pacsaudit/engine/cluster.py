@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from pacsaudit.contract import MultiProbe
 from pacsaudit.engine.checkpoint import Batch, ShardRun, run_shard
@@ -127,8 +128,7 @@ class _Shard:
     submits: int = 0
 
 
-@dataclass(frozen=True)
-class ClusterRun(ShardRun):
+class ClusterRun(ShardRun, frozen=True):
     """A run on a cluster: the probe factory must be picklable (it travels to the workers),
     and progress lines go to ``progress`` in the client process."""
 
@@ -149,7 +149,7 @@ def run_on_cluster(run: ClusterRun, client: Any) -> bool:
         return False
     engine = run.engine
     if engine.rate is not None:  # the rate is the scan's: share it among tasks running at once
-        engine = dataclasses.replace(engine, rate=engine.rate / min(len(jobs), threads))
+        engine = msgspec.structs.replace(engine, rate=engine.rate / min(len(jobs), threads))
     scan_id = uuid.uuid4().hex
     queue_name = f"pacsaudit-{scan_id}"
     queue = distributed.Queue(queue_name, client=client)
@@ -305,7 +305,7 @@ def scan_task(
     reply.delete()
     source = targets.source(shard, position, pending)
     probe = probe_factory()
-    engine = dataclasses.replace(
+    engine = msgspec.structs.replace(
         engine, concurrency=raise_fd_limit(engine.concurrency), predial=True
     )
     reserve_descriptor_table(engine.concurrency)  # a worker has threads: one growth, not five

@@ -8,8 +8,9 @@ way here, in one process, or on a cluster (:mod:`pacsaudit.engine.cluster`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from pacsaudit.engine.sources import PositionedSource
 from pacsaudit.engine.state import ScanState, StateError
@@ -28,8 +29,7 @@ class ShardedTargets(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ShardJob:
+class ShardJob(msgspec.Struct, frozen=True):
     """One shard still to scan: its name in the state, where to resume, what was done."""
 
     shard: Shard

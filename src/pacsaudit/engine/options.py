@@ -14,7 +14,8 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.model import Status
 
@@ -24,8 +25,7 @@ MAX_PROCESSES = 256
 """The most scanning processes one run starts on this machine (``--processes``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class EngineOptions:
+class EngineOptions(msgspec.Struct, frozen=True):
     concurrency: int = 512
     """Targets in flight at once (dialing or probing)."""
     host_timeout: float = 30.0
@@ -68,11 +68,10 @@ class EngineOptions:
             raise ValueError("per-network cap must be at least 1")
 
 
-@dataclass(slots=True)
-class ScanStats:
-    started: float = field(default_factory=time.monotonic)
+class ScanStats(msgspec.Struct):
+    started: float = msgspec.field(default_factory=time.monotonic)
     done: int = 0
-    by_status: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = msgspec.field(default_factory=Counter)
     finished: float | None = None
     peak_in_flight: int = 0
     """Most targets dialing or probing at once."""

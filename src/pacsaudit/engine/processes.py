@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import functools
 import logging
@@ -41,7 +40,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 import msgspec
 
@@ -168,8 +166,7 @@ class FrameReader:
 # --- the run ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProcessRun(ShardRun):
+class ProcessRun(ShardRun, frozen=True):
     """A run in child processes: each child builds its probe for itself, the engine options
     are the scan's (shared out among the children), and the jobs are run at most
     ``processes`` at once."""
@@ -189,7 +186,7 @@ def share(engine: EngineOptions, processes: int) -> EngineOptions:
     def part(whole: int) -> int:
         return max(1, whole // processes)
 
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         engine,
         concurrency=part(engine.concurrency),
         max_probing=part(engine.max_probing) if engine.max_probing is not None else None,
@@ -207,19 +204,18 @@ def usable_processes(wanted: int, engine: EngineOptions, jobs: int) -> int:
     return max(1, count)
 
 
-@dataclass
-class _Child:
+class _Child(msgspec.Struct):
     job: ShardJob
     pid: int
     out: int
     """The read end of the child's frame pipe."""
     stop: int | None
     """The write end of the child's stop pipe (closed: stop)."""
-    reader: FrameReader = field(default_factory=FrameReader)
+    reader: FrameReader = msgspec.field(default_factory=FrameReader)
     done: int = 0
     complete: bool = False
     error: str | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = msgspec.field(default_factory=time.monotonic)
     killed: bool = False
     """Killed by the parent (a second Ctrl-C, or a stop that outlasted the grace)."""
 

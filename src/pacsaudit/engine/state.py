@@ -34,8 +34,9 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from pacsaudit.usage import UsageError
 
@@ -67,8 +68,7 @@ class StateError(UsageError):
     """A state file that cannot be used for this scan; the message says why and what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class ShardProgress:
+class ShardProgress(msgspec.Struct, frozen=True):
     name: str
     fingerprint: str
     length: int

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.intel.knowledge import Implementation, knowledge
 from pacsaudit.intel.versions import version_in_range
@@ -49,8 +50,7 @@ def short_name(entry: Implementation) -> str:
     return SHORT_NAMES.get(entry.id) or entry.toolkit.split(" (", 1)[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Toolkit:
+class Toolkit(msgspec.Struct, frozen=True):
     name: str | None
     version: str | None
     entry: Implementation | None
@@ -86,11 +86,10 @@ def identify_toolkit(class_uid: str | None, version_name: str | None) -> Toolkit
     return Toolkit(short_name(best) if best else None, version, best)
 
 
-@dataclass(slots=True)
-class Verdict:
+class Verdict(msgspec.Struct):
     product: str | None = None
-    product_evidence: list[str] = field(default_factory=list)
-    honeypot_evidence: list[str] = field(default_factory=list)
+    product_evidence: list[str] = msgspec.field(default_factory=list)
+    honeypot_evidence: list[str] = msgspec.field(default_factory=list)
     promiscuous_evidence: str | None = None
     """Set where a made-up SOP class was accepted and nothing else points to a honeypot."""
 

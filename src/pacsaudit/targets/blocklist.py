@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import msgspec
+
 from pacsaudit.targets.collect import IntervalCollector
 from pacsaudit.targets.spec import (
     AddressSpace,
@@ -53,8 +55,7 @@ LOCAL_TAG = "@local"
 """Marks a block of the shipped list that an explicit target may open (see the module doc)."""
 
 
-@dataclass(frozen=True, slots=True)
-class BlockedRange:
+class BlockedRange(msgspec.Struct, frozen=True):
     """One block of a blocklist, with why it is there and where it was read."""
 
     family: int
@@ -82,8 +83,7 @@ class BlockedRange:
         return f"{make(self.first)}-{make(self.last)}"
 
 
-@dataclass
-class BlockNote:
+class BlockNote(msgspec.Struct):
     """What one block removed from the targets, for the one-line notices before a scan."""
 
     block: BlockedRange

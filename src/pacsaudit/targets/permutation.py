@@ -49,8 +49,9 @@ import socket
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+
+import msgspec
 
 from pacsaudit.targets.packed import packed
 from pacsaudit.targets.spec import AddressSpace, IntervalSet, Target
@@ -162,8 +163,7 @@ def _draw(seed: int, label: str, bound: int) -> int:
     return int.from_bytes(digest, "big") % bound
 
 
-@dataclass(frozen=True, slots=True)
-class CyclicGroup:
+class CyclicGroup(msgspec.Struct, frozen=True):
     """The multiplicative group modulo ``prime``, a generator of it and a starting exponent.
 
     The group has ``prime - 1`` elements; ``generator ** e`` for ``e`` from ``offset`` on visits
@@ -363,8 +363,7 @@ def _space_fingerprint(space: AddressSpace, ports: tuple[int, ...]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Shard:
+class Shard(msgspec.Struct, frozen=True):
     """Shard ``index`` of ``count``, counted from 0 as ZMap counts (``--shard 0/4`` … ``3/4``)."""
 
     index: int = 0
@@ -403,8 +402,7 @@ class CursorMismatch(UsageError):
     """A saved position belongs to another walk (targets, ports, seed or shard differ)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
+class Cursor(msgspec.Struct, frozen=True):
     """Where a shard's walk stands: ``position`` steps done, plus what identifies the walk.
 
     ``position`` counts steps of the cycle segment (skipped residues included), then entries

@@ -45,9 +45,10 @@ import re
 import socket
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+import msgspec
 
 from pacsaudit.targets.blocklist import Scope
 from pacsaudit.targets.spec import Target
@@ -76,8 +77,7 @@ class ResultsError(UsageError):
     """A result file that cannot be read as the format it claims; names ``file:line``."""
 
 
-@dataclass(frozen=True, slots=True)
-class OpenPort:
+class OpenPort(msgspec.Struct, frozen=True):
     """One open port found by the first-stage scanner; ``port`` is None when the file has
     none (ZMap's plain list), and the user's ports apply."""
 
@@ -85,8 +85,7 @@ class OpenPort:
     port: int | None
 
 
-@dataclass
-class ReadStats:
+class ReadStats(msgspec.Struct):
     """What a reader saw, for the summary line and to tell an empty scan from a broken file."""
 
     origin: str
@@ -99,7 +98,7 @@ class ReadStats:
     other: int = 0
     """Banners, ARP, ICMP, UDP, SCTP: not a TCP port to speak DICOM to."""
     malformed: int = 0
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = msgspec.field(default_factory=list)
     truncated: bool = False
     """The file ends inside a record or without the scanner's end marker."""
     unterminated: bool = False
@@ -132,8 +131,7 @@ class ReadStats:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Line:
+class _Line(msgspec.Struct, frozen=True):
     number: int
     text: str
     terminated: bool

@@ -13,7 +13,8 @@ import re
 import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from pacsaudit.targets.packed import packed
 from pacsaudit.usage import UsageError
@@ -21,8 +22,7 @@ from pacsaudit.usage import UsageError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """One address and port to probe; ``host`` is the name the user gave, if any."""
 
     ip: str
@@ -125,13 +125,12 @@ class IntervalSet:
             yield from range(lo, hi + 1)
 
 
-@dataclass
-class AddressSpace:
+class AddressSpace(msgspec.Struct):
     """The addresses to scan, per family, plus host names resolved to addresses."""
 
-    v4: IntervalSet = field(default_factory=IntervalSet)
-    v6: IntervalSet = field(default_factory=IntervalSet)
-    names: dict[str, list[str]] = field(default_factory=dict)
+    v4: IntervalSet = msgspec.field(default_factory=IntervalSet)
+    v6: IntervalSet = msgspec.field(default_factory=IntervalSet)
+    names: dict[str, list[str]] = msgspec.field(default_factory=dict)
     """Host name → resolved addresses, in the order the resolver gave them."""
 
     def size(self) -> int:
@@ -230,8 +229,7 @@ def _interval(first: IPAddress, last: IPAddress) -> tuple[int, int, int]:
     return first.version, int(first), int(last)
 
 
-@dataclass(frozen=True, slots=True)
-class SourcedEntry:
+class SourcedEntry(msgspec.Struct, frozen=True):
     text: str
     origin: str
     """Where the entry came from, for error messages: ``argument 2``, ``hosts.txt:14``."""
