@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from pacsaudit.measure.keyed_hash import KeyedHasher
 
@@ -168,17 +169,20 @@ def modality_codes(raw: bytes | None) -> list[str]:
     return codes
 
 
-@dataclass
-class IdentifierTally:
+class IdentifierTally(msgspec.Struct):
     hasher: KeyedHasher
     max_hashes: int = 100_000
     records: int = 0
     # Counts in defaultdicts: a Counter takes a microsecond to make, and a sweep makes
     # several per host.
-    phi: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
-    patient_hashes: set[str] = field(default_factory=set)
-    modalities: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
-    years: defaultdict[int, int] = field(default_factory=functools.partial(defaultdict, int))
+    phi: defaultdict[str, int] = msgspec.field(default_factory=functools.partial(defaultdict, int))
+    patient_hashes: set[str] = msgspec.field(default_factory=set)
+    modalities: defaultdict[str, int] = msgspec.field(
+        default_factory=functools.partial(defaultdict, int)
+    )
+    years: defaultdict[int, int] = msgspec.field(
+        default_factory=functools.partial(defaultdict, int)
+    )
 
     def add(self, ds: Dataset, phi_keys: tuple[str, ...]) -> None:
         """Count one identifier's non-empty PHI attributes and hash its Patient ID."""

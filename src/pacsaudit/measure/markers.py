@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from pacsaudit.intel.knowledge import DataMarker, knowledge
 from pacsaudit.measure.identifiers import raw_value
@@ -58,10 +59,9 @@ def matches(marker: DataMarker, ds: Dataset) -> bool:
     return all(checks) if marker.require_all else any(checks)
 
 
-@dataclass
-class MarkerTally:
+class MarkerTally(msgspec.Struct):
     studies: int = 0
-    hits: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
+    hits: defaultdict[str, int] = msgspec.field(default_factory=functools.partial(defaultdict, int))
 
     def add_study(self, ds: Dataset) -> None:
         self.studies += 1

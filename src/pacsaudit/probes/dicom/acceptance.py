@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from pacsaudit.model import ErrorInfo, StorageCheck
 from pacsaudit.probes.dicom import pdu, uids
@@ -39,8 +40,7 @@ _STORAGE = frozenset(uids.STORAGE_CLASSES)
 _ACCEPTANCE = int(pdu.ContextResult.ACCEPTANCE)
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(msgspec.Struct, frozen=True):
     """An association that gave no context answer: rejected, aborted or broken off."""
 
     reason: str
@@ -77,8 +77,7 @@ def proposal(
     return contexts, roles
 
 
-@dataclass(frozen=True, slots=True)
-class Shared:
+class Shared(msgspec.Struct, frozen=True):
     """The main association's A-ASSOCIATE-AC, whose proposal carried every class of
     :data:`PROPOSED` from context id ``first_id`` on."""
 

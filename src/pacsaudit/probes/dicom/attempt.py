@@ -7,8 +7,6 @@ the AE-title policy off the list, and :class:`Prior` records a second-pass attem
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 
 from pacsaudit.model import (
@@ -37,8 +35,7 @@ class Broken(Exception):
         """The A-ASSOCIATE-RQ had been sent: the peer ended the exchange in answer to it."""
 
 
-@dataclass(slots=True)
-class Attempt:
+class Attempt(msgspec.Struct):
     called_ae: str
     calling_ae: str
     outcome: AssociationOutcome = AssociationOutcome.FAILED
@@ -58,8 +55,7 @@ class Attempt:
     """The request carried the storage check's classes (:mod:`.proposal`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Prior:
+class Prior(msgspec.Struct, frozen=True):
     """The first pass's finding, under which a second-pass attempt is recorded."""
 
     earlier: DicomResult

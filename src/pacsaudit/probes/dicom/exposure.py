@@ -15,8 +15,9 @@ import functools
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from pacsaudit.errors import classify
 from pacsaudit.measure.identifiers import (
@@ -89,14 +90,15 @@ MINIMAL_PATIENT = ("PatientName", "PatientID")
 MINIMAL_STUDY = ("PatientName", "PatientID", "StudyDate", "AccessionNumber", "StudyID")
 
 
-@dataclass
-class _Level:
+class _Level(msgspec.Struct):
     level: str
     model: str
     queries: int = 0
     records: int = 0
     lower_bound: bool = False
-    statuses: defaultdict[str, int] = field(default_factory=functools.partial(defaultdict, int))
+    statuses: defaultdict[str, int] = msgspec.field(
+        default_factory=functools.partial(defaultdict, int)
+    )
     """Final statuses in hex, counted (a defaultdict: a Counter costs a microsecond a level)."""
     error: ErrorInfo | None = None
 

@@ -18,8 +18,9 @@ it is not retried.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+
+import msgspec
 
 from pacsaudit.errors import classify
 from pacsaudit.model import AssociationOutcome, ErrorKind
@@ -120,8 +121,7 @@ def main_request(called_ae: str, calling_ae: str, *, with_storage: bool) -> byte
     return pdu.with_ae_titles(_WITH_STORAGE if with_storage else _COMPACT, called_ae, calling_ae)
 
 
-@dataclass(slots=True)
-class Shape:
+class Shape(msgspec.Struct):
     """One host's proposal, as its answers shape it: whether the storage classes still ride
     on the main association, and why they were taken off."""
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, cast
+
+import msgspec
 
 from pacsaudit.probes.dicom.dimse import CommandField, Tag, encode_command_set
 from pacsaudit.probes.dicom.errors import DicomProtocolError
@@ -153,8 +154,7 @@ def decode_identifier(data: bytes, transfer_syntax: str | None) -> Dataset:
     return ds
 
 
-@dataclass(slots=True)
-class QueryOutcome:
+class QueryOutcome(msgspec.Struct):
     records: int = 0
     final_status: int | None = None
     cancelled: bool = False
@@ -220,8 +220,7 @@ async def find(
             outcome.cancelled = True
 
 
-@dataclass(slots=True)
-class MoveOutcome:
+class MoveOutcome(msgspec.Struct):
     final_status: int | None = None
     pending: int = 0
 
@@ -237,8 +236,7 @@ def _element(group: int, element: int, vr: bytes, value: bytes, implicit: bool) 
     return struct.pack("<HH2sH", group, element, vr, len(value)) + value
 
 
-@dataclass(frozen=True, slots=True)
-class MoveKey:
+class MoveKey(msgspec.Struct, frozen=True):
     """The identifier of the C-MOVE check: the level and its one key, written by hand.
 
     Two elements in a fixed order need no dataset: building one with pydicom and writing it
