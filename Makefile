@@ -4,9 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Real peers for the lab and the tests (see ../shared/LAB-NOTES.md).
+# Real peers for the lab and the tests (see ../shared/LAB-NOTES.md); masscan and zmap send raw
+# frames and run only inside the sealed namespaces a test makes (tests/engine/netns.py).
 APT_PACKAGES := orthanc orthanc-dicomweb orthanc-webviewer orthanc-wsi dcmtk nmap samba smbclient rsync iproute2 nftables chromium \
-  nginx-light libnginx-mod-http-dav-ext
+  nginx-light libnginx-mod-http-dav-ext masscan zmap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lock system-deps venv lint typecheck unit clean

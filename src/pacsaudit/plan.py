@@ -351,10 +351,16 @@ def describe_plan(
 ) -> list[str]:
     """What ``--dry-run`` prints: how many targets, how the shards split them, the seed, and
     how many processes scan them here."""
-    addresses = plan.space.size() if plan.results is None else plan.results.addresses
+    if plan.results is None:
+        shape = f"{plan.space.size():,} addresses x {len(plan.ports)} port(s)"
+    else:
+        shape = (
+            f"{plan.results.addresses:,} addresses: each result's own port, or the "
+            f"{len(plan.ports)} port(s) given for a bare address"
+        )
     kind = "result-file targets" if plan.results is not None else "targets"
     lines = [
-        f"{kind}: {plan.total:,} ({addresses:,} addresses x {len(plan.ports)} port(s))",
+        f"{kind}: {plan.total:,} ({shape})",
         f"excluded before scanning: {plan.excluded:,} address(es)",
         *plan.notes,
         f"seed: {plan.seed}",

@@ -1,4 +1,4 @@
-"""A sealed two-namespace network for end-to-end timing tests (root; iproute2, nft, /dev/net/tun).
+"""A sealed two-namespace network for end-to-end tests (root; iproute2, nft, /dev/net/tun).
 
 ``scan`` and ``target`` namespaces made for one test, joined by a pair of TUN devices, one in
 each, with a forwarding process between them (no interface in the host namespace, no default
@@ -9,6 +9,7 @@ namespace drops chosen packets. The target namespace owns a block of 10.78.0.0/1
 accepts), *refusers* (local addresses without a listener: RST) and the rest blackholed
 (silence, as most of an address space). Commands run in the scan namespace only after checking
 that it is the sealed one. Everything is deleted on exit, processes first.
+:func:`sealed_veth_lab` joins the same namespaces by a veth pair instead, for the SYN scanners.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -188,8 +190,16 @@ def _build(lab: Lab) -> subprocess.Popen[str]:
     if forwarder.stdout.readline().strip() != "READY":
         _stop(forwarder)
         raise RuntimeError("the lab's forwarder did not start")
+    _address(lab, f"route add {lab.block} dev {lab.tun_scan}")
+    return forwarder
+
+
+def _address(lab: Lab, scan_route: str) -> None:
+    """Addresses and routes: the scan side reaches the block by ``scan_route`` only; on the
+    target side listeners and refusers are local addresses, the rest of the block a
+    blackhole."""
     scan = ["link set lo up", f"addr add {SCAN_IP}/24 dev {lab.tun_scan}",
-            f"link set {lab.tun_scan} up", f"route add {lab.block} dev {lab.tun_scan}"]  # fmt: skip
+            f"link set {lab.tun_scan} up", scan_route]  # fmt: skip
     target = ["link set lo up", f"addr add {TARGET_IP}/24 dev {lab.tun_target}",
               f"link set {lab.tun_target} up"]  # fmt: skip
     target += [f"route add local {a}/32 dev lo table local" for a in lab.listeners + lab.refusers]
@@ -199,7 +209,18 @@ def _build(lab: Lab) -> subprocess.Popen[str]:
             fh.write("\n".join(lines) + "\n")
             fh.flush()
             _run(["ip", "-n", ns, "-batch", fh.name])
-    return forwarder
+
+
+def _listen(lab: Lab) -> subprocess.Popen[str]:
+    """The listeners' process in the target namespace, once it is ready."""
+    cmd = ["timeout", "300", "ip", "netns", "exec", lab.target_ns, sys.executable, "-c",
+           _LISTEN, str(PORT), *lab.listeners]  # fmt: skip
+    server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    if server.stdout.readline().strip() != "READY":
+        _stop(server)
+        raise RuntimeError("the lab's listeners did not start")
+    return server
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -236,19 +257,50 @@ def sealed_lab(
     procs: list[subprocess.Popen[str]] = []
     try:
         procs.append(_build(lab))
-        cmd = ["timeout", "300", "ip", "netns", "exec", lab.target_ns, sys.executable, "-c",
-               _LISTEN, str(PORT), *lab.listeners]  # fmt: skip
-        server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        procs.append(server)
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "READY":
-            raise RuntimeError("the lab's listeners did not start")
+        procs.append(_listen(lab))
         yield lab
     finally:
         for proc in reversed(procs):
             _stop(proc)
         for ns in (lab.scan_ns, lab.target_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def sealed_veth_lab(block: str, listeners: int) -> Iterator[Lab]:
+    """The same two namespaces joined by a veth pair instead of the forwarder: an Ethernet
+    link, for the SYN scanners (masscan and zmap write frames with libpcap or a packet socket
+    and need a MAC address to send to). Both ends are created inside the namespaces, never in
+    the host's; the listeners complete handshakes, every other address is blackholed. No
+    delay or loss on this link."""
+    net = IPv4Network(block)
+    if not net.subnet_of(LAB) or ip_address(SCAN_IP) in net:
+        raise ValueError(f"the lab's blocks lie in {LAB}, off its link")
+    hosts = [str(h) for h in net.hosts() if h.packed[-1] not in (0, 255)]
+    chosen = hosts[:: len(hosts) // listeners][:listeners]
+    lab = Lab(f"pv{os.getpid() % 100000}", net, chosen, [])
+    server: subprocess.Popen[str] | None = None
+    try:
+        for ns in (lab.scan_ns, lab.target_ns):
+            _run(["ip", "netns", "add", ns])
+        _run(["ip", "link", "add", lab.tun_scan, "netns", lab.scan_ns, "type", "veth",
+              "peer", "name", lab.tun_target, "netns", lab.target_ns])  # fmt: skip
+        if {lab.tun_scan, lab.tun_target} & {name for _, name in socket.if_nameindex()}:
+            raise RuntimeError("an end of the lab's link appeared in the host namespace")
+        _address(lab, f"route add {net} via {TARGET_IP}")
+        server = _listen(lab)
+        yield lab
+    finally:
+        if server is not None:
+            _stop(server)
+        for ns in (lab.scan_ns, lab.target_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def target_mac(lab: Lab) -> str:
+    """The MAC address of the target namespace's end of the link: the scanners' next hop."""
+    links = json.loads(_run(["ip", "-n", lab.target_ns, "-j", "link", "show", lab.tun_target]))
+    return str(links[0]["address"])
 
 
 def findings(path: Path) -> dict[str, dict[str, object]]:

@@ -68,7 +68,7 @@ InputFiles = Annotated[
         panel=TARGETS,
         metavar="FILE",
         help="File of targets, one or more per line (- for stdin); with --input-format, "
-        "a ZMap or masscan result file of open ports.",
+        "a ZMap, masscan or nmap result file of open ports.",
     ),
 ]
 Ports = Annotated[
@@ -111,8 +111,8 @@ Format = Annotated[
         "--input-format",
         panel=TARGETS,
         metavar="FORMAT",
-        help="Read the -i files as open-port results of a SYN scan: zmap (-o, -O csv/json), "
-        "masscan (-oL, -oJ), or auto.",
+        help="Read the -i files as open-port results of a first-stage scan: zmap (-o, -O "
+        "csv/json), masscan (-oL, -oJ, -oD, -oG, -oX), nmap (-oG, -oX), or auto.",
     ),
 ]
 SkipMalformed = Annotated[

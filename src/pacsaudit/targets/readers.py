@@ -1,5 +1,4 @@
-# Over 600 lines: one parser per scanner format, sharing the bounded line reader and its errors.
-"""Open-port lists from ZMap and masscan: the first stage of a two-stage scan.
+"""Open-port lists from ZMap, masscan and nmap: the first stage of a two-stage scan.
 
 A SYN scanner finds the few hosts with port 104 (or 11112…) open among millions at line rate;
 pacsaudit then speaks DICOM to those only. These readers turn the scanners' result files into
@@ -20,6 +19,9 @@ masscan
     unquoted keys, until 2017 with a trailing comma on every record and a ``{finished: 1}`` last
     line, until 2018 inside ``[``…``]`` with the trailing commas, and since then with commas
     between records. ``-oD``: one ``{"ip", "port", "proto", "data": {"status"}}`` per line.
+    ``-oG`` and ``-oX``: nmap's shapes, read by :mod:`pacsaudit.targets.nmap_results`.
+nmap
+    ``-oG`` and ``-oX`` (:mod:`pacsaudit.targets.nmap_results`).
 
 Only open TCP ports are kept: closed ports, banners, ARP and other protocols are counted, not
 returned. A file without ports (ZMap's plain list) takes the user's ports.
@@ -39,30 +41,43 @@ from __future__ import annotations
 
 import csv
 import enum
-import ipaddress
 import json
 import re
-import socket
 import sys
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import msgspec
-
+from pacsaudit.targets import nmap_results
 from pacsaudit.targets.blocklist import Scope
+from pacsaudit.targets.result_lines import (
+    MASSCAN_LIST_WORDS,
+    MAX_LINE_CHARS,
+    MAX_RECORD_LINES,
+    Context,
+    Line,
+    OpenPort,
+    ReadStats,
+    ResultsError,
+    address,
+    bounded_lines,
+    could_be_cut,
+    lines_of,
+    port_number,
+)
 from pacsaudit.targets.spec import Target
 from pacsaudit.usage import UsageError
 
-MAX_LINE_CHARS = 64 * 1024
-"""Longer lines are malformed (a masscan banner record stays far below this)."""
-MAX_RECORD_LINES = 200
-"""A pretty-printed JSON record may span lines, up to this many."""
-BOM = "\ufeff"
-"""A UTF-8 byte order mark, which Windows editors and PowerShell's ``Out-File`` put first:
-dropped from the first line, as it is no part of the data."""
-MAX_PROBLEMS = 5
-"""Malformed lines remembered for the summary when they are skipped, not raised."""
+__all__ = [
+    "MAX_LINE_CHARS",
+    "InputFormat",
+    "OpenPort",
+    "ReadStats",
+    "ResultsError",
+    "parse_open_ports",
+    "read_open_ports",
+    "targets_from_results",
+]
 
 
 class InputFormat(enum.StrEnum):
@@ -71,142 +86,7 @@ class InputFormat(enum.StrEnum):
     AUTO = "auto"
     ZMAP = "zmap"
     MASSCAN = "masscan"
-
-
-class ResultsError(UsageError):
-    """A result file that cannot be read as the format it claims; names ``file:line``."""
-
-
-class OpenPort(msgspec.Struct, frozen=True):
-    """One open port found by the first-stage scanner; ``port`` is None when the file has
-    none (ZMap's plain list), and the user's ports apply."""
-
-    ip: str
-    port: int | None
-
-
-class ReadStats(msgspec.Struct):
-    """What a reader saw, for the summary line and to tell an empty scan from a broken file."""
-
-    origin: str
-    variant: str = ""
-    """``zmap-plain``, ``zmap-csv``, ``zmap-json``, ``masscan-list``, ``masscan-json`` or
-    ``empty``."""
-    records: int = 0
-    not_open: int = 0
-    """Closed ports and unsuccessful rows, present when the scanner was told to keep them."""
-    other: int = 0
-    """Banners, ARP, ICMP, UDP, SCTP: not a TCP port to speak DICOM to."""
-    malformed: int = 0
-    problems: list[str] = msgspec.field(default_factory=list)
-    truncated: bool = False
-    """The file ends inside a record or without the scanner's end marker."""
-    unterminated: bool = False
-    """The last line has no newline but parsed: if the file was cut there, its address or port
-    may be cut too (``192.0.2.1`` from ``192.0.2.13``). Scanners end every line, so warn."""
-    out_of_scope: int = 0
-    """Addresses dropped by :func:`targets_from_results`: blocked or not among the targets."""
-    duplicates: int = 0
-
-    def warnings(self) -> list[str]:
-        out: list[str] = []
-        if self.truncated:
-            out.append(
-                f"{self.origin}: the file ends early (scan interrupted or file cut); "
-                "using every complete record before the end"
-            )
-        if self.unterminated:
-            out.append(
-                f"{self.origin}: the last line has no newline; if the file was cut, its last "
-                "address or port may be incomplete"
-            )
-        if self.malformed:
-            shown = "; ".join(self.problems)
-            out.append(f"{self.origin}: skipped {self.malformed} malformed line(s): {shown}")
-        if self.out_of_scope:
-            out.append(
-                f"{self.origin}: {self.out_of_scope} address(es) outside the targets or "
-                "blocklisted, not probed"
-            )
-        return out
-
-
-class _Line(msgspec.Struct, frozen=True):
-    number: int
-    text: str
-    terminated: bool
-    """Ended with a newline; the last line of a cut file is not."""
-    overlong: bool = False
-
-
-class _Context:
-    """Per-file state shared by the parsers: where we are and what to do with bad lines."""
-
-    def __init__(self, origin: str, strict: bool, stats: ReadStats) -> None:
-        self.origin = origin
-        self.strict = strict
-        self.stats = stats
-
-    def bad(self, line: _Line, reason: str) -> None:
-        if not line.terminated and (line.number > 1 or _could_be_cut(line.text)):
-            # the last line of a file cut while written; a lone unterminated line that no
-            # scanner could have begun (prose, binary) is named like any malformed line
-            self.stats.truncated = True
-            return
-        message = f"{self.origin}:{line.number}: {reason}"
-        if self.strict:
-            raise ResultsError(message)
-        self.stats.malformed += 1
-        if len(self.stats.problems) < MAX_PROBLEMS:
-            self.stats.problems.append(message)
-
-    def refuse(self, line: _Line, reason: str) -> ResultsError:
-        """The whole file is of the wrong kind: always an error, strict or not."""
-        return ResultsError(f"{self.origin}:{line.number}: {reason}")
-
-
-_PLAIN_RECORD = re.compile(r"[A-Za-z0-9_.:,\[\]]{0,200}")
-
-
-def _could_be_cut(text: str) -> bool:
-    """Whether an unterminated first line may be the start of a scanner's output cut while
-    it was written: a JSON record or array, a masscan list line or comment, or an address or
-    CSV header (no spaces). Prose or binary is no scanner's beginning."""
-    return (
-        text[:1] in ("{", "[", "#")
-        or text.split(" ", 1)[0] in _MASSCAN_LIST_WORDS
-        or bool(_PLAIN_RECORD.fullmatch(text))
-    )
-
-
-def _bounded_lines(stream: IO[str]) -> Iterator[_Line]:
-    """Lines of at most :data:`MAX_LINE_CHARS`; the rest of a longer line is read in bounded
-    chunks and dropped, and the line is marked overlong."""
-    number = 0
-    while True:
-        chunk = stream.readline(MAX_LINE_CHARS + 1)
-        if not chunk:
-            return
-        number += 1
-        overlong = False
-        if len(chunk) > MAX_LINE_CHARS and not chunk.endswith("\n"):
-            overlong = True
-            while chunk and not chunk.endswith("\n"):  # ends: each read consumes input
-                chunk = stream.readline(MAX_LINE_CHARS)
-        terminated = chunk.endswith("\n")
-        text = "" if overlong else chunk.rstrip("\r\n")
-        if number == 1:
-            text = text.removeprefix(BOM)
-        yield _Line(number, text, terminated, overlong)
-
-
-def _lines_of(lines: Iterable[str]) -> Iterator[_Line]:
-    """Lines given as strings (tests, stdin already split): the same shape as from a file."""
-    for number, raw in enumerate(lines, 1):
-        terminated = raw.endswith("\n")
-        overlong = len(raw) > MAX_LINE_CHARS
-        text = "" if overlong else raw.rstrip("\r\n")
-        yield _Line(number, text.removeprefix(BOM) if number == 1 else text, terminated, overlong)
+    NMAP = "nmap"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +108,7 @@ def read_open_ports(
     origin = "stdin" if str(path) == "-" else str(path)
     stats = stats if stats is not None else ReadStats(origin)
     if str(path) == "-":
-        yield from _parse(_bounded_lines(sys.stdin), origin, input_format, strict, stats)
+        yield from _parse(bounded_lines(sys.stdin), origin, input_format, strict, stats)
         return
     try:
         # errors="replace": undecodable bytes make a line malformed (an error naming it),
@@ -237,7 +117,7 @@ def read_open_ports(
     except OSError as exc:
         raise ResultsError(f"cannot read result file {origin}: {exc.strerror or exc}") from None
     with stream:
-        yield from _parse(_bounded_lines(stream), origin, input_format, strict, stats)
+        yield from _parse(bounded_lines(stream), origin, input_format, strict, stats)
 
 
 def parse_open_ports(
@@ -251,7 +131,7 @@ def parse_open_ports(
     """As :func:`read_open_ports`, from lines that keep their ``\\n`` (``io.StringIO``,
     ``str.splitlines(keepends=True)``)."""
     stats = stats if stats is not None else ReadStats(origin)
-    yield from _parse(_lines_of(lines), origin, input_format, strict, stats)
+    yield from _parse(lines_of(lines), origin, input_format, strict, stats)
 
 
 def targets_from_results(
@@ -295,22 +175,26 @@ def targets_from_results(
 # Detection.
 # ---------------------------------------------------------------------------------------------
 
-_MASSCAN_LIST_WORDS = frozenset({"open", "closed", "banner", "up", "unknown"})
 _SADDR_KEY = re.compile(r'^\{\s*"?saddr"?\s*:')
 
 
 def _detect(text: str) -> str:
-    """The variant from the first non-blank line. Raises ValueError for a known format that
-    is not supported, so the message can say which one to use instead."""
-    if "\x00" in text:
-        raise ValueError("binary data: write results with zmap -o / -O csv, or masscan -oL / -oJ")
+    """The variant from the first non-blank line (``xml`` for either scanner's XML, whose
+    ``scanner`` attribute comes later). Raises ValueError for a known format that is not
+    read, so the message can say which one to use instead."""
+    if "\x00" in text or text.startswith("masscan/"):  # masscan -oB starts "masscan/1.1"
+        raise ValueError(
+            "binary data (masscan -oB?): write results with zmap -o / -O csv, masscan -oL / "
+            "-oJ / -oX, or nmap -oG / -oX"
+        )
     if text.startswith("#masscan"):
         return "masscan-list"
-    if text.startswith("# Masscan"):
-        raise ValueError("masscan grepable output (-oG) is not supported: use -oL or -oJ")
-    if text.startswith("<?xml") or text.startswith("<nmaprun"):
-        raise ValueError("XML output (-oX) is not supported: use masscan -oL or -oJ")
-    if text.split(maxsplit=1)[0] in _MASSCAN_LIST_WORDS:
+    grepable = nmap_results.grepable_family(text)
+    if grepable is not None:
+        return f"{grepable}-grepable"
+    if text.startswith("<"):
+        return "xml"
+    if text.split(maxsplit=1)[0] in MASSCAN_LIST_WORDS:
         return "masscan-list"
     if text.startswith("["):
         return "masscan-json"
@@ -320,7 +204,7 @@ def _detect(text: str) -> str:
 
 
 def _parse(
-    lines: Iterator[_Line],
+    lines: Iterator[Line],
     origin: str,
     input_format: InputFormat | str,
     strict: bool,
@@ -329,10 +213,12 @@ def _parse(
     try:
         wanted = InputFormat(input_format)
     except ValueError:
-        raise UsageError(f"bad input format {input_format!r}: use zmap, masscan or auto") from None
-    ctx = _Context(origin, strict, stats)
-    head: list[_Line] = []
-    first: _Line | None = None
+        raise UsageError(
+            f"bad input format {input_format!r}: use zmap, masscan, nmap or auto"
+        ) from None
+    ctx = Context(origin, strict, stats)
+    head: list[Line] = []
+    first: Line | None = None
     for line in lines:  # ends: consumes the iterator
         head.append(line)
         if line.text.strip() or line.overlong:
@@ -346,7 +232,10 @@ def _parse(
     except ValueError as exc:
         raise ctx.refuse(first, str(exc)) from None
     family = variant.split("-", 1)[0]
-    if wanted is not InputFormat.AUTO and family != wanted.value:
+    # XML names its scanner later; a bare grepable ``Host:`` line is nmap's or masscan's
+    bare_host = first.text.lstrip().startswith("Host:")
+    either = variant == "xml" or (bare_host and wanted in (InputFormat.MASSCAN, InputFormat.NMAP))
+    if wanted is not InputFormat.AUTO and family != wanted.value and not either:
         raise ctx.refuse(
             first,
             f"this looks like {family} output, not {wanted.value} "
@@ -362,42 +251,19 @@ def _parse(
     elif variant == "zmap-json":
         stats.variant = variant
         yield from _zmap_json(replay, ctx)
+    elif variant.endswith("-grepable"):
+        stats.variant = variant
+        yield from nmap_results.grepable(replay, ctx)
+    elif variant == "xml":
+        named = None if wanted is InputFormat.AUTO else wanted.value
+        yield from nmap_results.xml(replay, ctx, named)
     else:
         yield from _zmap_csv(replay, ctx)
 
 
-def _chain(head: list[_Line], rest: Iterator[_Line]) -> Iterator[_Line]:
+def _chain(head: list[Line], rest: Iterator[Line]) -> Iterator[Line]:
     yield from head
     yield from rest
-
-
-def _address(text: str) -> str | None:
-    """The canonical text of an IP address (so duplicates compare equal), or None."""
-    text = text.strip()
-    try:  # the common case, in C; inet_pton takes only canonical dotted quads
-        socket.inet_pton(socket.AF_INET, text)
-    except (OSError, ValueError):
-        pass
-    else:
-        return text
-    try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError:
-        return None
-
-
-def _port(value: object) -> int | None:
-    """A TCP port 1–65535 from a number or ASCII digits, or None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 5):
-            return None
-        value = int(text)
-    if isinstance(value, int) and 1 <= value <= 65535:
-        return value
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -417,7 +283,7 @@ def _cells(text: str) -> list[str] | None:
         return None
 
 
-def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
+def _zmap_csv(lines: Iterator[Line], ctx: Context) -> Iterator[OpenPort]:
     """Plain lists (``ip`` or ``ip,port`` per line) and CSV with a header row."""
     saddr, sport, success = 0, -1, -1
     columns = 0
@@ -436,9 +302,9 @@ def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         cells = [c.strip() for c in raw_cells]
         if not started:
             started = True
-            if _address(cells[0]) is None:
+            if address(cells[0]) is None:
                 names = [c.lower() for c in cells]
-                if "saddr" not in names and not line.terminated and _could_be_cut(text):
+                if "saddr" not in names and not line.terminated and could_be_cut(text):
                     ctx.stats.truncated = True  # cut inside the first line: nothing to read
                     return
                 if "saddr" not in names:
@@ -465,13 +331,13 @@ def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         if len(cells) != columns:
             ctx.bad(line, f"expected {columns} column(s), found {len(cells)}")
             continue
-        ip = _address(cells[saddr])
+        ip = address(cells[saddr])
         if ip is None:
             ctx.bad(line, f"not an IP address: {cells[saddr][:60]!r}")
             continue
         port: int | None = None
         if sport >= 0:
-            port = _port(cells[sport])
+            port = port_number(cells[sport])
             if port is None:
                 ctx.bad(line, f"not a port: {cells[sport][:20]!r}")
                 continue
@@ -483,7 +349,7 @@ def _zmap_csv(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         yield OpenPort(ip, port)
 
 
-def _zmap_json(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
+def _zmap_json(lines: Iterator[Line], ctx: Context) -> Iterator[OpenPort]:
     """``zmap -O json``: one object per line."""
     for line in lines:
         text = line.text.strip()
@@ -500,13 +366,13 @@ def _zmap_json(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         if not isinstance(record, dict):
             ctx.bad(line, "not a JSON object")
             continue
-        ip = _address(str(record.get("saddr", "")))
+        ip = address(str(record.get("saddr", "")))
         if ip is None:
             ctx.bad(line, "no valid saddr")
             continue
         port: int | None = None
         if "sport" in record:
-            port = _port(record["sport"])
+            port = port_number(record["sport"])
             if port is None:
                 ctx.bad(line, "sport is not a port")
                 continue
@@ -523,7 +389,7 @@ def _zmap_json(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _masscan_list(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
+def _masscan_list(lines: Iterator[Line], ctx: Context) -> Iterator[OpenPort]:
     """``-oL``: ``<status> <proto> <port> <ip> <timestamp>`` between ``#masscan`` and
     ``# end``. A file that started with the header but lacks the trailer was cut short."""
     header = ended = False
@@ -545,11 +411,11 @@ def _masscan_list(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         if status == "banner":
             ctx.stats.other += 1
             continue
-        if status not in _MASSCAN_LIST_WORDS or len(fields) != 5:
+        if status not in MASSCAN_LIST_WORDS or len(fields) != 5:
             ctx.bad(line, "expected '<status> <proto> <port> <ip> <timestamp>'")
             continue
         _, proto, port_text, ip_text, timestamp = fields
-        ip, port = _address(ip_text), _port(port_text)
+        ip, port = address(ip_text), port_number(port_text)
         if ip is None or not timestamp.isdigit() or (port is None and proto == "tcp"):
             ctx.bad(line, "bad address, port or timestamp")
             continue
@@ -588,7 +454,7 @@ def _decode_object(text: str) -> tuple[Any, str] | None:
     return value, quoted[end:]
 
 
-def _masscan_json(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
+def _masscan_json(lines: Iterator[Line], ctx: Context) -> Iterator[OpenPort]:
     """``-oJ`` in all its generations, and ``-oD``; see the module doc."""
     buffer = ""
     buffer_lines = 0
@@ -640,11 +506,11 @@ def _masscan_json(lines: Iterator[_Line], ctx: _Context) -> Iterator[OpenPort]:
         ctx.stats.truncated = True
 
 
-def _masscan_record(record: Any, line: _Line, ctx: _Context) -> Iterator[OpenPort]:
+def _masscan_record(record: Any, line: Line, ctx: Context) -> Iterator[OpenPort]:
     if not isinstance(record, dict):
         ctx.bad(line, "not a JSON object")
         return
-    ip = _address(str(record.get("ip", "")))
+    ip = address(str(record.get("ip", "")))
     if ip is None:
         ctx.bad(line, "no valid ip")
         return
@@ -666,7 +532,7 @@ def _masscan_record(record: Any, line: _Line, ctx: _Context) -> Iterator[OpenPor
         if entry.get("proto") != "tcp" or "service" in entry or entry.get("status") is None:
             ctx.stats.other += 1
             continue
-        port = _port(entry.get("port"))
+        port = port_number(entry.get("port"))
         if port is None:
             ctx.bad(line, "bad port")
             continue
