@@ -16,10 +16,12 @@ frames on a real interface. Here it runs in a sealed lab, so nothing can leave t
 Printed: zmap's wall time and send rate; pacsaudit on zmap's file (stage two); pacsaudit alone
 on the whole block; optionally ``nmap -sT``; ratios; and whether each found set equals the set
 of responders started. Everything is torn down in ``finally`` (processes, then namespaces).
-Root only; needs ``zmap`` (Debian package) and ``iproute2``. Usage::
+With ``--masscan``, masscan is timed as stage one too (at ``--masscan-rate``, by default
+zmap's), and stage two runs on its ``-oL`` file. Root only; needs ``zmap`` and ``masscan``
+(Debian packages; ``make test`` installs both) and ``iproute2``. Usage::
 
     sudo timeout 600 .venv/bin/python bench/bench_zmap_netns.py [--block 10.77.16.0/20]
-        [--every 8] [--rate 100000] [--refused] [--nmap] [--keep DIR]
+        [--every 8] [--rate 100000] [--refused] [--nmap] [--masscan] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -153,6 +155,22 @@ def in_scan_ns(inode: int, command: list[str], limit: float, check: bool = True)
     return time.perf_counter() - start, done
 
 
+TICK = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(6000):  # at most 300 s; stopped sooner
+    s.sendto(b"tick", (sys.argv[1], 9))
+    time.sleep(0.05)
+"""
+
+
+def start_in_scan_ns(inode: int, command: list[str], limit: float) -> subprocess.Popen[str]:
+    """A background process in pa-scan through the guard, bounded by ``limit``."""
+    guard = ["timeout", str(limit), "ip", "netns", "exec", NS_SCAN, PYTHON, __file__,
+             "--exec-in-ns", str(inode), str(own_netns()), "--", *command]  # fmt: skip
+    return subprocess.Popen(guard, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+
+
 def dicom_hosts(path: Path) -> set[str]:
     """Addresses with a DICOM finding (status ``dicom``) in a JSONL output."""
     with path.open() as stream:
@@ -232,7 +250,42 @@ def measure(args: argparse.Namespace, tmp: Path, block: IPv4Network, inode: int,
     same = [zmap_open == started, found2 == started, found1 == started, found_tuned == started]
     print(f"found == started ({len(started):,}): zmap {same[0]}, stage two {same[1]}, "
           f"pacsaudit alone {same[2]}, tuned {same[3]}")  # fmt: skip
+    if args.masscan:
+        same.append(measure_masscan(args, tmp, block, inode, mac, started, s1))
     return all(same)
+
+
+def measure_masscan(args: argparse.Namespace, tmp: Path, block: IPv4Network, inode: int,
+                    mac: str, started: set[str], alone: float) -> bool:  # fmt: skip
+    """masscan as the first stage, at zmap's rate, with pacsaudit's second stage on its
+    ``-oL`` file. A ticker sends a packet on the link every 50 ms meanwhile: masscan's receive
+    thread waits in libpcap for a frame before it sees the scan is over (on a quiet link it
+    ended after 2.9 s or after 49-60 s)."""
+    listing = tmp / "masscan.txt"
+    rate = args.masscan_rate or args.rate
+    masscan = (f"masscan {block} -p{PORT} --adapter {VETH_SCAN} --adapter-ip {SCAN_IP} "
+                 f"--router-mac {mac} --rate {rate} --wait {args.cooldown} "
+                 f"--excludefile {tmp}/block.txt -oL {listing}").split()  # fmt: skip
+    ticker = start_in_scan_ns(inode, [PYTHON, "-c", TICK, TARGET_IP], 300)
+    try:
+        s0, _ = in_scan_ns(inode, masscan, 120)
+    finally:
+        stop(ticker)
+    opened = {line.split()[3] for line in listing.read_text().splitlines()
+              if line.startswith("open ")}  # fmt: skip
+    print(f"masscan --rate {rate}: {s0:6.2f} s wall ({block.num_addresses / s0:,.0f} "
+          f"targets/s wall incl. --wait {args.cooldown}); {len(opened):,} open")  # fmt: skip
+    stage2 = tmp / "masscan-stage2.jsonl"
+    scan = f"{PACSAUDIT} scan --depth discover -q --no-state -p {PORT}".split()
+    s2, _ = in_scan_ns(inode, [*scan, str(block), "-i", str(listing), "--input-format",
+                               "masscan", "-o", str(stage2)], 300)  # fmt: skip
+    found = dicom_hosts(stage2)
+    print(f"pacsaudit stage two ({block} -i masscan.txt): {s2:6.2f} s, {len(found):,} DICOM")
+    print(f"masscan + stage two:             {s0 + s2:6.2f} s; pacsaudit alone / two-stage = "
+          f"{alone / (s0 + s2):.2f}x")  # fmt: skip
+    print(f"found == started ({len(started):,}): masscan {opened == started}, "
+          f"stage two {found == started}")  # fmt: skip
+    return opened == started and found == started
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -273,6 +326,8 @@ def main() -> None:
     parser.add_argument("--cooldown", type=int, default=1, help="zmap --cooldown-time (s)")
     parser.add_argument("--refused", action="store_true", help="closed addresses send RST")
     parser.add_argument("--nmap", action="store_true", help="also time nmap -sT")
+    parser.add_argument("--masscan", action="store_true", help="also masscan as stage one")
+    parser.add_argument("--masscan-rate", type=int, default=0, help="masscan's (default --rate)")
     parser.add_argument("--seed", type=int, default=1, help="which addresses get a responder")
     parser.add_argument("--lifetime", type=float, default=900.0, help="responders' deadline")
     parser.add_argument("--keep", type=Path, help="keep the work files in this directory")
